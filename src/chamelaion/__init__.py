@@ -1,0 +1,1 @@
+"""Chamelaion: lip-sync service. The SDK lives at the top of this package."""

@@ -1,0 +1,38 @@
+"""Errors the engine raises. Each carries a message fit to show a user as is.
+
+The job service stores `str(error)` as the request's `error_message`, and the CLI prints it, so
+every message names the input at fault and what is wrong with it, never an internal detail.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: the lip-sync could not be produced from these inputs."""
+
+
+class InvalidMediaError(EngineError):
+    """A file could not be opened or decoded (not media, truncated, unsupported codec)."""
+
+
+class NoVideoStreamError(InvalidMediaError):
+    """The video input has no video stream."""
+
+
+class NoAudioStreamError(InvalidMediaError):
+    """The audio input has no audio stream."""
+
+
+class EmptyMediaError(InvalidMediaError):
+    """An input decodes to zero frames or zero samples."""
+
+
+class InputTooLargeError(EngineError):
+    """An input exceeds a configured cap (pixels, duration)."""
+
+
+class NoFaceError(EngineError):
+    """No face was found in any frame of the video."""
+
+    def __init__(self, message: str = "no face detected in video") -> None:
+        super().__init__(message)

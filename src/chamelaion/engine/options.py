@@ -1,0 +1,51 @@
+"""What a caller can ask of the engine, and what it reports back while it works."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+
+class SyncMode(str, Enum):
+    """How to reconcile a video and an audio of different durations."""
+
+    CUT_OFF = "cut_off"  # output lasts as long as the shorter input
+    LOOP = "loop"  # video restarts until the audio ends
+    BOUNCE = "bounce"  # video plays forward, then backward, until the audio ends
+    SILENCE = "silence"  # the whole video; audio padded with silence (mouth closed there)
+    REMAP = "remap"  # video time-stretched to the audio's length
+
+
+@dataclass(frozen=True)
+class LipsyncOptions:
+    sync_mode: SyncMode = SyncMode.CUT_OFF
+    # True: find who speaks in the source and re-animate that face. False: the largest face.
+    active_speaker_detection: bool = True
+    # Caps that protect the machine; an input over one fails with InputTooLargeError.
+    max_pixels: int = 3840 * 2160
+    max_duration_s: float = 30 * 60.0
+    # H.264 settings, shared with the benchmark's transcode floor.
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: `stage` is "analysis" or "render"."""
+
+    stage: str
+    frames_done: int
+    frames_total: int
+    frames_per_second: float
+
+    @property
+    def fraction(self) -> float:
+        """Overall completion in [0, 1]: analysis counts for the first third, render the rest."""
+        within = self.frames_done / self.frames_total if self.frames_total else 0.0
+        if self.stage == "analysis":
+            return min(1.0, within) / 3.0
+        return 1.0 / 3.0 + 2.0 / 3.0 * min(1.0, within)
+
+
+ProgressCallback = Callable[[Progress], None]

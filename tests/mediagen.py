@@ -1,0 +1,294 @@
+"""Test media made on the spot: speech from espeak-ng, talking-head videos from a shipped photo.
+
+Nothing here is third-party footage. Speech comes from libespeak-ng through its C API, which also
+reports when each phoneme starts, so tests know exactly where a /m/ or an /u:/ lies. Faces come
+from scikit-image's public-domain `astronaut` photo, moved slightly each frame like a real head.
+The benchmarks import this module too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import wave
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from skimage import data as skdata
+
+# ----------------------------------------------------------------------------------------------
+# Speech
+
+
+@dataclass(frozen=True)
+class Phoneme:
+    symbol: str  # espeak-ng mnemonic, e.g. "m", "a", "u:", "_" (pause)
+    start: float  # seconds
+    end: float
+
+
+@dataclass
+class Speech:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+    phonemes: list[Phoneme] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def __add__(self, other: Speech) -> Speech:
+        assert other.sample_rate == self.sample_rate
+        shift = self.duration
+        moved = [Phoneme(p.symbol, p.start + shift, p.end + shift) for p in other.phonemes]
+        return Speech(
+            np.concatenate([self.samples, other.samples]),
+            self.sample_rate,
+            self.phonemes + moved,
+        )
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_PHONEME_EVENTS = 1
+_EVENT_PHONEME = 7
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+
+
+class _Espeak:
+    """libespeak-ng in synchronous mode, collecting samples and phoneme events."""
+
+    def __init__(self) -> None:
+        self.lib = ctypes.CDLL("libespeak-ng.so.1")
+        self.sample_rate = int(
+            self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+        )
+        if self.sample_rate <= 0:
+            raise RuntimeError("espeak-ng failed to initialise")
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[str, int]] = []
+        self._callback = _CALLBACK(self._on_synth)  # kept alive as long as self
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _on_synth(self, wav: ctypes._Pointer, count: int, events: ctypes._Pointer) -> int:  # type: ignore[type-arg]
+        if count > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        i = 0
+        while events[i].type != 0:
+            event = events[i]
+            if event.type == _EVENT_PHONEME:
+                self._events.append((event.id.string.decode("utf-8", "replace"), event.sample))
+            i += 1
+        return 0
+
+    def synth(self, text: str, voice: str, words_per_minute: int, pitch: int) -> Speech:
+        self._chunks, self._events = [], []
+        self.lib.espeak_SetVoiceByName(voice.encode())
+        self.lib.espeak_SetParameter(1, words_per_minute, 0)  # espeakRATE
+        self.lib.espeak_SetParameter(3, pitch, 0)  # espeakPITCH
+        encoded = text.encode("utf-8") + b"\0"
+        status = self.lib.espeak_Synth(
+            encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+        )
+        self.lib.espeak_Synchronize()
+        if status != 0 or not self._chunks:
+            raise RuntimeError(f"espeak-ng could not speak {text!r}")
+        samples = np.concatenate(self._chunks).astype(np.float32) / 32768.0
+        phonemes = []
+        for (symbol, start), (_, end) in zip(
+            self._events, [*self._events[1:], ("", len(samples))], strict=True
+        ):
+            if end > start:
+                phonemes.append(Phoneme(symbol, start / self.sample_rate, end / self.sample_rate))
+        return Speech(samples, self.sample_rate, phonemes)
+
+
+@cache
+def _espeak() -> _Espeak:
+    return _Espeak()
+
+
+def speak(text: str, voice: str = "en", words_per_minute: int = 150, pitch: int = 50) -> Speech:
+    """Synthesise `text`; the result knows when each phoneme starts and ends."""
+    return _espeak().synth(text, voice, words_per_minute, pitch)
+
+
+def silence(seconds: float, sample_rate: int = 22050) -> Speech:
+    return Speech(np.zeros(round(seconds * sample_rate), np.float32), sample_rate, [])
+
+
+def phrases_with_gaps(phrases: Sequence[str], gap: float = 1.0, **kwargs: object) -> Speech:
+    """Phrases separated (and preceded, and followed) by `gap` seconds of silence."""
+    out = silence(gap)
+    for phrase in phrases:
+        out = out + speak(phrase, **kwargs) + silence(gap)  # type: ignore[arg-type]
+    return out
+
+
+def write_wav(path: Path, speech: Speech) -> Path:
+    pcm = np.clip(speech.samples * 32767.0, -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(speech.sample_rate)
+        wav.writeframes(pcm.tobytes())
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Faces
+
+
+@cache
+def astronaut() -> np.ndarray:
+    """The public-domain portrait shipped with scikit-image (RGB, 512x512)."""
+    return np.ascontiguousarray(skdata.astronaut())
+
+
+def head_pose(t: float, amount: float = 1.0) -> tuple[float, float, float, float]:
+    """Slight, smooth head motion at time t: (dx, dy) as a fraction of frame height, angle, scale."""
+    dx = 0.010 * math.sin(2 * math.pi * 0.23 * t) * amount
+    dy = 0.007 * math.sin(2 * math.pi * 0.31 * t + 1.0) * amount
+    angle = 1.5 * math.sin(2 * math.pi * 0.17 * t + 0.5) * amount
+    scale = 1.0 + 0.01 * math.sin(2 * math.pi * 0.13 * t) * amount
+    return dx, dy, angle, scale
+
+
+def face_frame(
+    width: int,
+    height: int,
+    t: float,
+    face_height: float = 0.75,
+    center_x: float = 0.5,
+    mirror: bool = False,
+    motion: float = 1.0,
+    portrait: np.ndarray | None = None,
+) -> np.ndarray:
+    """One RGB frame: the astronaut's head and shoulders, `face_height` of the frame tall."""
+    src = astronaut() if portrait is None else portrait
+    if mirror:
+        src = src[:, ::-1]
+    # The head-and-shoulders part of the photo; the face lies near its centre.
+    crop_box = (60, 20, 380, 340) if not mirror else (512 - 380, 20, 512 - 60, 340)
+    x0, y0, x1, y1 = crop_box
+    dx, dy, angle, scale = head_pose(t, motion)
+    s = face_height * height / (y1 - y0) * scale
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, s)
+    matrix[0, 2] += center_x * width - cx + dx * height
+    matrix[1, 2] += height / 2 - cy + dy * height
+    return cv2.warpAffine(
+        np.ascontiguousarray(src), matrix, (width, height), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT101,
+    )
+
+
+def frame_times(seconds: float, fps: float, vfr: bool) -> Iterator[float]:
+    """Presentation times; with `vfr`, intervals alternate between 0.5x and 1.5x the nominal."""
+    n = max(1, round(seconds * fps))
+    if not vfr:
+        yield from (i / fps for i in range(n))
+        return
+    t = 0.0
+    for i in range(n):
+        yield t
+        t += (0.5 if i % 2 == 0 else 1.5) / fps
+
+
+def write_video(
+    path: Path,
+    frames: Iterator[tuple[float, np.ndarray]],
+    fps: float,
+    audio: Speech | None = None,
+    crf: int = 16,
+) -> Path:
+    """Encode (time, RGB frame) pairs as H.264 (and `audio` as AAC) in MP4."""
+    with av.open(str(path), "w") as container:
+        rate = Fraction(fps).limit_denominator(1001)
+        video = container.add_stream("libx264", rate=rate)
+        video.time_base = Fraction(1, 90000)
+        video.codec_context.time_base = Fraction(1, 90000)
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": str(crf), "preset": "ultrafast"}
+        audio_stream = None
+        if audio is not None:
+            audio_stream = container.add_stream("aac", rate=audio.sample_rate)
+            audio_stream.layout = "mono"
+        first = True
+        for t, rgb in frames:
+            if first:
+                video.width, video.height = rgb.shape[1], rgb.shape[0]
+                if video.width % 2 or video.height % 2:
+                    video.pix_fmt = "yuv444p"  # 4:2:0 cannot hold odd sizes; 4:4:4 can
+                first = False
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = round(t * 90000)
+            frame.time_base = video.time_base
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        if audio_stream is not None and audio is not None:
+            pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+            step = 1024
+            for start in range(0, len(pcm), step):
+                chunk = pcm[start : start + step]
+                aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
+                aframe.sample_rate = audio.sample_rate
+                aframe.pts = start
+                aframe.time_base = Fraction(1, audio.sample_rate)
+                container.mux(audio_stream.encode(aframe))
+            container.mux(audio_stream.encode())
+    return path
+
+
+def write_face_video(
+    path: Path,
+    seconds: float,
+    fps: float = 25.0,
+    width: int = 640,
+    height: int = 480,
+    audio: Speech | None = None,
+    vfr: bool = False,
+    **face: float,
+) -> Path:
+    """A talking-head-shaped video of the astronaut (whose mouth never moves) with `audio`."""
+    frames = ((t, face_frame(width, height, t, **face)) for t in frame_times(seconds, fps, vfr))
+    return write_video(path, frames, fps, audio)
+
+
+def write_blank_video(path: Path, seconds: float, fps: float = 25.0, size: int = 320) -> Path:
+    """A video with no face in it: a slowly changing gradient."""
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        for t in frame_times(seconds, fps, False):
+            shade = (ramp[None, :] * 0.5 + 60 * math.sin(t)) % 256
+            gray = np.repeat(shade, size, axis=0).astype(np.uint8)
+            yield t, np.stack([gray, gray[::-1], gray.T], axis=-1)
+
+    return write_video(path, frames(), fps)
