@@ -1,0 +1,317 @@
+"""Faces: per-frame landmarks, association into tracks, and zero-phase smoothing.
+
+Landmarks come from mediapipe's face mesh (478 points with the refined lips and irises), whose
+models ship inside the mediapipe wheel. Each frame's faces are linked to the previous frame's by
+overlap into tracks; the whole video is known before rendering, so a track is smoothed with a
+zero-phase filter (no lag) after the fact: the head's rigid motion and the face's shape are
+smoothed separately, so the head follows quick turns while the landmarks lose their jitter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+LANDMARK_COUNT = 478
+
+# Landmark indices (mediapipe face mesh topology).
+# Lip contours run from the subject's right corner to the left corner.
+OUTER_UPPER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+OUTER_LOWER_LIP = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+INNER_LOWER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+MOUTH_CORNERS = (61, 291)
+INNER_MOUTH_CORNERS = (78, 308)
+INNER_LIP_CENTER = (13, 14)
+# The face outline below the cheekbones, from one side over the chin to the other.
+JAWLINE = (234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397,
+           288, 361, 323, 454)  # fmt: skip
+NOSE_BOTTOM = 2
+CHIN = 152
+# Points that move only with the head (eye corners, nose bridge, forehead, temples): the rigid
+# pose of a frame is fitted to these.
+RIGID_POINTS = (33, 133, 362, 263, 168, 6, 197, 195, 10, 151, 9, 8, 127, 356, 70, 300)
+EYE_OUTER_CORNERS = (33, 263)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
+
+    def iou(self, other: FaceBox) -> float:
+        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+def box_of(points: np.ndarray) -> FaceBox:
+    return FaceBox(*points.min(axis=0), *points.max(axis=0))
+
+
+class LandmarkDetector:
+    """mediapipe's face mesh in video mode: landmarks of up to `max_faces` faces per frame.
+
+    Video mode tracks faces from frame to frame and only runs the detector when it has lost one,
+    so it must see the frames in order. Frames larger than `analysis_side` on their long side are
+    downscaled first: the mesh model works on a 192-pixel crop, so the full picture adds cost
+    and no precision.
+    """
+
+    def __init__(self, max_faces: int = 1, analysis_side: int = 1280) -> None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=0.5,
+            min_tracking_confidence=0.5,
+        )
+        self.analysis_side = analysis_side
+
+    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Landmarks in pixel coordinates of `rgb`, one (478, 2) float32 array per face."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.analysis_side / max(h, w))
+        image = rgb
+        if scale < 1.0:
+            image = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        result = self._mesh.process(image)
+        faces = []
+        for face in result.multi_face_landmarks or ():
+            xy = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
+            faces.append(xy)
+        return faces
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> LandmarkDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class FaceTrack:
+    """One face followed over consecutive frames: `points[i]` is frame `start + i`, NaN if lost."""
+
+    start: int
+    points: np.ndarray  # (frames, 478, 2) float32
+
+    @property
+    def end(self) -> int:
+        """One past the last frame."""
+        return self.start + len(self.points)
+
+    def at(self, frame: int) -> np.ndarray | None:
+        if not self.start <= frame < self.end:
+            return None
+        p = self.points[frame - self.start]
+        return None if np.isnan(p[0, 0]) else p
+
+    @property
+    def found(self) -> np.ndarray:
+        """Boolean mask of the frames where the face was found."""
+        return ~np.isnan(self.points[:, 0, 0])
+
+    def mean_area(self) -> float:
+        areas = [box_of(p).area for p in self.points[self.found]]
+        return float(np.mean(areas)) if areas else 0.0
+
+
+class TrackBuilder:
+    """Links each frame's faces to the open tracks by box overlap (greedy, best IoU first).
+
+    A track survives up to `max_gap` frames without a match; a face matching no track opens a new
+    one. Frames are fed in order with `add(frame_index, faces)`.
+    """
+
+    def __init__(self, max_gap: int = 12, min_iou: float = 0.3) -> None:
+        self.max_gap = max_gap
+        self.min_iou = min_iou
+        self._open: list[tuple[int, list[np.ndarray | None], FaceBox, int]] = []
+        self._closed: list[FaceTrack] = []
+
+    def add(self, frame: int, faces: Iterable[np.ndarray]) -> None:
+        faces = list(faces)
+        boxes = [box_of(f) for f in faces]
+        pairs = sorted(
+            ((box.iou(track[2]), fi, ti) for fi, box in enumerate(boxes)
+             for ti, track in enumerate(self._open)),
+            reverse=True,
+        )  # fmt: skip
+        used_faces: set[int] = set()
+        used_tracks: set[int] = set()
+        for iou, fi, ti in pairs:
+            if iou < self.min_iou or fi in used_faces or ti in used_tracks:
+                continue
+            used_faces.add(fi)
+            used_tracks.add(ti)
+            start, points, _, _ = self._open[ti]
+            points.extend([None] * (frame - start - len(points)))
+            points.append(faces[fi])
+            self._open[ti] = (start, points, boxes[fi], frame)
+        still_open = []
+        for ti, track in enumerate(self._open):
+            if ti in used_tracks or frame - track[3] <= self.max_gap:
+                still_open.append(track)
+            else:
+                self._closed.append(_to_track(track[0], track[1]))
+        self._open = still_open
+        for fi, face in enumerate(faces):
+            if fi not in used_faces:
+                self._open.append((frame, [face], boxes[fi], frame))
+
+    def finish(self) -> list[FaceTrack]:
+        tracks = self._closed + [_to_track(t[0], t[1]) for t in self._open]
+        self._open, self._closed = [], []
+        return sorted(tracks, key=lambda t: t.start)
+
+
+def _to_track(start: int, points: list[np.ndarray | None]) -> FaceTrack:
+    array = np.full((len(points), LANDMARK_COUNT, 2), np.nan, dtype=np.float32)
+    for i, p in enumerate(points):
+        if p is not None:
+            array[i] = p
+    return FaceTrack(start, array)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pose: a per-frame similarity transform between the track's canonical face and the frame.
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, shift) taking `src` points closest to `dst`."""
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - src_mean, dst - dst_mean
+    denom = float((a**2).sum()) or 1.0
+    c = float((a * b).sum()) / denom
+    s = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / denom
+    rot = np.array([[c, -s], [s, c]], dtype=np.float64)
+    shift = dst_mean - rot @ src_mean
+    return np.hstack([rot, shift[:, None]])
+
+
+def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    rot_inv = np.linalg.inv(matrix[:, :2])
+    return np.hstack([rot_inv, (-rot_inv @ matrix[:, 2])[:, None]])
+
+
+@dataclass
+class PoseTrack:
+    """A track split into rigid head pose and pose-free (canonical) shape, both smoothed.
+
+    `poses[i]` maps canonical coordinates to frame `start + i`; `shapes[i]` is the face in
+    canonical coordinates, in which the eyes are level and one unit is the distance between the
+    outer eye corners. Frames where the face was lost hold NaN.
+    """
+
+    start: int
+    poses: np.ndarray  # (frames, 2, 3)
+    shapes: np.ndarray  # (frames, 478, 2)
+
+    @property
+    def found(self) -> np.ndarray:
+        return ~np.isnan(self.shapes[:, 0, 0])
+
+    def points(self, i: int) -> np.ndarray:
+        """Smoothed landmarks of track frame i in frame pixel coordinates."""
+        return apply_affine(self.poses[i], self.shapes[i]).astype(np.float32)
+
+
+def canonical_frame(points: np.ndarray) -> np.ndarray:
+    """The similarity mapping frame coordinates to a canonical face: eyes level, unit eye span."""
+    left, right = points[EYE_OUTER_CORNERS[0]], points[EYE_OUTER_CORNERS[1]]
+    span = right - left
+    length = float(np.hypot(*span)) or 1.0
+    c, s = span / length
+    rot = np.array([[c, s], [-s, c]]) / length
+    center = (left + right) / 2
+    return np.hstack([rot, (-rot @ center)[:, None]])
+
+
+def smooth_track(
+    track: FaceTrack, pose_sigma: float = 1.5, shape_sigma: float = 1.0, fill_gap: int = 2
+) -> PoseTrack:
+    """Zero-phase smoothing of a track, after filling short gaps by interpolation.
+
+    Gaps of up to `fill_gap` frames are bridged (a face lost for a frame or two would otherwise
+    make its mouth snap back to the source's for that frame); longer gaps stay lost and are
+    smoothed as separate runs, so nothing bleeds across them.
+    """
+    points = _fill_short_gaps(track.points.astype(np.float64), fill_gap)
+    found = ~np.isnan(points[:, 0, 0])
+    n = len(points)
+    reference = None
+    poses = np.full((n, 2, 3), np.nan)
+    shapes = np.full((n, LANDMARK_COUNT, 2), np.nan)
+    for i in np.flatnonzero(found):
+        to_canonical = canonical_frame(points[i])
+        if reference is None:
+            reference = apply_affine(to_canonical, points[i])[list(RIGID_POINTS)]
+        # Refine with all rigid points, not just the eye corners, for a steadier pose.
+        pose = fit_similarity(reference, points[i][list(RIGID_POINTS)])
+        poses[i] = pose
+        shapes[i] = apply_affine(invert_affine(pose), points[i])
+    for run in _runs(found):
+        poses[run] = _smooth_pose(poses[run], pose_sigma)
+        shapes[run] = gaussian_filter1d(shapes[run], shape_sigma, axis=0, mode="nearest")
+    return PoseTrack(track.start, poses, shapes)
+
+
+def _smooth_pose(poses: np.ndarray, sigma: float) -> np.ndarray:
+    """Smooth rotation angle, log-scale and shift separately (a matrix average would shear)."""
+    angle = np.unwrap(np.arctan2(poses[:, 1, 0], poses[:, 0, 0]))
+    log_scale = np.log(np.hypot(poses[:, 0, 0], poses[:, 1, 0]))
+    shift = poses[:, :, 2]
+    angle = gaussian_filter1d(angle, sigma, mode="nearest")
+    log_scale = gaussian_filter1d(log_scale, sigma, mode="nearest")
+    shift = gaussian_filter1d(shift, sigma, axis=0, mode="nearest")
+    scale = np.exp(log_scale)
+    c, s = np.cos(angle) * scale, np.sin(angle) * scale
+    out = np.empty_like(poses)
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = c, -s, s, c
+    out[:, :, 2] = shift
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[slice]:
+    """Slices of the consecutive True stretches of `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _fill_short_gaps(points: np.ndarray, max_gap: int) -> np.ndarray:
+    found = ~np.isnan(points[:, 0, 0])
+    out = points.copy()
+    for gap in _runs(~found):
+        before, after = gap.start - 1, gap.stop
+        if gap.stop - gap.start > max_gap or before < 0 or after >= len(points):
+            continue
+        for k, i in enumerate(range(gap.start, gap.stop), start=1):
+            w = k / (gap.stop - gap.start + 1)
+            out[i] = (1 - w) * points[before] + w * points[after]
+    return out

@@ -1,0 +1,367 @@
+"""Media in and out: probing, streaming decode at a constant frame rate, streaming H.264/AAC encode.
+
+Everything goes through PyAV (FFmpeg ships inside its wheel). Frames are RGB `uint8` arrays in
+display orientation (rotation metadata applied), one per output frame at a constant rate, whatever
+the input's timing: variable-frame-rate input is resampled to the nearest standard rate by
+repeating or dropping frames, the way FFmpeg's `fps` filter does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from chamelaion.engine.errors import (
+    EmptyMediaError,
+    InvalidMediaError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+)
+
+ANALYSIS_SAMPLE_RATE = 16000
+_STANDARD_RATES = (
+    Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+    Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
+)  # fmt: skip
+# AAC in MP4 is happiest at these rates; anything else is resampled to 48 kHz.
+_AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file holds. Video fields are zero when there is no video stream."""
+
+    has_video: bool
+    has_audio: bool
+    duration: float
+    width: int = 0  # display width (after rotation), before any even-size crop
+    height: int = 0
+    fps: Fraction = Fraction(0)  # the constant rate frames are delivered at
+    rotation: int = 0  # degrees the stored picture is turned to display it
+    frame_count: int = 0  # frames at `fps` over `duration`
+    audio_sample_rate: int = 0
+    audio_channels: int = 0
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise InvalidMediaError(f"cannot read {Path(path).name}: not a media file FFmpeg can decode") from exc
+
+
+def _constant_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The frame rate to deliver: the stream's average rate, snapped to a standard one if close."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or rate <= 0:
+        return Fraction(25)
+    rate = Fraction(rate)
+    nearest = min(_STANDARD_RATES, key=lambda r: abs(float(r - rate)))
+    if abs(float(nearest - rate)) / float(rate) < 0.02:
+        return nearest
+    return rate.limit_denominator(1001)
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Describe `path`, decoding its first frame of each kind to prove the file is usable.
+
+    Raises InvalidMediaError if FFmpeg cannot open or decode it.
+    """
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        duration = _container_duration(container)
+        info: dict[str, object] = {"has_video": False, "has_audio": False}
+        try:
+            if video is not None:
+                first = next(container.decode(video), None)
+                if first is not None:
+                    rotation = _rotation(first)
+                    w, h = first.width, first.height
+                    if rotation in (90, 270):
+                        w, h = h, w
+                    fps = _constant_rate(video)
+                    info.update(
+                        has_video=True, width=w, height=h, fps=fps, rotation=rotation,
+                        frame_count=max(1, round(duration * fps)) if duration > 0 else 0,
+                    )  # fmt: skip
+            if audio is not None:
+                container.seek(0)
+                first_audio = next(container.decode(audio), None)
+                if first_audio is not None:
+                    info.update(
+                        has_audio=True,
+                        audio_sample_rate=first_audio.sample_rate,
+                        audio_channels=len(first_audio.layout.channels),
+                    )
+        except (av.error.FFmpegError, StopIteration) as exc:
+            raise InvalidMediaError(f"cannot decode {Path(path).name}: the file is damaged") from exc
+        return MediaInfo(duration=duration, **info)  # type: ignore[arg-type]
+
+
+def _container_duration(container: av.container.InputContainer) -> float:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000
+    best = 0.0
+    for stream in container.streams:
+        if stream.duration and stream.time_base:
+            best = max(best, float(stream.duration * stream.time_base))
+    return best
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Clockwise degrees to turn the stored picture for display (0, 90, 180 or 270)."""
+    try:
+        angle = int(round(frame.rotation))  # FFmpeg's display-matrix angle, counter-clockwise
+    except (AttributeError, TypeError):
+        return 0
+    return (-angle) % 360 // 90 * 90
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 0:
+        return rgb
+    return np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
+
+
+def require_video(info: MediaInfo, name: str) -> None:
+    if not info.has_video:
+        raise NoVideoStreamError(f"{name} has no video stream")
+    if info.duration <= 0 and info.frame_count <= 0:
+        raise EmptyMediaError(f"{name} has zero duration")
+
+
+def require_audio(info: MediaInfo, name: str) -> None:
+    if not info.has_audio:
+        raise NoAudioStreamError(f"{name} has no audio stream")
+    if info.duration <= 0:
+        raise EmptyMediaError(f"{name} has zero duration")
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding
+
+
+def read_frames(path: str | Path, fps: Fraction, start: int = 0) -> Iterator[np.ndarray]:
+    """Yield display-orientation RGB frames at the constant rate `fps`, from frame `start` on.
+
+    Output frame i shows the decoded frame whose timestamp is nearest to i / fps (measured from
+    the first frame), so a variable-rate input comes out at a steady rate. Seeking to `start`
+    lands on the keyframe before it and decodes forward, so the frames are the same as those of a
+    full pass.
+    """
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        t0 = _first_frame_time(path)
+        period = 1.0 / float(fps)
+        if start > 0:
+            target = t0 + start * period - 2 * period
+            container.seek(max(0, int(target / stream.time_base)), stream=stream, backward=True)
+        index = start
+        # Nearest-frame rule: a decoded frame fills every slot closer to it than to its
+        # neighbours; one that fills none (a VFR burst, or before `start`) is never converted.
+        previous: av.VideoFrame | None = None
+        previous_time = -math.inf
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base) - t0
+                if previous is not None:
+                    yield from _repeat(previous, index, (previous_time + t) / 2, period)
+                    index = max(index, math.ceil((previous_time + t) / 2 / period - 1e-9))
+                previous, previous_time = frame, t
+        except av.error.FFmpegError:
+            pass  # a truncated tail: deliver what decoded
+        if previous is not None:
+            yield from _repeat(previous, index, previous_time + period / 2 + 1e-9, period)
+
+
+def _repeat(frame: av.VideoFrame, index: int, until: float, period: float) -> Iterator[np.ndarray]:
+    """The RGB picture of `frame` once for each slot from `index` that starts before `until`."""
+    count = math.ceil(until / period - 1e-9) - index
+    if count <= 0:
+        return
+    rgb = _upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
+    for _ in range(count):
+        yield rgb
+
+
+_first_time_cache: dict[tuple[str, float], float] = {}
+
+
+def _first_frame_time(path: str | Path) -> float:
+    """Presentation time of the first decodable video frame (the origin of frame numbering)."""
+    key = (str(path), os.path.getmtime(path))
+    if key not in _first_time_cache:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            t0 = 0.0
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    t0 = float(frame.pts * stream.time_base)
+                    break
+        _first_time_cache[key] = t0
+    return _first_time_cache[key]
+
+
+def read_audio(path: str | Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
+    """The whole first audio stream as mono float32 at `sample_rate` (for analysis)."""
+    chunks = list(iter_audio(path, sample_rate, "mono"))
+    if not chunks:
+        raise EmptyMediaError(f"{Path(path).name} has no audio samples")
+    return np.concatenate(chunks, axis=1)[0]
+
+
+def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[np.ndarray]:
+    """Stream the first audio stream as float32 arrays shaped (channels, samples)."""
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise NoAudioStreamError(f"{Path(path).name} has no audio stream")
+        stream = container.streams.audio[0]
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray()
+        except av.error.FFmpegError:
+            pass  # a truncated tail: deliver what decoded
+        for out in resampler.resample(None):
+            yield out.to_ndarray()
+
+
+def output_audio_format(info: MediaInfo) -> tuple[int, str]:
+    """Sample rate and layout to encode the target audio with: its own, where AAC allows."""
+    rate = info.audio_sample_rate if info.audio_sample_rate in _AAC_RATES else 48000
+    layout = "mono" if info.audio_channels == 1 else "stereo"
+    return rate, layout
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoding
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """H.264 4:2:0 needs even sizes: an odd width or height loses its last column or row."""
+    return width - width % 2, height - height % 2
+
+
+class VideoWriter:
+    """Streams RGB frames and float audio into an H.264 + AAC MP4 with faststart.
+
+    Writes to a temporary file beside `path` and renames it into place on `close()`, so a failed
+    run leaves nothing behind (`abort()` removes the temporary file). Encoding runs on a thread
+    of its own: PyAV releases the GIL inside the codecs, so it overlaps with the caller's work.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        audio_rate: int,
+        audio_layout: str,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ) -> None:
+        self.path = Path(path)
+        self._tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
+        self.width, self.height = even_size(width, height)
+        self.fps = fps
+        self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"})
+        self._video = self._container.add_stream("libx264", rate=fps)
+        self._video.width, self._video.height = self.width, self.height
+        self._video.pix_fmt = "yuv420p"
+        self._video.options = {"crf": str(crf), "preset": preset}
+        self._video.codec_context.time_base = Fraction(1) / fps
+        self._audio = self._container.add_stream("aac", rate=audio_rate)
+        self._audio.layout = audio_layout
+        self._audio.bit_rate = 192_000
+        self._audio_rate = audio_rate
+        self._audio_layout = audio_layout
+        self._audio_pts = 0
+        self._frames_written = 0
+        self._queue: queue.Queue[tuple[str, object] | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="encoder", daemon=True)
+        self._thread.start()
+
+    def write_frame(self, rgb: np.ndarray) -> None:
+        self._put(("video", rgb))
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append float32 audio shaped (channels, n) at the writer's rate and layout."""
+        if samples.shape[1]:
+            self._put(("audio", np.ascontiguousarray(samples, dtype=np.float32)))
+
+    def _put(self, item: tuple[str, object]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None:
+                kind, payload = item
+                if kind == "video":
+                    self._encode_video(payload)  # type: ignore[arg-type]
+                else:
+                    self._encode_audio(payload)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported to the caller on its next call
+            self._error = exc
+            while self._queue.get() is not None:  # drain so the producer never blocks
+                pass
+
+    def _encode_video(self, rgb: np.ndarray) -> None:
+        rgb = rgb[: self.height, : self.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self._frames_written
+        frame.time_base = Fraction(1) / self.fps
+        self._frames_written += 1
+        self._container.mux(self._video.encode(frame))
+
+    def _encode_audio(self, samples: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self._audio_layout)
+        frame.sample_rate = self._audio_rate
+        frame.pts = self._audio_pts
+        frame.time_base = Fraction(1, self._audio_rate)
+        self._audio_pts += samples.shape[1]
+        self._container.mux(self._audio.encode(frame))
+
+    def close(self) -> None:
+        """Flush the encoders and move the finished file into place."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            self.abort()
+            raise self._error
+        try:
+            self._container.mux(self._video.encode())
+            self._container.mux(self._audio.encode())
+            self._container.close()
+        except BaseException:
+            self.abort()
+            raise
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Stop and remove the unfinished file."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        try:
+            self._container.close()
+        except Exception:  # the container may be half-written; it is deleted next anyway
+            pass
+        self._tmp.unlink(missing_ok=True)
