@@ -1,0 +1,229 @@
+"""``client.lipsync``: start lip sync jobs (``/v1/lipsync/generate[-with-media]``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ..._base_client import AsyncAPIClient, RequestOptions, SyncAPIClient
+from ..._files import FileTypes, check_file
+from ..._resource import AsyncAPIResource, SyncAPIResource
+from ..._types import NOT_GIVEN, Headers, NotGiven, Timeout
+from ...types.lipsync_generate import LipsyncGenerate
+from ...types.lipsync_generate_params import Input, ModelName, SyncMode
+from .requests import AsyncRequests, Requests
+
+__all__ = ["AsyncLipsync", "Lipsync"]
+
+GENERATE_PATH = "/v1/lipsync/generate"
+GENERATE_WITH_MEDIA_PATH = "/v1/lipsync/generate-with-media"
+
+
+def _generate_options(
+    *,
+    inputs: Iterable[Input],
+    disable_active_speaker_detection: bool | None,
+    reference_id: str | None,
+    model: ModelName | None,
+    sync_mode: SyncMode | None,
+    extra_headers: Headers | None,
+    timeout: Timeout | NotGiven,
+) -> RequestOptions:
+    if isinstance(inputs, (str, bytes, Mapping)):
+        raise TypeError("inputs must be a list of {'type': ..., 'url': ...} dicts")
+    body: dict[str, object] = {"inputs": [dict(item) for item in inputs]}
+    if disable_active_speaker_detection is not None:
+        body["disable_active_speaker_detection"] = disable_active_speaker_detection
+    if reference_id is not None:
+        body["reference_id"] = reference_id
+    if model is not None:
+        body["model"] = model
+    if sync_mode is not None:
+        body["sync_mode"] = sync_mode
+    return RequestOptions(
+        "POST", GENERATE_PATH, json_data=body, headers=extra_headers, timeout=timeout
+    )
+
+
+def _generate_with_media_options(
+    *,
+    video: FileTypes,
+    audio: FileTypes,
+    disable_active_speaker_detection: bool | None,
+    model: ModelName | None,
+    reference_id: str | None,
+    sync_mode: SyncMode | None,
+    extra_headers: Headers | None,
+    timeout: Timeout | NotGiven,
+) -> RequestOptions:
+    check_file("video", video)
+    check_file("audio", audio)
+    form: dict[str, str] = {}
+    if disable_active_speaker_detection is not None:
+        form["disable_active_speaker_detection"] = (
+            "true" if disable_active_speaker_detection else "false"
+        )
+    if model is not None:
+        form["model"] = model
+    if reference_id is not None:
+        form["reference_id"] = reference_id
+    if sync_mode is not None:
+        form["sync_mode"] = sync_mode
+    return RequestOptions(
+        "POST",
+        GENERATE_WITH_MEDIA_PATH,
+        data=form,
+        files={"video": video, "audio": audio},
+        headers=extra_headers,
+        timeout=timeout,
+    )
+
+
+class Lipsync(SyncAPIResource):
+    """Start lip sync jobs; ``.requests`` follows them."""
+
+    requests: Requests
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        super().__init__(client)
+        self.requests = Requests(client)
+
+    def generate(
+        self,
+        *,
+        inputs: Iterable[Input],
+        disable_active_speaker_detection: bool | None = None,
+        reference_id: str | None = None,
+        model: ModelName | None = None,
+        sync_mode: SyncMode | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncGenerate:
+        """Start a lip sync job from one remote video URL and one remote audio URL.
+
+        Args:
+          inputs: exactly one ``{"type": "video", "url": ...}`` and one
+            ``{"type": "audio", "url": ...}`` (absolute http(s) URLs), in any order.
+          disable_active_speaker_detection: use max-face preprocessing instead.
+          reference_id: your own identifier, usable later with ``requests.retrieve``/``list``.
+          model: ``"lipsync-2"`` (the default and only model).
+          sync_mode: what to do when audio and video lengths differ: ``cut_off``, ``loop``,
+            ``bounce``, ``silence`` or ``remap``.
+          extra_headers: headers to add to this request.
+          timeout: this request's timeout, overriding the client's.
+
+        Returns the new request's ``request_id``; poll it with ``requests.retrieve``/``wait``.
+        """
+        return self._client.request(
+            LipsyncGenerate,
+            _generate_options(
+                inputs=inputs,
+                disable_active_speaker_detection=disable_active_speaker_detection,
+                reference_id=reference_id,
+                model=model,
+                sync_mode=sync_mode,
+                extra_headers=extra_headers,
+                timeout=timeout,
+            ),
+        )
+
+    def generate_with_media(
+        self,
+        *,
+        video: FileTypes,
+        audio: FileTypes,
+        disable_active_speaker_detection: bool | None = None,
+        model: ModelName | None = None,
+        reference_id: str | None = None,
+        sync_mode: SyncMode | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncGenerate:
+        """Start a lip sync job by uploading a video file and an audio file.
+
+        ``video`` and ``audio`` may each be a path (``str``/``Path``), ``bytes``, an open binary
+        file, or a ``(filename, file, content_type)`` tuple. Files are streamed, never read
+        whole into memory, and sent again from the start if the request is retried.
+        Other arguments as for ``generate``.
+        """
+        return self._client.request(
+            LipsyncGenerate,
+            _generate_with_media_options(
+                video=video,
+                audio=audio,
+                disable_active_speaker_detection=disable_active_speaker_detection,
+                model=model,
+                reference_id=reference_id,
+                sync_mode=sync_mode,
+                extra_headers=extra_headers,
+                timeout=timeout,
+            ),
+        )
+
+
+class AsyncLipsync(AsyncAPIResource):
+    """Start lip sync jobs; ``.requests`` follows them."""
+
+    requests: AsyncRequests
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        super().__init__(client)
+        self.requests = AsyncRequests(client)
+
+    async def generate(
+        self,
+        *,
+        inputs: Iterable[Input],
+        disable_active_speaker_detection: bool | None = None,
+        reference_id: str | None = None,
+        model: ModelName | None = None,
+        sync_mode: SyncMode | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncGenerate:
+        """Start a lip sync job from one remote video URL and one remote audio URL.
+
+        See ``Lipsync.generate``.
+        """
+        return await self._client.request(
+            LipsyncGenerate,
+            _generate_options(
+                inputs=inputs,
+                disable_active_speaker_detection=disable_active_speaker_detection,
+                reference_id=reference_id,
+                model=model,
+                sync_mode=sync_mode,
+                extra_headers=extra_headers,
+                timeout=timeout,
+            ),
+        )
+
+    async def generate_with_media(
+        self,
+        *,
+        video: FileTypes,
+        audio: FileTypes,
+        disable_active_speaker_detection: bool | None = None,
+        model: ModelName | None = None,
+        reference_id: str | None = None,
+        sync_mode: SyncMode | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncGenerate:
+        """Start a lip sync job by uploading a video file and an audio file.
+
+        See ``Lipsync.generate_with_media``. File reads happen in a worker thread, chunk by
+        chunk, so they do not block the event loop.
+        """
+        return await self._client.request(
+            LipsyncGenerate,
+            _generate_with_media_options(
+                video=video,
+                audio=audio,
+                disable_active_speaker_detection=disable_active_speaker_detection,
+                model=model,
+                reference_id=reference_id,
+                sync_mode=sync_mode,
+                extra_headers=extra_headers,
+                timeout=timeout,
+            ),
+        )

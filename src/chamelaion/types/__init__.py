@@ -1,0 +1,25 @@
+"""The SDK's models and parameter types."""
+
+from __future__ import annotations
+
+from .lipsync_generate import LipsyncGenerate
+from .lipsync_generate_params import Input, LipsyncGenerateParams, ModelName, SyncMode
+from .lipsync_generate_with_media_params import LipsyncGenerateWithMediaParams
+from .lipsync_request import FINISHED_STATUSES, LipsyncRequest, RequestStatus
+from .request_list_params import RequestListParams
+from .request_list_response import Pagination, RequestListResponse
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "Input",
+    "LipsyncGenerate",
+    "LipsyncGenerateParams",
+    "LipsyncGenerateWithMediaParams",
+    "LipsyncRequest",
+    "ModelName",
+    "Pagination",
+    "RequestListParams",
+    "RequestListResponse",
+    "RequestStatus",
+    "SyncMode",
+]
