@@ -1,0 +1,100 @@
+"""The FastAPI application: routes under /api/v1 and /v1, errors, docs, and the job runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from chamelaion.server.accesslog import AccessLogMiddleware, configure_logging
+from chamelaion.server.config import Settings
+from chamelaion.server.db import make_engine, make_session_factory
+from chamelaion.server.errors import install_error_handlers
+from chamelaion.server.ratelimit import RateLimiter
+from chamelaion.server.routes import files, health, lipsync, requests
+from chamelaion.server.schemas import GenerateBody
+from chamelaion.server.state import AppState
+from chamelaion.server.storage import OutputSigner
+
+API_PREFIXES = ("/api/v1", "/v1")  # the seed's curl uses /api/v1; the SDK paths are /v1
+_SECURED_TAGS = {"lipsync", "requests"}
+
+
+def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
+    """The app over `settings`' database (already migrated); `run_jobs` starts the workers."""
+    settings.prepare_data_dir()
+    engine = make_engine(settings.resolved_database_url)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        rate_limiter=RateLimiter(
+            settings.rate_limit_storage_uri, settings.rate_limit_generate, settings.rate_limit_read
+        ),
+        signer=OutputSigner(settings.signing_key(), settings.output_url_ttl_seconds),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if run_jobs and settings.workers > 0:
+            from chamelaion.server.runner import EmbeddedRunner
+
+            runner = EmbeddedRunner(settings)
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Chamelaion",
+        version="1.0.0",
+        summary="Lip-sync API: re-animate a speaker's mouth to new-language audio.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.chamelaion = state
+    install_error_handlers(app)
+    if settings.access_log:
+        configure_logging()
+        app.add_middleware(AccessLogMiddleware)
+    for prefix in API_PREFIXES:
+        for module in (lipsync, requests, files):
+            app.include_router(module.router, prefix=prefix)
+    app.include_router(health.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus what it cannot infer from hand-parsed bodies and header auth."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    body_schema = GenerateBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(body_schema.pop("$defs", {}))
+    schemas["GenerateBody"] = body_schema
+    components["securitySchemes"] = {
+        "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        "BearerAuth": {"type": "http", "scheme": "bearer"},
+    }
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            if _SECURED_TAGS & set(operation.get("tags", [])):
+                operation["security"] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
+            # Validation is mapped to our 400 body; FastAPI's 422 never happens.
+            operation.get("responses", {}).pop("422", None)
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema

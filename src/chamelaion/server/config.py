@@ -1,0 +1,93 @@
+"""Service settings, read from `CHAMELAION_*` environment variables (or a `.env` file).
+
+Everything has a default that works on a fresh machine: a `data` directory in the working
+directory holds the SQLite database, the uploaded and fetched inputs, the outputs and the URL
+signing secret. Scaling out (issue 6) only changes values here, never code paths.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SECRET_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAMELAION_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Database, inputs, outputs and secret.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/chamelaion.db."
+    )
+    secret_key: str | None = Field(
+        None, description="HMAC key for output URLs; default generated once into the data dir."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        None,
+        description="Base of output URLs, e.g. https://api.example.com; default: the request's.",
+    )
+    workers: int = Field(1, ge=0, description="Engine worker processes; 0 runs the API only.")
+    rate_limit_generate: str = "60/minute"
+    rate_limit_read: str = "600/minute"
+    rate_limit_storage_uri: str = Field("memory://", description="limits storage, e.g. redis://")
+    allow_private_urls: bool = Field(
+        False, description="Let URL inputs reach loopback/private/link-local/reserved addresses."
+    )
+    max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Per uploaded file.")
+    max_fetch_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Per fetched URL input.")
+    fetch_connect_timeout: float = 10.0
+    fetch_read_timeout: float = 30.0
+    output_url_ttl_seconds: int = Field(24 * 3600, gt=0)
+    job_lease_seconds: float = Field(
+        30.0, gt=0, description="A processing job with no heartbeat for this long is re-queued."
+    )
+    max_attempts: int = Field(3, ge=1, description="Starts per job before it is failed for good.")
+    access_log: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'chamelaion.db').resolve()}"
+
+    @property
+    def inputs_dir(self) -> Path:
+        return self.data_dir / "inputs"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    def prepare_data_dir(self) -> None:
+        """Create the data directories (idempotent); needed before the database opens."""
+        for directory in (self.data_dir, self.inputs_dir, self.outputs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def signing_key(self) -> bytes:
+        """The configured secret, else one generated on first use and kept in the data dir.
+
+        Persisting it means output URLs stay valid across restarts without any setup.
+        """
+        if self.secret_key:
+            return self.secret_key.encode()
+        self.prepare_data_dir()
+        path = self.data_dir / _SECRET_FILE
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        candidate = secrets.token_hex(32).encode()
+        try:
+            # O_EXCL: when two processes race, exactly one writes and both read the same key.
+            with path.open("xb") as handle:
+                handle.write(candidate)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+        return path.read_bytes().strip()

@@ -1,0 +1,90 @@
+"""Every error the API returns is `{"error": "<message>"}`; nothing else ever leaves the server.
+
+The messages are the contract (seed + issue 3): clients match on them, so they live here, once.
+FastAPI's own handlers (422 validation bodies, `{"detail": ...}`) are replaced so their default
+bodies can never leak through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("chamelaion.server")
+
+INVALID_BODY = "invalid request body"
+NOT_JSON = "content-type must be application/json"
+NOT_MULTIPART = "content-type must be multipart/form-data"
+ONE_VIDEO = "expected exactly one video input"
+ONE_AUDIO = "expected exactly one audio input"
+BAD_INPUT_TYPE = 'input type must be "video" or "audio"'
+MISSING_AUTH = "missing authorization header"
+BAD_AUTH_FORMAT = "invalid authorization format"
+MISSING_TOKEN = "missing token"
+INVALID_TOKEN = "invalid token"
+REVOKED = "unauthorized"
+TOKEN_LIMIT = "token limit reached"
+RATE_LIMITED = "rate limit exceeded"
+NOT_FOUND = "not found"
+FILE_TOO_LARGE = "file too large"
+UNSUPPORTED_MODEL = "unsupported model"
+INVALID_VIDEO = "invalid video file"
+INVALID_AUDIO = "invalid audio file"
+INVALID_SIGNATURE = "invalid signature"
+LINK_EXPIRED = "link expired"
+RANGE_NOT_SATISFIABLE = "range not satisfiable"
+METHOD_NOT_ALLOWED = "method not allowed"
+NOT_READY = "database unavailable"
+INTERNAL = "internal error"
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request; becomes `{"error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+_STARLETTE_MESSAGES = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: FILE_TOO_LARGE}
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _validation_error(_request: Request, _exc: Exception) -> JSONResponse:
+    return error_response(400, INVALID_BODY)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    message = _STARLETTE_MESSAGES.get(status, INVALID_BODY if status < 500 else INTERNAL)
+    return error_response(status, message, exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, INTERNAL)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

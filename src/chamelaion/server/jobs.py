@@ -1,0 +1,181 @@
+"""The job queue, kept to four verbs so another backend can replace it (issue 6: Celery).
+
+`submit` records a queued job; `claim` hands the oldest queued job to one worker; `heartbeat`,
+`complete` and `fail` report back. Every transition is one conditional UPDATE (status, and the
+claiming worker's id), so two workers never run the same job, and a worker that lost its job
+(its lease ran out and someone else took it) cannot overwrite the newer outcome. Nothing here
+is SQLite-specific; PostgreSQL runs the same statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
+
+INTERRUPTED_TOO_OFTEN = "processing was interrupted {attempts} times; giving up"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What a worker needs to run a job, detached from any session."""
+
+    id: str
+    input_kind: str
+    video_source: str
+    audio_source: str
+    sync_mode: str
+    disable_active_speaker_detection: bool
+    attempt: int
+
+
+def submit(session: Session, job: LipsyncJob) -> None:
+    """Record a new job as queued (in the caller's transaction; runners poll for it)."""
+    job.status = JobStatus.QUEUED.value
+    session.add(job)
+
+
+class JobStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def claim(self, worker_id: str) -> ClaimedJob | None:
+        """Take the oldest queued job, or None. Safe against any number of concurrent workers."""
+        with self._sessions() as session:
+            for _ in range(5):  # lost a race: another worker took that one; try the next
+                candidate = session.scalars(
+                    select(LipsyncJob.id)
+                    .where(LipsyncJob.status == JobStatus.QUEUED.value)
+                    .order_by(LipsyncJob.created_at, LipsyncJob.id)
+                    .limit(1)
+                ).first()
+                if candidate is None:
+                    return None
+                now = utcnow()
+                taken = session.execute(
+                    update(LipsyncJob)
+                    .where(
+                        LipsyncJob.id == candidate,
+                        LipsyncJob.status == JobStatus.QUEUED.value,
+                    )
+                    .values(
+                        status=JobStatus.PROCESSING.value,
+                        worker_id=worker_id,
+                        attempts=LipsyncJob.attempts + 1,
+                        started_at=now,
+                        heartbeat_at=now,
+                        progress=0.0,
+                        progress_stage=None,
+                    )
+                )
+                session.commit()
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    job = session.get(LipsyncJob, candidate, populate_existing=True)
+                    assert job is not None
+                    return ClaimedJob(
+                        id=job.id,
+                        input_kind=job.input_kind,
+                        video_source=job.video_source,
+                        audio_source=job.audio_source,
+                        sync_mode=job.sync_mode,
+                        disable_active_speaker_detection=job.disable_active_speaker_detection,
+                        attempt=job.attempts,
+                    )
+            return None
+
+    def _update_held(self, job_id: str, holder: str, **values: object) -> bool:
+        """Update a job only while `holder` still holds it; False when it no longer does."""
+        with self._sessions() as session:
+            result = session.execute(
+                update(LipsyncJob)
+                .where(
+                    LipsyncJob.id == job_id,
+                    LipsyncJob.worker_id == holder,
+                    LipsyncJob.status == JobStatus.PROCESSING.value,
+                )
+                .values(**values)
+            )
+            session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def heartbeat(self, job_id: str, worker_id: str, progress: float, stage: str | None) -> bool:
+        return self._update_held(
+            job_id, worker_id, heartbeat_at=utcnow(), progress=progress, progress_stage=stage
+        )
+
+    def complete(self, job_id: str, worker_id: str, output_path: str) -> bool:
+        return self._update_held(
+            job_id,
+            worker_id,
+            status=JobStatus.COMPLETED.value,
+            finished_at=utcnow(),
+            output_path=output_path,
+            progress=1.0,
+            error_message=None,
+        )
+
+    def fail(self, job_id: str, worker_id: str, message: str) -> bool:
+        return self._update_held(
+            job_id,
+            worker_id,
+            status=JobStatus.FAILED.value,
+            finished_at=utcnow(),
+            error_message=message,
+        )
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Give a job back untouched (worker shutting down): the attempt does not count."""
+        return self._update_held(
+            job_id,
+            worker_id,
+            status=JobStatus.QUEUED.value,
+            worker_id=None,
+            started_at=None,
+            heartbeat_at=None,
+            attempts=LipsyncJob.attempts - 1,
+        )
+
+    def recover_stale(self, lease: timedelta, max_attempts: int) -> tuple[int, int]:
+        """Jobs whose worker went silent for `lease`: re-queue, or fail after `max_attempts`.
+
+        Returns (requeued, failed). Runs at start and periodically, so no job stays stuck.
+        """
+        cutoff: datetime = utcnow() - lease
+        stale = (
+            LipsyncJob.status == JobStatus.PROCESSING.value,
+            LipsyncJob.heartbeat_at < cutoff,
+        )
+        with self._sessions() as session:
+            exhausted = session.execute(
+                select(LipsyncJob.id, LipsyncJob.attempts).where(
+                    *stale, LipsyncJob.attempts >= max_attempts
+                )
+            ).all()
+            failed = 0
+            for job_id, attempts in exhausted:
+                failed += session.execute(
+                    update(LipsyncJob)
+                    .where(LipsyncJob.id == job_id, *stale)
+                    .values(
+                        status=JobStatus.FAILED.value,
+                        finished_at=utcnow(),
+                        worker_id=None,
+                        error_message=INTERRUPTED_TOO_OFTEN.format(attempts=attempts),
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+            requeued = session.execute(
+                update(LipsyncJob)
+                .where(*stale, LipsyncJob.attempts < max_attempts)
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    worker_id=None,
+                    started_at=None,
+                    heartbeat_at=None,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+            return requeued, failed

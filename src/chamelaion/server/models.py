@@ -1,0 +1,132 @@
+"""Tables: accounts own API keys and lip-sync requests (the jobs)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes; always gives back UTC-aware ones (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class InputKind(str, enum.Enum):
+    URL = "url"  # video_source/audio_source are URLs the worker fetches
+    UPLOAD = "upload"  # the inputs are already under the data dir
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKey(Base):
+    """A key is shown once; only `prefix` (for lookup) and a SHA-256 of the whole key are kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Quota: how many jobs this key may create in its lifetime; None is unlimited.
+    max_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    requests_used: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-key overrides of the service-wide rate limits, in `limits` notation ("60/minute").
+    rate_limit_generate: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rate_limit_read: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class LipsyncJob(Base):
+    """One lip-sync request: its inputs, options, where it is in its life, and its outcome."""
+
+    __tablename__ = "lipsync_requests"
+    __table_args__ = (
+        Index("ix_lipsync_requests_account_created", "account_id", "created_at"),
+        Index("ix_lipsync_requests_account_reference", "account_id", "reference_id", "created_at"),
+        Index("ix_lipsync_requests_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    reference_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    input_kind: Mapped[str] = mapped_column(String(16))
+    video_source: Mapped[str] = mapped_column(Text)
+    audio_source: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(32), default="lipsync-2")
+    sync_mode: Mapped[str] = mapped_column(String(16), default="cut_off")
+    disable_active_speaker_detection: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Runner bookkeeping: who holds the job and when it last showed signs of life.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    output_path: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,27 @@
+"""What the app shares between requests, hung off `app.state` by `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chamelaion.server.config import Settings
+from chamelaion.server.ratelimit import RateLimiter
+from chamelaion.server.storage import OutputSigner
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    rate_limiter: RateLimiter
+    signer: OutputSigner
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.chamelaion
+    return state

@@ -1,0 +1,139 @@
+"""Local file storage: where inputs and outputs live, and signed, expiring output URLs.
+
+An output URL carries its expiry and an HMAC-SHA256 over (request id, expiry), so the download
+route needs no API key (players and browsers can open it) yet cannot be forged or extended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import anyio
+
+from chamelaion.server.config import Settings
+
+CHUNK_SIZE = 256 * 1024
+
+
+class SignatureCheck(Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+class OutputSigner:
+    def __init__(self, key: bytes, ttl_seconds: int) -> None:
+        self._key = key
+        self._ttl = ttl_seconds
+
+    def _signature(self, request_id: str, expires: int) -> str:
+        message = f"{request_id}:{expires}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def url(self, base_url: str, request_id: str, now: float | None = None) -> str:
+        expires = int((time.time() if now is None else now) + self._ttl)
+        signature = self._signature(request_id, expires)
+        return (
+            f"{base_url.rstrip('/')}/api/v1/files/{request_id}.mp4"
+            f"?expires={expires}&signature={signature}"
+        )
+
+    def check(self, request_id: str, expires: int, signature: str) -> SignatureCheck:
+        expected = self._signature(request_id, expires)
+        if not hmac.compare_digest(expected, signature):
+            return SignatureCheck.INVALID
+        if expires < time.time():
+            return SignatureCheck.EXPIRED
+        return SignatureCheck.VALID
+
+
+class Storage:
+    """Paths under the data dir. Request ids are UUIDs we generate, so they are safe names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._inputs = settings.inputs_dir
+        self._outputs = settings.outputs_dir
+
+    def input_dir(self, request_id: str) -> Path:
+        return self._inputs / request_id
+
+    def output_path(self, request_id: str) -> Path:
+        return self._outputs / f"{request_id}.mp4"
+
+    def discard_inputs(self, request_id: str) -> None:
+        shutil.rmtree(self.input_dir(request_id), ignore_errors=True)
+
+
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+
+
+def safe_suffix(filename: str | None) -> str:
+    """The client's file extension if it is a plain one (a hint for demuxers), else none."""
+    match = _SUFFIX.search(filename or "")
+    return match.group(0).lower() if match else ""
+
+
+class RangeNotSatisfiableError(Exception):
+    """The requested range lies wholly outside the file (HTTP 416)."""
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """One `bytes=` range, or None to send the whole file.
+
+    Per RFC 9110 a Range header that is malformed or asks for several ranges may be ignored
+    (players only ever ask for one); one that lies wholly past the end is 416.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiableError
+        return ByteRange(max(0, size - suffix), size - 1)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiableError
+    return ByteRange(start, min(end, size - 1))
+
+
+async def file_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """Stream `length` bytes from `start`, off the event loop, a chunk at a time."""
+    async with await anyio.open_file(path, "rb") as handle:
+        await handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = await handle.read(min(CHUNK_SIZE, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
