@@ -13,6 +13,7 @@ from chamelaion.engine.errors import (
     NoVideoStreamError,
 )
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback, SyncMode
+from chamelaion.engine.pipeline import LipsyncResult, lipsync
 
 __all__ = [
     "EmptyMediaError",
@@ -20,10 +21,12 @@ __all__ = [
     "InputTooLargeError",
     "InvalidMediaError",
     "LipsyncOptions",
+    "LipsyncResult",
     "NoAudioStreamError",
     "NoFaceError",
     "NoVideoStreamError",
     "Progress",
     "ProgressCallback",
     "SyncMode",
+    "lipsync",
 ]

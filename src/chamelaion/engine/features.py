@@ -1,0 +1,166 @@
+"""Audio features for articulation, 100 frames a second, from mono 16 kHz samples.
+
+What the mouth does can be read off the speech signal without knowing the language:
+- loudness of the speech band, and voice activity (silence means a closed, resting mouth);
+- the first two formants by linear prediction: F1 rises as the jaw opens (/a/ high, /i/ and
+  /u/ low), F2 falls as the lips round (/u/ low) and rises as they spread (/i/ high);
+- lip closures: a bilabial /m/ is a quiet, low-passed murmur between louder vowels; a /b/ or /p/
+  is a short gap (silent, or only a low voice bar) ended by a weak burst whose energy stays low
+  in frequency, where a /t/ or /k/ release is dominated by high frequencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_toeplitz
+from scipy.ndimage import maximum_filter1d, median_filter
+
+SAMPLE_RATE = 16000
+HOP = 160  # 10 ms
+WINDOW = 400  # 25 ms
+FFT_SIZE = 512
+FRAME_RATE = SAMPLE_RATE / HOP
+LPC_ORDER = 16
+SILENCE_DB = -120.0
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """Per 10 ms frame (frame k is centred at k * 10 ms)."""
+
+    energy_db: np.ndarray  # speech-band energy, dB (relative, floored)
+    speech: np.ndarray  # bool: voice activity
+    loudness: np.ndarray  # 0..1 within the speech dynamic range
+    f1: np.ndarray  # Hz, NaN where not voiced or not found
+    f2: np.ndarray  # Hz, NaN likewise
+    low_fraction: np.ndarray  # share of 80-5000 Hz energy below 400 Hz
+    high_fraction: np.ndarray  # share of 80-8000 Hz energy above 3500 Hz
+    closure: np.ndarray  # 0..1 evidence that the lips are closed (bilabial)
+
+    @property
+    def frames(self) -> int:
+        return len(self.energy_db)
+
+
+def _frames(samples: np.ndarray) -> np.ndarray:
+    """Overlapping windows centred on each hop (zero padded at both ends)."""
+    padded = np.pad(samples.astype(np.float64), (WINDOW // 2, WINDOW))
+    count = max(1, int(np.ceil(len(samples) / HOP)))
+    index = np.arange(WINDOW)[None, :] + HOP * np.arange(count)[:, None]
+    return padded[index]
+
+
+def analyze(samples: np.ndarray) -> AudioFeatures:
+    frames = _frames(samples)
+    window = np.hanning(WINDOW)
+    spectrum = np.abs(np.fft.rfft(frames * window, FFT_SIZE)) ** 2
+    freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
+
+    def band(lo: float, hi: float) -> np.ndarray:
+        return spectrum[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
+
+    speech_band = band(80, 5000)
+    peak = float(speech_band.max()) if speech_band.size else 0.0
+    energy_db = 10 * np.log10(speech_band / peak + 1e-12) if peak > 0 else np.full(len(frames), SILENCE_DB)
+    energy_db = np.maximum(energy_db, SILENCE_DB)
+    low_fraction = band(80, 400) / (speech_band + 1e-20)
+    high_fraction = band(3500, 8000) / (band(80, 8000) + 1e-20)
+
+    speech, floor_db, top_db = _voice_activity(energy_db)
+    loudness = np.clip((energy_db - floor_db) / max(top_db - floor_db, 1e-6), 0.0, 1.0)
+    f1, f2 = _formants(frames, speech & (high_fraction < 0.5))
+    closure = _closure_evidence(energy_db, speech, low_fraction, high_fraction, top_db)
+    return AudioFeatures(energy_db, speech, loudness, f1, f2, low_fraction, high_fraction, closure)
+
+
+def _voice_activity(energy_db: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Speech frames by an adaptive energy threshold between the noise floor and speech level.
+
+    Returns (speech mask, threshold in dB, speech level in dB). The floor is a low percentile,
+    the speech level a high one, so the split adapts to recording level and background noise.
+    """
+    top = float(np.percentile(energy_db, 98))
+    floor = float(np.percentile(energy_db, 10))
+    threshold = max(floor + 0.35 * (top - floor), top - 45.0)
+    speech = energy_db > threshold
+    # Drop blips under 40 ms; bridge dropouts under 30 ms.
+    speech = _remove_short_runs(speech, True, 4)
+    speech = _remove_short_runs(speech, False, 3)
+    return speech, threshold, top
+
+
+def _remove_short_runs(mask: np.ndarray, value: bool, min_length: int) -> np.ndarray:
+    out = mask.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[not value], mask == value, [not value]]).astype(np.int8)))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start < min_length and start > 0 and stop < len(mask):
+            out[start:stop] = not value
+    return out
+
+
+def _formants(frames: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 and F2 from the roots of an order-16 LPC polynomial, on voiced frames only."""
+    f1 = np.full(len(frames), np.nan)
+    f2 = np.full(len(frames), np.nan)
+    window = np.hamming(WINDOW)
+    for k in np.flatnonzero(voiced):
+        x = frames[k]
+        x = np.append(x[0], x[1:] - 0.97 * x[:-1]) * window
+        r = np.correlate(x, x, "full")[WINDOW - 1 : WINDOW + LPC_ORDER]
+        if r[0] <= 0:
+            continue
+        r[0] *= 1.0001  # a touch of white noise keeps the system well conditioned
+        try:
+            a = solve_toeplitz(r[:-1], -r[1:])
+        except np.linalg.LinAlgError:
+            continue
+        roots = np.roots(np.concatenate([[1.0], a]))
+        roots = roots[roots.imag > 0]
+        freq = np.angle(roots) * SAMPLE_RATE / (2 * np.pi)
+        bandwidth = -np.log(np.abs(roots)) * SAMPLE_RATE / np.pi
+        candidates = np.sort(freq[(freq > 200) & (freq < 4000) & (bandwidth < 450)])
+        if len(candidates) >= 2:
+            f1[k], f2[k] = candidates[0], candidates[1]
+    # LPC picks a wrong peak now and then; a short median removes isolated errors.
+    for track in (f1, f2):
+        good = ~np.isnan(track)
+        if good.sum() >= 3:
+            track[good] = median_filter(track[good], size=5, mode="nearest")
+    return f1, f2
+
+
+def _closure_evidence(
+    energy_db: np.ndarray,
+    speech: np.ndarray,
+    low_fraction: np.ndarray,
+    high_fraction: np.ndarray,
+    top_db: float,
+) -> np.ndarray:
+    """0..1 per frame: how strongly the signal says the lips are shut here.
+
+    A frame scores when it is clearly quieter than the speech around it (a dip of 8 dB or more
+    under the loudest frame within ±120 ms) and what energy it has sits low in frequency (a
+    nasal murmur or a voice bar). A short gap inside speech scores when the release that ends it
+    is not dominated by high frequencies (bilabial, not alveolar or velar).
+    """
+    neighbourhood = maximum_filter1d(energy_db, size=25, mode="nearest")
+    dip = neighbourhood - energy_db
+    loud_around = neighbourhood > top_db - 25
+    murmur = _ramp(dip, 5.0, 10.0) * _ramp(low_fraction, 0.80, 0.88) * loud_around
+    murmur *= energy_db > top_db - 45  # still voiced: a murmur, not silence
+    evidence = murmur
+    gap = ~speech
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], gap.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if start == 0 or stop >= len(gap) or stop - start > 25:
+            continue  # leading/trailing silence or a pause, not a stop closure
+        release = slice(stop, min(stop + 3, len(gap)))
+        bilabial = 1.0 - _ramp(float(high_fraction[release].mean()), 0.35, 0.6)
+        evidence[start:stop] = np.maximum(evidence[start:stop], bilabial)
+    return np.clip(evidence, 0.0, 1.0)
+
+
+def _ramp(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
+    return np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)

@@ -1,0 +1,261 @@
+"""The lip-sync pipeline: two passes over the video, in one readable function.
+
+1. Analysis: decode every source frame once, keep only face landmarks (a few KB a frame).
+   Tracks are built and smoothed with the whole video known; the target audio becomes one
+   mouth shape per output frame.
+2. Render: decode again, re-shape the chosen face's lower face in each frame, and stream the
+   frames and the target audio to the encoder.
+
+Memory holds landmarks and per-frame numbers, never the video, so it stays flat as the input
+grows. Decoding and encoding run on their own threads (PyAV releases the GIL in the codecs),
+so the two cores share the work.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from chamelaion.engine import features, media
+from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.errors import InputTooLargeError, NoFaceError
+from chamelaion.engine.faces import (
+    FaceTrack,
+    LandmarkDetector,
+    PoseTrack,
+    TrackBuilder,
+    apply_affine,
+    smooth_track,
+)
+from chamelaion.engine.interior import MouthLighting
+from chamelaion.engine.mouth import MouthTrack, mouth_track
+from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
+from chamelaion.engine.render import WarpRenderer, build_mesh
+from chamelaion.engine.speaker import choose_faces
+from chamelaion.engine.timeline import deliver, plan_frames
+
+_CHEEK_POINTS = (50, 280, 101, 330)
+
+
+@dataclass(frozen=True)
+class LipsyncResult:
+    output: Path
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    duration: float
+    face_frames: int  # output frames in which a face was re-animated
+
+
+def lipsync(
+    video: str | Path,
+    audio: str | Path,
+    output: str | Path,
+    options: LipsyncOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> LipsyncResult:
+    """Write `output`: `video` with the speaker's mouth following `audio`, and `audio` as sound.
+
+    Raises an `EngineError` subclass with a user-facing message when the inputs cannot be used;
+    nothing is left at `output` then.
+    """
+    options = options or LipsyncOptions()
+    report = _Reporter(progress)
+    video_info = media.probe(video)
+    media.require_video(video_info, "video input")
+    audio_info = media.probe(audio)
+    media.require_audio(audio_info, "audio input")
+    _check_caps(video_info, audio_info, options)
+    fps = video_info.fps
+
+    # Pass 1: analysis.
+    tracks, source_frames = _analyse_faces(video, fps, video_info.frame_count, report)
+    if not tracks:
+        raise NoFaceError()
+    samples = media.read_audio(audio)
+    plan = plan_frames(options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE)
+    samples = _fit_length(samples, len(plan) / float(fps))
+    mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
+    chosen = choose_faces(tracks, source_frames, options.active_speaker_detection)
+    faces = {id(t): _FaceModel.of(t) for t in {id(t): t for t in chosen if t is not None}.values()}
+
+    # Pass 2: render.
+    rate, layout = media.output_audio_format(audio_info)
+    writer = media.VideoWriter(
+        output, video_info.width, video_info.height, fps, rate, layout, options.crf, options.preset
+    )
+    animated = 0
+    try:
+        sound = _AudioFeed(audio, rate, layout)
+        frame_bytes = video_info.width * video_info.height * 3
+        for i, frame in enumerate(_prefetch(deliver(video, fps, plan, frame_bytes))):
+            track = chosen[plan[i]]
+            if track is not None:
+                frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
+                animated += faces[id(track)].render(frame, int(plan[i]), mouths, i)
+            writer.write_frame(frame)
+            writer.write_audio(sound.until((i + 1) / float(fps)))
+            report("render", i + 1, len(plan))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return LipsyncResult(
+        Path(output), len(plan), fps, writer.width, writer.height, len(plan) / float(fps), animated
+    )
+
+
+def _check_caps(video: media.MediaInfo, audio: media.MediaInfo, options: LipsyncOptions) -> None:
+    if video.width * video.height > options.max_pixels:
+        raise InputTooLargeError(
+            f"video is {video.width}x{video.height}; the limit is {options.max_pixels} pixels"
+        )
+    for name, info in (("video", video), ("audio", audio)):
+        if info.duration > options.max_duration_s:
+            raise InputTooLargeError(
+                f"{name} lasts {info.duration:.0f} s; the limit is {options.max_duration_s:.0f} s"
+            )
+
+
+def _analyse_faces(
+    video: str | Path, fps: Fraction, expected: int, report: _Reporter
+) -> tuple[list[FaceTrack], int]:
+    builder = TrackBuilder()
+    count = 0
+    with LandmarkDetector(max_faces=4) as detect:
+        for count, rgb in enumerate(_prefetch(media.read_frames(video, fps)), start=1):
+            builder.add(count - 1, detect(rgb))
+            report("analysis", count, max(expected, count))
+    return builder.finish(), count
+
+
+def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
+    """Cut or zero-pad analysis audio to the output's duration."""
+    n = round(seconds * media.ANALYSIS_SAMPLE_RATE)
+    if len(samples) >= n:
+        return samples[:n]
+    return np.pad(samples, (0, n - len(samples)))
+
+
+@dataclass
+class _FaceModel:
+    """What rendering needs of one face track: smoothed pose and shape, mesh, resting width."""
+
+    track: FaceTrack
+    poses: PoseTrack
+    rest_width: float
+    renderer: WarpRenderer | None = None
+
+    @classmethod
+    def of(cls, track: FaceTrack) -> _FaceModel:
+        poses = smooth_track(track)
+        widths = [mouth_frame(s).half_width * 2 for s in poses.shapes[poses.found]]
+        return cls(track, poses, float(np.median(widths)))
+
+    def render(self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int) -> int:
+        """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
+        i = source_index - self.track.start
+        if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
+            return 0
+        pose, shape = self.poses.poses[i], self.poses.shapes[i]
+        if self.renderer is None:
+            self.renderer = self._renderer(frame, shape, pose)
+        opening = float(mouths.opening[out_index])
+        target = articulate(shape, opening, float(mouths.spread[out_index]), self.rest_width)
+        drop = 2.0 * opening / 1.2
+        self.renderer.render(
+            frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop
+        )
+        return 1
+
+    def _renderer(self, frame: np.ndarray, shape: np.ndarray, pose: np.ndarray) -> WarpRenderer:
+        rest = np.median(self.poses.shapes[self.poses.found], axis=0)
+        cheeks = apply_affine(pose, shape[list(_CHEEK_POINTS)]).round().astype(int)
+        h, w = frame.shape[:2]
+        samples = [frame[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in cheeks]
+        skin = np.mean(samples, axis=0).astype(np.float64)
+        return WarpRenderer(build_mesh(rest), MouthLighting.from_skin(skin))
+
+
+class _AudioFeed:
+    """The target audio in the output's format, handed out up to a time, silence past its end."""
+
+    def __init__(self, path: str | Path, rate: int, layout: str) -> None:
+        self._chunks = media.iter_audio(path, rate, layout)
+        self._rate = rate
+        self._channels = 1 if layout == "mono" else 2
+        self._buffer = np.zeros((self._channels, 0), np.float32)
+        self._sent = 0
+
+    def until(self, seconds: float) -> np.ndarray:
+        wanted = round(seconds * self._rate) - self._sent
+        while self._buffer.shape[1] < wanted:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                pad = np.zeros((self._channels, wanted - self._buffer.shape[1]), np.float32)
+                self._buffer = np.concatenate([self._buffer, pad], axis=1)
+                break
+            self._buffer = np.concatenate([self._buffer, chunk], axis=1)
+        out, self._buffer = self._buffer[:, :wanted], self._buffer[:, wanted:]
+        self._sent += out.shape[1]
+        return out
+
+
+def _prefetch(frames: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+    """Run a frame iterator (the decoder) on a thread of its own, `depth` frames ahead."""
+    box: queue.Queue[object] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in frames:
+                if stop.is_set():
+                    return
+                box.put(item)
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=pump, name="decoder", daemon=True)
+    thread.start()
+    try:
+        while (item := box.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
+class _Reporter:
+    """Calls the progress callback at most ten times a second (and on the last frame)."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self._started: dict[str, float] = {}
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._callback is None:
+            return
+        now = time.monotonic()
+        started = self._started.setdefault(stage, now)
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        rate = done / (now - started) if now > started else 0.0
+        self._callback(Progress(stage, done, total, rate))

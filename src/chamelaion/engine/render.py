@@ -1,0 +1,149 @@
+"""Rendering: re-shape the lower face of one frame from its tracked landmarks to target ones.
+
+A piecewise-affine warp over a triangulation of the lower face's landmarks, closed by a fixed
+ring of points around the jaw and under the nose: the ring does not move, so the warp fades to
+the identity there and every pixel outside the ring is the source's, bit for bit. Inside, each
+target triangle takes its pixels from its source triangle. The mouth opening itself is not part
+of the mesh: where the target's lips part, `interior.draw_interior` paints teeth and cavity.
+
+`MouthRenderer` is the interface a different renderer (a neural one, say) would implement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.faces import (
+    INNER_LOWER_LIP,
+    INNER_UPPER_LIP,
+    JAWLINE,
+    NOSE_BOTTOM,
+    apply_affine,
+)
+from chamelaion.engine.interior import MouthLighting, draw_interior
+
+INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
+RING_MARGIN = 0.14  # eye spans between the jawline and the fixed ring
+CHIN_MARGIN = 0.26  # extra margin straight below the chin
+_LANDMARK_COUNT = 468  # the mesh proper; the refined iris points (468-477) are not used
+
+
+@dataclass(frozen=True)
+class WarpMesh:
+    """The lower-face triangulation of one face track, in canonical coordinates."""
+
+    landmarks: np.ndarray  # (K,) landmark indices that move
+    ring: np.ndarray  # (R, 2) canonical positions of the fixed border
+    triangles: np.ndarray  # (T, 3) indices into [landmarks..., ring...]
+
+    def region(self, pose: np.ndarray) -> np.ndarray:
+        """The ring as a polygon in frame pixels: outside it, a frame is left untouched."""
+        return apply_affine(pose, self.ring)
+
+
+def build_mesh(rest: np.ndarray) -> WarpMesh:
+    """Triangulate the lower face of a canonical `rest` shape (a typical frame of the track)."""
+    nose_y = rest[NOSE_BOTTOM, 1]
+    top = nose_y - 0.04
+    jaw = [i for i in JAWLINE if rest[i, 1] > top + 0.02]
+    jaw_points = rest[jaw]
+    centre = np.array([rest[jaw, 0].mean(), top])
+    outward = jaw_points - centre
+    outward /= np.linalg.norm(outward, axis=1, keepdims=True)
+    # Wider below the chin, which travels furthest when the jaw drops.
+    margin = RING_MARGIN + CHIN_MARGIN * np.maximum(outward[:, 1], 0.0)
+    ring_jaw = jaw_points + outward * margin[:, None]
+    xs = np.linspace(ring_jaw[-1, 0], ring_jaw[0, 0], 9)[1:-1]
+    ring_top = np.stack([xs, np.full_like(xs, top)], axis=1)
+    ring_jaw[[0, -1], 1] = np.minimum(ring_jaw[[0, -1], 1], top)
+    ring = np.concatenate([ring_jaw, ring_top])
+
+    inside = _inside(rest[:_LANDMARK_COUNT], ring)
+    landmarks = np.array(
+        sorted(set(np.flatnonzero(inside & (rest[:_LANDMARK_COUNT, 1] > top + 0.02))) | set(jaw))
+    )
+    # Triangulate an opened mouth so the inner lips are well apart, then drop the triangles
+    # that fill the opening: the interior is drawn, not warped.
+    opened = articulate(rest, opening=0.3, spread=0.0, rest_width=_width(rest))
+    points = np.concatenate([opened[landmarks], ring])
+    triangles = Delaunay(points).simplices
+    centroids = points[triangles].mean(axis=1)
+    keep = _inside(centroids, ring) & ~_inside(centroids, opened[list(INNER_POLYGON)])
+    return WarpMesh(landmarks, ring, triangles[keep])
+
+
+def _width(shape: np.ndarray) -> float:
+    return mouth_frame(shape).half_width * 2
+
+
+def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    contour = polygon.astype(np.float32).reshape(-1, 1, 2)
+    return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), False) > 0
+                     for x, y in points])  # fmt: skip
+
+
+class MouthRenderer(Protocol):
+    def render(self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
+               drop: float) -> None: ...  # fmt: skip
+
+
+@dataclass
+class WarpRenderer:
+    """The landmark-driven renderer: piecewise-affine warp plus a drawn mouth interior."""
+
+    mesh: WarpMesh
+    lighting: MouthLighting
+
+    def render(
+        self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
+        drop: float,
+    ) -> None:  # fmt: skip
+        """Re-shape `frame` (RGB, in place) so the landmarks at `source` move to `target`.
+
+        `source` and `target` are full (478, 2) landmark sets in frame pixels, `pose` the
+        canonical-to-frame transform, `drop` the target jaw drop in mouth units.
+        """
+        ring = self.mesh.region(pose)
+        src = np.concatenate([source[self.mesh.landmarks], ring])
+        dst = np.concatenate([target[self.mesh.landmarks], ring])
+        h, w = frame.shape[:2]
+        x0, y0 = np.maximum(np.floor(ring.min(axis=0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(ring.max(axis=0)).astype(int) + 1, [w, h])
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return
+        map_x, map_y = _inverse_map(src, dst, self.mesh.triangles, x0, y0, x1, y1)
+        warped = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inner = target[list(INNER_POLYGON)] - [x0, y0]
+        mouth = mouth_frame(target - [x0, y0])
+        lip_u, lip_v = mouth.to_local(target[list(INNER_UPPER_LIP)] - [x0, y0])
+        order = np.argsort(lip_u)
+        draw_interior(warped, inner, mouth, (lip_u[order], lip_v[order]), drop, self.lighting)
+        frame[y0:y1, x0:x1] = warped
+
+
+def _inverse_map(
+    src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int, x1: int, y1: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of the box, where to sample the source (identity outside the mesh)."""
+    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
+    local = (dst - [x0, y0]) * 16
+    for k, tri in enumerate(triangles, start=1):
+        cv2.fillConvexPoly(ids, np.round(local[tri]).astype(np.int32), k, cv2.LINE_8, shift=4)
+    # Affine per triangle, destination -> source: [sx, sy] = M @ [dx, dy, 1].
+    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T,3,3)
+    s = src[triangles]  # (T,3,2)
+    d_inv = np.linalg.pinv(d)
+    m = np.einsum("tij,tjk->tki", d_inv, s)  # (T,2,3)
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    matrices = np.concatenate([identity[None], m]).astype(np.float32)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    chosen = matrices[ids]
+    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
+    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    return map_x, map_y
