@@ -1,0 +1,42 @@
+"""Fixtures for the server tests (the helpers they use live in `server.helpers`)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.helpers import ApiServer, MediaHandler, MediaServer, Server, new_key
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """API only (no workers: jobs stay queued), 1 MiB upload cap, for the contract tests."""
+    data_dir = tmp_path_factory.mktemp("api-server")
+    key, other = new_key(data_dir, "a"), new_key(data_dir, "b")
+    server = Server(data_dir, env={"CHAMELAION_MAX_UPLOAD_BYTES": str(1024 * 1024)})
+    server.start()
+    try:
+        yield ApiServer(server, key, other)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def media_server(media_dir: Path) -> Iterator[MediaServer]:
+    """Serves the session's generated media over HTTP on 127.0.0.1 (a loopback "CDN")."""
+
+    def handler(*args: object, **kwargs: object) -> MediaHandler:
+        return MediaHandler(*args, directory=str(media_dir), **kwargs)  # type: ignore[arg-type]
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield MediaServer(media_dir, f"http://127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,0 +1,181 @@
+"""Helpers for the server tests: real `chamelaion serve` processes on loopback, real SQLite,
+real files, and a loopback HTTP server that plays the part of a media CDN."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from chamelaion.server.db import make_engine, make_session_factory
+from chamelaion.server.keys import create_key
+from chamelaion.server.migrate import upgrade_database
+
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sessions_for(data_dir: Path) -> sessionmaker[Session]:
+    """A session factory on the server's own SQLite database (migrated, like `serve` does)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{(data_dir / 'chamelaion.db').resolve()}")
+    upgrade_database(engine)
+    return make_session_factory(engine)
+
+
+@dataclass
+class Key:
+    key: str
+    key_id: str
+    account_id: str
+
+
+def new_key(data_dir: Path, name: str = "test", **options: object) -> Key:
+    """A key (by default on a new account), written to the server's database like the CLI does."""
+    with sessions_for(data_dir)() as session:
+        created = create_key(session, name, **options)  # type: ignore[arg-type]
+        session.commit()
+        return Key(created.key, created.record.id, created.record.account_id)
+
+
+@dataclass
+class Server:
+    """A `chamelaion serve` subprocess. Its stdout/stderr go to files in its data dir."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workers: int = 0
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.data_dir / f"serve-{self.starts}.out"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.data_dir / f"serve-{self.starts}.err"
+
+    def start(self) -> Server:
+        self.starts += 1
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "CHAMELAION_RATE_LIMIT_READ": "100000/minute", **self.env}
+        env.pop("CHAMELAION_DATABASE_URL", None)
+        command = [sys.executable, "-m", "chamelaion.cli", "serve", "--port", str(self.port)]
+        command += ["--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited at start:\n{self.stderr_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.stderr_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # SIGKILL: no cleanup of any kind
+        self.process.wait()
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text()
+
+
+@dataclass
+class ApiServer:
+    server: Server
+    key: Key  # account A
+    other: Key  # account B
+
+    @property
+    def api(self) -> str:
+        return self.server.api
+
+    def client(self, key: Key | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.api,
+            headers={"x-api-key": (key or self.key).key},
+            timeout=30,
+        )
+
+
+class MediaHandler(http.server.SimpleHTTPRequestHandler):
+    """Files from a directory, plus `/redirect/<n>/<name>`: n 302 hops, then the file."""
+
+    def do_GET(self) -> None:
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "redirect" and len(parts) == 3:
+            hops = int(parts[1])
+            target = f"/{parts[2]}" if hops == 0 else f"/redirect/{hops - 1}/{parts[2]}"
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@dataclass
+class MediaServer:
+    directory: Path
+    base_url: str
+
+    def url(self, path: Path | str) -> str:
+        name = path.name if isinstance(path, Path) else path
+        return f"{self.base_url}/{name}"
+
+
+def wait_for_status(
+    client: httpx.Client, request_id: str, statuses: set[str], timeout: float
+) -> dict[str, object]:
+    """Poll a request until its status is in `statuses`; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        response = client.get(f"/lipsync/requests/{request_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"request {request_id} still {body.get('status')} after {timeout}s")
