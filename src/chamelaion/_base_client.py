@@ -49,7 +49,6 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset({408, 409, 429})
 USER_AGENT = f"chamelaion-python/{__version__}"
-DOWNLOAD_CHUNK_SIZE = 256 * 1024
 
 ProgressCallback = Callable[[int, int | None], None]
 """``on_progress(bytes_written, total_bytes_or_None)``, called after each chunk is written."""
@@ -474,7 +473,7 @@ class SyncAPIClient(BaseClient[httpx.Client]):
                     response = self._client.send(request, stream=True, follow_redirects=True)
                     if response.is_success:
                         state.begin(response)
-                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
+                        for chunk in response.iter_bytes():
                             fileobj.write(chunk)
                             state.wrote(len(chunk))
                         state.check_complete(request)
@@ -581,7 +580,7 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
                     response = await self._client.send(request, stream=True, follow_redirects=True)
                     if response.is_success:
                         state.begin(response)
-                        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                        async for chunk in response.aiter_bytes():
                             await anyio.to_thread.run_sync(fileobj.write, chunk)
                             state.wrote(len(chunk))
                         state.check_complete(request)
