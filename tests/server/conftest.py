@@ -25,6 +25,13 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         server.stop()
 
 
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """Clients that hang up early (the size-cap tests do) are expected; do not print them."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def media_server(media_dir: Path) -> Iterator[MediaServer]:
     """Serves the session's generated media over HTTP on 127.0.0.1 (a loopback "CDN")."""
@@ -32,7 +39,7 @@ def media_server(media_dir: Path) -> Iterator[MediaServer]:
     def handler(*args: object, **kwargs: object) -> MediaHandler:
         return MediaHandler(*args, directory=str(media_dir), **kwargs)  # type: ignore[arg-type]
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
+    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

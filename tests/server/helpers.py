@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,15 +138,22 @@ class ApiServer:
 
 
 class MediaHandler(http.server.SimpleHTTPRequestHandler):
-    """Files from a directory, plus `/redirect/<n>/<name>`: n 302 hops, then the file."""
+    """Files from a directory, plus `/redirect/<n>/<name>` (n 302 redirects, then the file) and
+    `/goto/<url-quoted location>` (one redirect anywhere)."""
 
     def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
         if parts[0] == "redirect" and len(parts) == 3:
             hops = int(parts[1])
-            target = f"/{parts[2]}" if hops == 0 else f"/redirect/{hops - 1}/{parts[2]}"
+            target = f"/{parts[2]}" if hops <= 1 else f"/redirect/{hops - 1}/{parts[2]}"
             self.send_response(302)
             self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if parts[0] == "goto" and len(parts) == 2:
+            self.send_response(302)
+            self.send_header("Location", urllib.parse.unquote(parts[1]))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

@@ -1,0 +1,111 @@
+"""Fetching URL inputs: size cap, redirects, errors, and refusing non-public addresses."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from chamelaion.server.fetch import FetchError, address_allowed, download
+from server.helpers import MediaServer
+
+
+def fetch(url: str, destination: Path, allow_private: bool = True, max_bytes: int = 10**8) -> None:
+    download(url, destination, max_bytes, 2.0, 2.0, allow_private)
+
+
+def test_downloads_a_file(media_server: MediaServer, short_speech: Path, tmp_path: Path) -> None:
+    fetch(media_server.url(short_speech), tmp_path / "audio")
+    assert (tmp_path / "audio").read_bytes() == short_speech.read_bytes()
+
+
+def test_follows_up_to_five_redirects(
+    media_server: MediaServer, short_speech: Path, tmp_path: Path
+) -> None:
+    fetch(media_server.url(f"redirect/5/{short_speech.name}"), tmp_path / "audio")
+    assert (tmp_path / "audio").read_bytes() == short_speech.read_bytes()
+
+
+def test_refuses_a_sixth_redirect(
+    media_server: MediaServer, short_speech: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch(media_server.url(f"redirect/6/{short_speech.name}"), tmp_path / "audio")
+
+
+def test_http_error_status(media_server: MediaServer, tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match=r"^HTTP 404$"):
+        fetch(media_server.url("missing.mp4"), tmp_path / "video")
+    assert not (tmp_path / "video").exists()
+
+
+def test_size_cap(media_server: MediaServer, short_speech: Path, tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match="file too large"):
+        fetch(media_server.url(short_speech), tmp_path / "audio", max_bytes=1000)
+    assert not (tmp_path / "audio").exists()
+
+
+def test_connection_refused(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetch(f"http://127.0.0.1:{port}/x.mp4", tmp_path / "video")
+
+
+def test_read_timeout(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchError, match="timed out"):
+            fetch(f"http://127.0.0.1:{listener.getsockname()[1]}/slow.mp4", tmp_path / "v")
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "192.168.0.10", "169.254.169.254", "0.0.0.0"],
+)
+def test_refuses_non_public_addresses(host: str, tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match="is not allowed"):
+        fetch(f"http://{host}:9/x.mp4", tmp_path / "video", allow_private=False)
+
+
+def test_refuses_a_redirect_to_another_scheme(media_server: MediaServer, tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match="only http and https"):
+        fetch(media_server.url("goto/file:%2F%2F%2Fetc%2Fpasswd"), tmp_path / "video")
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("169.254.169.254", False),  # cloud metadata
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("224.0.0.1", False),
+        ("ff02::1", False),
+        ("0.0.0.0", False),
+        ("240.0.0.1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("::ffff:8.8.8.8", True),
+    ],
+)
+def test_address_policy(address: str, allowed: bool) -> None:
+    assert address_allowed(address) is allowed
