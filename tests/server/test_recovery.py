@@ -1,0 +1,73 @@
+"""Durability: SIGKILL the server mid-job, start it again, and the job still finishes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import select
+
+import mediagen
+from chamelaion.server.models import LipsyncJob
+from server.helpers import Server, new_key, sessions_for, wait_for_status
+
+
+@pytest.fixture(scope="module")
+def long_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """Inputs long enough (6 s) that the job is surely still running when the server dies."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
+    audio = mediagen.write_wav(media_dir / "long_speech.wav", speech)
+    video = mediagen.write_face_video(media_dir / "long_face.mp4", 6.0, 25.0, 320, 240)
+    return video, audio
+
+
+def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
+    with sessions_for(data_dir)() as session:
+        return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
+
+
+def test_killed_mid_job_then_restarted_completes(
+    tmp_path: Path, long_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "crash")
+    server = Server(tmp_path, env={"CHAMELAION_JOB_LEASE_SECONDS": "2"}, workers=1).start()
+    video, audio = long_inputs
+    try:
+        with httpx.Client(
+            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
+        ) as client:
+            response = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": video.open("rb"), "audio": audio.open("rb")},
+                data={"sync_mode": "silence"},
+            )
+            request_id = response.json()["request_id"]
+            wait_for_status(client, request_id, {"processing"}, 60)
+            deadline = time.monotonic() + 60
+            while job_row(tmp_path, request_id).progress <= 0.0:  # the engine is at work
+                assert time.monotonic() < deadline, "no progress reported"
+                time.sleep(0.05)
+        assert job_row(tmp_path, request_id).status == "processing"
+        assert server.process is not None
+        workers = psutil.Process(server.process.pid).children(recursive=True)
+        assert workers, "no worker process"
+        server.kill()
+        _gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, "a worker outlived the killed server"
+        stuck = job_row(tmp_path, request_id)
+        assert (stuck.status, stuck.attempts) == ("processing", 1)
+
+        server.start()
+        with httpx.Client(
+            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
+        ) as client:
+            body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
+        assert body["status"] == "completed", body
+        assert job_row(tmp_path, request_id).attempts == 2
+        output = httpx.get(str(body["output_url"]))
+        assert output.status_code == 200 and output.content[4:8] == b"ftyp"
+    finally:
+        server.stop()
