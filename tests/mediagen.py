@@ -210,7 +210,8 @@ def face_frame(
 
 
 def frame_times(seconds: float, fps: float, vfr: bool) -> Iterator[float]:
-    """Presentation times; with `vfr`, intervals alternate between 0.5x and 1.5x the nominal."""
+    """Presentation times; with `vfr`, frames come in bursts of three within 0.6 periods,
+    then a gap of 2.4 periods: the average rate is `fps`, the spacing anything but steady."""
     n = max(1, round(seconds * fps))
     if not vfr:
         yield from (i / fps for i in range(n))
@@ -218,7 +219,7 @@ def frame_times(seconds: float, fps: float, vfr: bool) -> Iterator[float]:
     t = 0.0
     for i in range(n):
         yield t
-        t += (0.5 if i % 2 == 0 else 1.5) / fps
+        t += (0.3, 0.3, 2.4)[i % 3] / fps
 
 
 def write_video(

@@ -66,7 +66,7 @@ def _constant_rate(stream: av.video.stream.VideoStream) -> Fraction:
         return Fraction(25)
     rate = Fraction(rate)
     nearest = min(_STANDARD_RATES, key=lambda r: abs(float(r - rate)))
-    if abs(float(nearest - rate)) / float(rate) < 0.02:
+    if abs(float(nearest - rate)) / float(rate) < 0.03:
         return nearest
     return rate.limit_denominator(1001)
 

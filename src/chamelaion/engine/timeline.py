@@ -40,7 +40,7 @@ def plan_frames(mode: SyncMode, video_frames: int, fps: Fraction, audio_seconds:
     if mode is SyncMode.REMAP:
         if audio_frames == 1:
             return np.zeros(1, dtype=int)
-        return np.round(i * (v - 1) / (audio_frames - 1)).astype(int)
+        return np.floor(i * (v - 1) / (audio_frames - 1) + 0.5).astype(int)
     raise ValueError(f"unknown sync mode {mode!r}")
 
 
