@@ -449,7 +449,7 @@ class SyncAPIClient(BaseClient[httpx.Client]):
     def request(self, cast_to: type[_ModelT], options: RequestOptions) -> _ModelT:
         return self._process_response(cast_to, self._send(options))
 
-    def download(
+    def _download(
         self,
         output_url: str,
         dest: Path,
@@ -554,7 +554,7 @@ class AsyncAPIClient(BaseClient[httpx.AsyncClient]):
     async def request(self, cast_to: type[_ModelT], options: RequestOptions) -> _ModelT:
         return self._process_response(cast_to, await self._send(options))
 
-    async def download(
+    async def _download(
         self,
         output_url: str,
         dest: Path,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from chamelaion import _base_client
 from sdk.helpers import Sleeps
+from sdk.realserver import LIVE_UPLOAD_CAP, Live, Server, create_key, media_server, running
 
 
 @pytest.fixture
@@ -23,3 +27,53 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
     monkeypatch.setattr(_base_client, "_async_sleep", fake_async_sleep)
     monkeypatch.setattr(_base_client, "_jitter", lambda: 0.0)
     return record
+
+
+# -- a real server on loopback ---------------------------------------------------------------------
+
+
+def _need_server() -> None:
+    pytest.importorskip("fastapi", reason="the server extra is not installed")
+    pytest.importorskip("chamelaion.server.app", reason="the server is not available")
+
+
+@pytest.fixture(scope="session")
+def live_media(media_dir: Path, short_face_video: Path, short_speech: Path) -> Iterator[str]:
+    with media_server(media_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_api(tmp_path_factory: pytest.TempPathFactory, live_media: str) -> Iterator[Live]:
+    """API only (no workers: jobs stay queued), URL inputs on loopback allowed, 8 MiB cap."""
+    _need_server()
+    data_dir = tmp_path_factory.mktemp("sdk-api")
+    key = create_key(data_dir, "sdk")
+    server = Server(
+        data_dir,
+        workers=0,
+        env={
+            "CHAMELAION_ALLOW_PRIVATE_URLS": "true",
+            "CHAMELAION_MAX_UPLOAD_BYTES": str(LIVE_UPLOAD_CAP),
+        },
+    )
+    with running(server):
+        yield Live(server, key, live_media)
+
+
+@pytest.fixture(scope="session")
+def live_worker(tmp_path_factory: pytest.TempPathFactory, live_media: str) -> Iterator[Live]:
+    """With one engine worker, so jobs complete; output URLs expire after 5 s."""
+    _need_server()
+    data_dir = tmp_path_factory.mktemp("sdk-worker")
+    key = create_key(data_dir, "sdk")
+    server = Server(
+        data_dir,
+        workers=1,
+        env={
+            "CHAMELAION_ALLOW_PRIVATE_URLS": "true",
+            "CHAMELAION_OUTPUT_URL_TTL_SECONDS": "5",
+        },
+    )
+    with running(server):
+        yield Live(server, key, live_media)

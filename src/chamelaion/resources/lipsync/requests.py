@@ -176,7 +176,7 @@ class Requests(SyncAPIResource):
         )
         dest = _destination(path, request)
         try:
-            self._client.download(
+            self._client._download(
                 _output_url(request), dest, on_progress=on_progress, timeout=timeout
             )
         except APIStatusError as err:
@@ -187,7 +187,7 @@ class Requests(SyncAPIResource):
                 raise
             # The request object's signed URL may have expired: get a fresh one.
             fresh = self.retrieve(request.id)
-            self._client.download(
+            self._client._download(
                 _output_url(fresh), dest, on_progress=on_progress, timeout=timeout
             )
         return dest
@@ -270,7 +270,7 @@ class AsyncRequests(AsyncAPIResource):
         )
         dest = _destination(path, request)
         try:
-            await self._client.download(
+            await self._client._download(
                 _output_url(request), dest, on_progress=on_progress, timeout=timeout
             )
         except APIStatusError as err:
@@ -280,7 +280,7 @@ class AsyncRequests(AsyncAPIResource):
             ):
                 raise
             fresh = await self.retrieve(request.id)
-            await self._client.download(
+            await self._client._download(
                 _output_url(fresh), dest, on_progress=on_progress, timeout=timeout
             )
         return dest
