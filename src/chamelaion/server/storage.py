@@ -48,7 +48,8 @@ class OutputSigner:
 
     def check(self, request_id: str, expires: int, signature: str) -> SignatureCheck:
         expected = self._signature(request_id, expires)
-        if not hmac.compare_digest(expected, signature):
+        # compare_digest refuses non-ASCII str, and a URL can carry anything: compare bytes.
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
             return SignatureCheck.INVALID
         if expires < time.time():
             return SignatureCheck.EXPIRED
