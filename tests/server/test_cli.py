@@ -1,0 +1,75 @@
+"""The service's commands: `keys create|list|revoke`, `db upgrade`, and `serve`'s first key."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from chamelaion.server.schemas import SYNC_MODES
+from server.helpers import Server
+
+
+def chamelaion(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chamelaion.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_keys_lifecycle(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    created = chamelaion("keys", "create", "--name", "ci", "--max-requests", "5", *data)
+    assert created.returncode == 0, created.stderr
+    key = re.search(r"(chm_[A-Za-z0-9_-]{43})", created.stdout)
+    key_id = re.search(r"key id: (\S+)", created.stdout)
+    assert key and key_id
+    listed = chamelaion("keys", "list", *data)
+    assert key_id.group(1) in listed.stdout and "0/5" in listed.stdout and "active" in listed.stdout
+    assert key.group(1) not in listed.stdout  # the secret is shown once, at creation only
+    assert key.group(1)[:12] in listed.stdout  # the prefix identifies it
+    revoked = chamelaion("keys", "revoke", key_id.group(1), *data)
+    assert revoked.returncode == 0, revoked.stdout
+    assert "revoked" in chamelaion("keys", "list", *data).stdout
+    stored = (tmp_path / "chamelaion.db").read_bytes()
+    assert key.group(1).encode() not in stored  # only its hash is kept
+
+
+def test_keys_create_refuses_bad_options(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    bad_limit = chamelaion("keys", "create", "--name", "x", "--rate-limit", "lots", *data)
+    assert bad_limit.returncode == 2 and "rate limit" in bad_limit.stdout
+    no_account = chamelaion("keys", "create", "--name", "x", "--account", "nope", *data)
+    assert no_account.returncode == 1 and "no account" in no_account.stdout
+    assert chamelaion("keys", "revoke", "nope", *data).returncode == 1
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = chamelaion("db", "upgrade", "--data-dir", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert "database at head" in result.stdout
+
+
+def test_first_serve_creates_and_prints_a_working_key(tmp_path: Path) -> None:
+    server = Server(tmp_path).start()
+    try:
+        printed = server.stdout_path.read_text()
+        key = re.search(r"CHAMELAION_API_KEY=(chm_\S+)", printed)
+        assert key, printed
+        assert f"CHAMELAION_BASE_URL={server.base_url}/api" in printed
+        response = httpx.get(f"{server.api}/lipsync/requests", headers={"x-api-key": key.group(1)})
+        assert response.status_code == 200
+    finally:
+        server.stop()
+    server.start()  # a second start has keys already: it prints none
+    server.stop()
+    assert "CHAMELAION_API_KEY" not in server.stdout_path.read_text()
+
+
+def test_sync_modes_match_the_engine() -> None:
+    from chamelaion.engine import SyncMode
+
+    assert set(SYNC_MODES) == {mode.value for mode in SyncMode}
