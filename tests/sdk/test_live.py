@@ -419,8 +419,9 @@ def test_internal_server_error(
             client.lipsync.generate_with_media(video=short_face_video, audio=short_speech)
         assert (info.value.status_code, info.value.message) == (500, "internal error")
         assert "Traceback" not in info.value.response.text
-        log = (data_dir / "serve.err").read_text()
-        assert log.count('"status":500') == 2  # the first attempt and one retry
+        log = (data_dir / "serve.err").read_text().splitlines()
+        failures = [line for line in log if "generate-with-media" in line and "500" in line]
+        assert len(failures) == 2, log  # the first attempt and one retry
 
 
 # -- a real completed job: wait and download ------------------------------------------------------

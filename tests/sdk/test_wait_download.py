@@ -68,8 +68,8 @@ def test_wait_times_out() -> None:
     with pytest.raises(WaitTimeoutError) as info:
         sync_client(script).lipsync.requests.wait(RID, timeout=0.3, poll_interval=0.05)
     elapsed = time.monotonic() - start
-    assert 0.3 <= elapsed < 2.0
-    assert 4 <= script.count <= 9
+    assert 0.3 <= elapsed < 5.0
+    assert 3 <= script.count <= 9  # polled every 0.05 s, at least at start, middle and end
     err = info.value
     assert isinstance(err, TimeoutError) and isinstance(err, ChamelaionError)
     assert err.request_id == RID and err.timeout == 0.3
