@@ -7,8 +7,15 @@ engine's heavy imports (mediapipe, PyAV) happen only for the commands that use t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from chamelaion.engine.options import Progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +32,119 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_engine_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pass  # filled in by the engine work
+    run = commands.add_parser("lipsync", help="re-animate a video's speaker to new audio")
+    run.add_argument("video", help="source video file")
+    run.add_argument("audio", help="target audio file (any format FFmpeg reads)")
+    run.add_argument("-o", "--output", required=True, help="output MP4 path")
+    run.add_argument(
+        "--sync-mode",
+        default="cut_off",
+        choices=["cut_off", "loop", "bounce", "silence", "remap"],
+        help="what to do when video and audio durations differ (default: cut_off)",
+    )
+    run.add_argument(
+        "--disable-active-speaker-detection",
+        action="store_true",
+        help="re-animate the largest face instead of the detected speaker",
+    )
+    run.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (18)")
+    run.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
+    run.set_defaults(handler=_lipsync)
+
+    evaluate = commands.add_parser("eval", help="print a JSON lip-sync score for a video")
+    evaluate.add_argument("video")
+    evaluate.add_argument("--audio", help="score against this audio instead of the video's own")
+    evaluate.set_defaults(handler=_eval)
+
+
+def _lipsync(args: argparse.Namespace) -> int:
+    with _native_stderr_silenced() as stderr:
+        from chamelaion.engine import EngineError, LipsyncOptions, SyncMode, lipsync
+
+        options = LipsyncOptions(
+            sync_mode=SyncMode(args.sync_mode),
+            active_speaker_detection=not args.disable_active_speaker_detection,
+            crf=args.crf,
+            preset=args.preset,
+        )
+        bar = _ProgressBar(stderr)
+        try:
+            result = lipsync(args.video, args.audio, args.output, options, progress=bar)
+        except EngineError as exc:
+            bar.finish()
+            print(f"error: {exc}", file=stderr)
+            return 1
+        bar.finish()
+        print(
+            f"wrote {result.output} ({result.frames} frames, {result.duration:.2f} s, "
+            f"face re-animated in {result.face_frames})",
+            file=stderr,
+        )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    with _native_stderr_silenced() as stderr:
+        from chamelaion.engine import EngineError
+        from chamelaion.engine.score import sync_score
+
+        try:
+            score = sync_score(args.video, args.audio)
+        except EngineError as exc:
+            print(f"error: {exc}", file=stderr)
+            return 1
+    print(json.dumps(score.as_dict(), indent=2))
+    return 0
+
+
+class _ProgressBar:
+    """One status line: stage, frames done of total, frames per second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self._last_decile: tuple[str, int] | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        total = max(progress.frames_total, 1)
+        share = min(progress.frames_done / total, 1.0)
+        filled = int(share * 30)
+        line = (
+            f"{progress.stage:<9} [{'#' * filled}{'.' * (30 - filled)}] "
+            f"{progress.frames_done}/{progress.frames_total} frames "
+            f"{progress.frames_per_second:6.1f} fps"
+        )
+        if self.interactive:
+            self.stream.write("\r" + line)
+            self.stream.flush()
+        elif (decile := (progress.stage, int(share * 10))) != self._last_decile:
+            self._last_decile = decile
+            print(line, file=self.stream)
+
+    def finish(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[TextIO]:
+    """Send native libraries' log lines (TensorFlow Lite, absl) to /dev/null; yield the real
+    stderr for our own messages. Python's `sys.stderr` points at the real one meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    real = os.fdopen(os.dup(saved), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    previous, sys.stderr = sys.stderr, real
+    try:
+        yield real
+    finally:
+        sys.stderr = previous
+        real.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        real.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -119,7 +119,7 @@ def test_pixels_outside_the_lower_face_are_untouched(silent_face_video: Path) ->
         pose, shape = poses.poses[i], poses.shapes[i]
         target = articulate(shape, opening=0.3, spread=0.1, rest_width=width)
         rendered = source.copy()
-        renderer.render(rendered, poses.points(i), (target @ pose[:, :2].T + pose[:, 2]), pose, 0.5)
+        renderer.render(rendered, poses.points(i), (target @ pose[:, :2].T + pose[:, 2]), pose, 0.5, 0.3)
         region = np.zeros(source.shape[:2], np.uint8)
         ring = renderer.mesh.region(pose)
         cv2.fillPoly(region, [np.round(ring).astype(np.int32)], 1)

@@ -116,6 +116,7 @@ class FaceTrack:
 
     start: int
     points: np.ndarray  # (frames, 478, 2) float32
+    key: int = 0  # as returned by `TrackBuilder.add` for this track's faces
 
     @property
     def end(self) -> int:
@@ -142,20 +143,24 @@ class TrackBuilder:
     """Links each frame's faces to the open tracks by box overlap (greedy, best IoU first).
 
     A track survives up to `max_gap` frames without a match; a face matching no track opens a new
-    one. Frames are fed in order with `add(frame_index, faces)`.
+    one. Frames are fed in order with `add(frame_index, faces)`, which returns each face's track
+    key (the `key` of the `FaceTrack` it ends up in).
     """
 
     def __init__(self, max_gap: int = 12, min_iou: float = 0.3) -> None:
         self.max_gap = max_gap
         self.min_iou = min_iou
-        self._open: list[tuple[int, list[np.ndarray | None], FaceBox, int]] = []
+        # Open tracks: (key, start frame, points so far, last box, last frame seen).
+        self._open: list[tuple[int, int, list[np.ndarray | None], FaceBox, int]] = []
         self._closed: list[FaceTrack] = []
+        self._next_key = 0
 
-    def add(self, frame: int, faces: Iterable[np.ndarray]) -> None:
+    def add(self, frame: int, faces: Iterable[np.ndarray]) -> list[int]:
         faces = list(faces)
+        keys = [-1] * len(faces)
         boxes = [box_of(f) for f in faces]
         pairs = sorted(
-            ((box.iou(track[2]), fi, ti) for fi, box in enumerate(boxes)
+            ((box.iou(track[3]), fi, ti) for fi, box in enumerate(boxes)
              for ti, track in enumerate(self._open)),
             reverse=True,
         )  # fmt: skip
@@ -166,33 +171,37 @@ class TrackBuilder:
                 continue
             used_faces.add(fi)
             used_tracks.add(ti)
-            start, points, _, _ = self._open[ti]
+            key, start, points, _, _ = self._open[ti]
             points.extend([None] * (frame - start - len(points)))
             points.append(faces[fi])
-            self._open[ti] = (start, points, boxes[fi], frame)
+            self._open[ti] = (key, start, points, boxes[fi], frame)
+            keys[fi] = key
         still_open = []
         for ti, track in enumerate(self._open):
-            if ti in used_tracks or frame - track[3] <= self.max_gap:
+            if ti in used_tracks or frame - track[4] <= self.max_gap:
                 still_open.append(track)
             else:
-                self._closed.append(_to_track(track[0], track[1]))
+                self._closed.append(_to_track(track[0], track[1], track[2]))
         self._open = still_open
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                self._open.append((frame, [face], boxes[fi], frame))
+                self._open.append((self._next_key, frame, [face], boxes[fi], frame))
+                keys[fi] = self._next_key
+                self._next_key += 1
+        return keys
 
     def finish(self) -> list[FaceTrack]:
-        tracks = self._closed + [_to_track(t[0], t[1]) for t in self._open]
+        tracks = self._closed + [_to_track(t[0], t[1], t[2]) for t in self._open]
         self._open, self._closed = [], []
         return sorted(tracks, key=lambda t: t.start)
 
 
-def _to_track(start: int, points: list[np.ndarray | None]) -> FaceTrack:
+def _to_track(key: int, start: int, points: list[np.ndarray | None]) -> FaceTrack:
     array = np.full((len(points), LANDMARK_COUNT, 2), np.nan, dtype=np.float32)
     for i, p in enumerate(points):
         if p is not None:
             array[i] = p
-    return FaceTrack(start, array)
+    return FaceTrack(start, array, key)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import numpy as np
 
 from chamelaion.engine import features, media
 from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import InputTooLargeError, NoFaceError
 from chamelaion.engine.faces import (
     FaceTrack,
@@ -77,7 +78,7 @@ def lipsync(
     fps = video_info.fps
 
     # Pass 1: analysis.
-    tracks, source_frames = _analyse_faces(video, fps, video_info.frame_count, report)
+    tracks, banks, source_frames = _analyse_faces(video, fps, video_info.frame_count, report)
     if not tracks:
         raise NoFaceError()
     samples = media.read_audio(audio)
@@ -85,7 +86,10 @@ def lipsync(
     samples = _fit_length(samples, len(plan) / float(fps))
     mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
     chosen = choose_faces(tracks, source_frames, options.active_speaker_detection)
-    faces = {id(t): _FaceModel.of(t) for t in {id(t): t for t in chosen if t is not None}.values()}
+    faces = {
+        id(t): _FaceModel.of(t, banks.get(t.key))
+        for t in {id(t): t for t in chosen if t is not None}.values()
+    }
 
     # Pass 2: render.
     rate, layout = media.output_audio_format(audio_info)
@@ -127,14 +131,18 @@ def _check_caps(video: media.MediaInfo, audio: media.MediaInfo, options: Lipsync
 
 def _analyse_faces(
     video: str | Path, fps: Fraction, expected: int, report: _Reporter
-) -> tuple[list[FaceTrack], int]:
+) -> tuple[list[FaceTrack], dict[int, MouthBank], int]:
+    """Landmarks of every face in every frame, linked into tracks; a mouth bank per track."""
     builder = TrackBuilder()
+    banks: dict[int, MouthBank] = {}
     count = 0
     with LandmarkDetector(max_faces=4) as detect:
         for count, rgb in enumerate(_prefetch(media.read_frames(video, fps)), start=1):
-            builder.add(count - 1, detect(rgb))
+            faces = detect(rgb)
+            for key, face in zip(builder.add(count - 1, faces), faces, strict=True):
+                banks.setdefault(key, MouthBank()).offer(rgb, face)
             report("analysis", count, max(expected, count))
-    return builder.finish(), count
+    return builder.finish(), banks, count
 
 
 def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
@@ -152,13 +160,14 @@ class _FaceModel:
     track: FaceTrack
     poses: PoseTrack
     rest_width: float
+    bank: MouthBank | None
     renderer: WarpRenderer | None = None
 
     @classmethod
-    def of(cls, track: FaceTrack) -> _FaceModel:
+    def of(cls, track: FaceTrack, bank: MouthBank | None) -> _FaceModel:
         poses = smooth_track(track)
         widths = [mouth_frame(s).half_width * 2 for s in poses.shapes[poses.found]]
-        return cls(track, poses, float(np.median(widths)))
+        return cls(track, poses, float(np.median(widths)), bank if bank else None)
 
     def render(self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int) -> int:
         """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
@@ -172,7 +181,7 @@ class _FaceModel:
         target = articulate(shape, opening, float(mouths.spread[out_index]), self.rest_width)
         drop = 2.0 * opening / 1.2
         self.renderer.render(
-            frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop
+            frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop, opening
         )
         return 1
 
@@ -182,7 +191,7 @@ class _FaceModel:
         h, w = frame.shape[:2]
         samples = [frame[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in cheeks]
         skin = np.mean(samples, axis=0).astype(np.float64)
-        return WarpRenderer(build_mesh(rest), MouthLighting.from_skin(skin))
+        return WarpRenderer(build_mesh(rest), MouthLighting.from_skin(skin), self.bank)
 
 
 class _AudioFeed:

@@ -26,6 +26,7 @@ from chamelaion.engine.faces import (
     NOSE_BOTTOM,
     apply_affine,
 )
+from chamelaion.engine.bank import MouthBank, MouthSample, lip_colour, paste_sample
 from chamelaion.engine.interior import MouthLighting, draw_interior
 
 INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
@@ -95,19 +96,23 @@ class MouthRenderer(Protocol):
 
 @dataclass
 class WarpRenderer:
-    """The landmark-driven renderer: piecewise-affine warp plus a drawn mouth interior."""
+    """The landmark-driven renderer: piecewise-affine warp, then the mouth interior from the
+    face's mouth bank (real pixels) or, if the video never showed this mouth open, drawn."""
 
     mesh: WarpMesh
     lighting: MouthLighting
+    bank: MouthBank | None = None
+    _sample: MouthSample | None = None
 
     def render(
         self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
-        drop: float,
+        drop: float, opening: float,
     ) -> None:  # fmt: skip
         """Re-shape `frame` (RGB, in place) so the landmarks at `source` move to `target`.
 
         `source` and `target` are full (478, 2) landmark sets in frame pixels, `pose` the
-        canonical-to-frame transform, `drop` the target jaw drop in mouth units.
+        canonical-to-frame transform, `drop` the target jaw drop in mouth units and `opening`
+        the target inner-lip gap over mouth width.
         """
         ring = self.mesh.region(pose)
         src = np.concatenate([source[self.mesh.landmarks], ring])
@@ -119,11 +124,16 @@ class WarpRenderer:
             return
         map_x, map_y = _inverse_map(src, dst, self.mesh.triangles, x0, y0, x1, y1)
         warped = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        inner = target[list(INNER_POLYGON)] - [x0, y0]
-        mouth = mouth_frame(target - [x0, y0])
-        lip_u, lip_v = mouth.to_local(target[list(INNER_UPPER_LIP)] - [x0, y0])
-        order = np.argsort(lip_u)
-        draw_interior(warped, inner, mouth, (lip_u[order], lip_v[order]), drop, self.lighting)
+        local = target - [x0, y0]
+        inner = local[list(INNER_POLYGON)]
+        self._sample = self.bank.nearest(opening, self._sample) if self.bank else None
+        if self._sample is not None:
+            paste_sample(warped, inner, self._sample, lip_colour(warped, local))
+        else:
+            mouth = mouth_frame(local)
+            lip_u, lip_v = mouth.to_local(local[list(INNER_UPPER_LIP)])
+            order = np.argsort(lip_u)
+            draw_interior(warped, inner, mouth, (lip_u[order], lip_v[order]), drop, self.lighting)
         frame[y0:y1, x0:x1] = warped
 
 

@@ -1,0 +1,141 @@
+"""The mouth bank: real mouth interiors from the same video, for openings the target needs.
+
+During analysis, whenever a face's mouth is open, a small crop of it is kept in a canonical mouth
+frame (corners level, fixed width), with its inner-lip contour and opening. At most one crop per
+opening bin is kept, the sharpest, so memory stays a few hundred kilobytes whatever the length.
+At render time the crop whose opening is nearest the target's is warped into the target's
+inner-lip contour and colour-matched to the frame. Teeth, tongue and shadows are then the
+speaker's own; where the video never shows an open mouth, `interior.draw_interior` is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from chamelaion.engine.articulation import inner_gap, mouth_frame
+from chamelaion.engine.faces import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
+
+CROP_WIDTH, CROP_HEIGHT = 160, 112
+_CROP_HALF_WIDTH = 56.0  # pixels from the mouth centre to a corner, in the crop
+_CROP_CENTRE = (CROP_WIDTH / 2, CROP_HEIGHT * 0.42)
+MIN_OPENING = 0.06
+BIN_WIDTH = 0.03
+MAX_STRETCH = 1.5  # a sample serves openings up to this many times its own
+INNER_CONTOUR = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
+_LIP_RING = (*OUTER_UPPER_LIP, *OUTER_LOWER_LIP[-2:0:-1])
+
+
+@dataclass(frozen=True)
+class MouthSample:
+    opening: float
+    crop: np.ndarray  # (CROP_HEIGHT, CROP_WIDTH, 3) uint8, canonical mouth frame
+    contour: np.ndarray  # inner-lip contour in crop pixels
+    lip_colour: np.ndarray  # mean RGB of the lips, for colour matching
+    sharpness: float
+
+
+def to_crop_matrix(landmarks: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity from frame pixels to the canonical mouth crop."""
+    frame = mouth_frame(landmarks)
+    scale = _CROP_HALF_WIDTH / frame.half_width
+    c, s = frame.along * scale
+    rot = np.array([[c, s], [-s, c]])
+    shift = np.array(_CROP_CENTRE) - rot @ frame.center
+    return np.hstack([rot, shift[:, None]])
+
+
+def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Mean colour between the outer and inner lip contours."""
+    x0, y0 = np.floor(landmarks[list(_LIP_RING)].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(landmarks[list(_LIP_RING)].max(axis=0)).astype(int) + 1
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return np.array([160.0, 100.0, 100.0])
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round(landmarks[list(_LIP_RING)] - [x0, y0]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(landmarks[list(INNER_CONTOUR)] - [x0, y0]).astype(np.int32)], 0)
+    pixels = image[y0:y1, x0:x1][mask > 0]
+    return pixels.mean(axis=0) if len(pixels) else np.array([160.0, 100.0, 100.0])
+
+
+@dataclass
+class MouthBank:
+    """Open-mouth samples of one face, one per opening bin."""
+
+    samples: dict[int, MouthSample] = field(default_factory=dict)
+
+    def offer(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        opening = inner_gap(landmarks)
+        if opening < MIN_OPENING:
+            return
+        matrix = to_crop_matrix(landmarks)
+        if matrix[0, 0] ** 2 + matrix[0, 1] ** 2 > 9.0:
+            return  # a mouth under a third of the crop's size: too small to be worth enlarging
+        crop = cv2.warpAffine(image, matrix, (CROP_WIDTH, CROP_HEIGHT), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        contour = landmarks[list(INNER_CONTOUR)] @ matrix[:, :2].T + matrix[:, 2]
+        sharpness = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var())
+        key = int(opening / BIN_WIDTH)
+        held = self.samples.get(key)
+        if held is None or sharpness > held.sharpness:
+            self.samples[key] = MouthSample(
+                opening, crop, contour.astype(np.float32), lip_colour(image, landmarks), sharpness
+            )
+
+    def nearest(self, opening: float, previous: MouthSample | None = None) -> MouthSample | None:
+        """The sample with the nearest opening, or None if none can be stretched that far
+        (teeth stretched tall look wrong; a drawn interior looks better then). The previous
+        sample is kept while it is close enough: switching every frame makes teeth flicker."""
+        if previous is not None and abs(previous.opening - opening) < BIN_WIDTH * 1.5:
+            return previous
+        usable = [s for s in self.samples.values() if opening <= MAX_STRETCH * s.opening + 0.03]
+        if not usable:
+            return None
+        return min(usable, key=lambda s: abs(s.opening - opening))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def paste_sample(
+    image: np.ndarray, target_contour: np.ndarray, sample: MouthSample, frame_lip_colour: np.ndarray
+) -> None:
+    """Warp `sample`'s interior into `target_contour` (image pixels) and blend it in place.
+
+    The warp is a fan of triangles from each contour's centre, so the sample's lip edges land on
+    the target's lip edges and what lies between stretches to fit.
+    """
+    h, w = image.shape[:2]
+    x0, y0 = np.floor(target_contour.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(target_contour.max(axis=0)).astype(int) + 2
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    dst = np.vstack([target_contour, target_contour.mean(axis=0)]) - [x0, y0]
+    src = np.vstack([sample.contour, sample.contour.mean(axis=0)])
+    n = len(target_contour)
+    fan = np.array([[i, (i + 1) % n, n] for i in range(n)])
+    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
+    for k, tri in enumerate(fan, start=1):
+        cv2.fillConvexPoly(ids, np.round(dst[tri] * 16).astype(np.int32), k, cv2.LINE_8, shift=4)
+    d = np.concatenate([dst[fan], np.ones((n, 3, 1))], axis=2)
+    m = np.einsum("tij,tjk->tki", np.linalg.pinv(d), src[fan]).astype(np.float32)
+    m = np.concatenate([np.zeros((1, 2, 3), np.float32), m])
+    ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+    chosen = m[ids]
+    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
+    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    warped = cv2.remap(sample.crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    gain = np.clip(frame_lip_colour / np.maximum(sample.lip_colour, 1.0), 0.6, 1.6)
+    warped = warped.astype(np.float32) * gain.astype(np.float32)
+
+    mask = np.zeros(((y1 - y0) * 4, (x1 - x0) * 4), np.uint8)
+    cv2.fillPoly(mask, [np.round(dst[:n] * 4 * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
+    alpha = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    blended = region + (warped - region) * alpha[..., None]
+    image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
