@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,13 @@ import pytest
 from chamelaion import _base_client
 from sdk.helpers import Sleeps
 from sdk.realserver import LIVE_UPLOAD_CAP, Live, Server, create_key, media_server, running
+
+
+@pytest.fixture
+def opened() -> Iterator[ExitStack]:
+    """Files a test opens (``opened.enter_context(path.open("rb"))``), closed at its end."""
+    with ExitStack() as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import io
 import os
 import threading
 import tracemalloc
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +45,17 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return video, audio
 
 
-def _kinds(video: Path, audio: Path) -> dict[str, tuple[Any, Any, str, str, str, str]]:
+def _kinds(
+    video: Path, audio: Path, opened: ExitStack
+) -> dict[str, tuple[Any, Any, str, str, str, str]]:
     """kind -> (video arg, audio arg, video filename, video ctype, audio filename, audio ctype)"""
     return {
         "str path": (str(video), str(audio), "face.mp4", "video/mp4", "dub.wav", "audio/x-wav"),
         "Path": (video, audio, "face.mp4", "video/mp4", "dub.wav", "audio/x-wav"),
         "bytes": (VIDEO, AUDIO, "video", "application/octet-stream", "audio", None),
         "open file": (
-            video.open("rb"),
-            audio.open("rb"),
+            opened.enter_context(video.open("rb")),
+            opened.enter_context(audio.open("rb")),
             "face.mp4",
             "video/mp4",
             "dub.wav",
@@ -82,8 +85,8 @@ KINDS = ["str path", "Path", "bytes", "open file", "BytesIO", "tuple3", "tuple2"
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_each_file_kind_is_uploaded(kind: str, files: tuple[Path, Path]) -> None:
-    video, audio, vname, vtype, aname, atype = _kinds(*files)[kind]
+def test_each_file_kind_is_uploaded(kind: str, files: tuple[Path, Path], opened: ExitStack) -> None:
+    video, audio, vname, vtype, aname, atype = _kinds(*files, opened)[kind]
     script = Script(generated())
     job = sync_client(script).lipsync.generate_with_media(
         video=video, audio=audio, model="lipsync-2", reference_id="upload-demo-01"
@@ -106,8 +109,10 @@ def test_each_file_kind_is_uploaded(kind: str, files: tuple[Path, Path]) -> None
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_each_file_kind_is_uploaded_async(kind: str, files: tuple[Path, Path]) -> None:
-    video, audio, vname, _, aname, _ = _kinds(*files)[kind]
+async def test_each_file_kind_is_uploaded_async(
+    kind: str, files: tuple[Path, Path], opened: ExitStack
+) -> None:
+    video, audio, vname, _, aname, _ = _kinds(*files, opened)[kind]
     script = Script(generated())
     await async_client(script).lipsync.generate_with_media(video=video, audio=audio)
     got = parts(script.requests[0])
@@ -145,9 +150,9 @@ def test_open_file_is_sent_from_its_start_and_left_open(files: tuple[Path, Path]
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_uploads_are_resent_from_the_start_on_retry(
-    kind: str, files: tuple[Path, Path], sleeps: Sleeps
+    kind: str, files: tuple[Path, Path], sleeps: Sleeps, opened: ExitStack
 ) -> None:
-    video, audio, *_ = _kinds(*files)[kind]
+    video, audio, *_ = _kinds(*files, opened)[kind]
     script = Script(error(503, "busy"), httpx.ConnectError("refused"), generated())
     sync_client(script, max_retries=2).lipsync.generate_with_media(video=video, audio=audio)
     assert script.count == 3

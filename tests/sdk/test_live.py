@@ -8,6 +8,7 @@ import io
 import shutil
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,20 @@ def _url_inputs(live: Live, video: Path, audio: Path) -> list[Any]:
     ]
 
 
-def _file_kinds(video: Path, audio: Path) -> dict[str, tuple[Any, Any]]:
+def _file_kinds(video: Path, audio: Path, opened: ExitStack) -> dict[str, tuple[Any, Any]]:
     return {
         "str path": (str(video), str(audio)),
         "Path": (video, audio),
         "bytes": (video.read_bytes(), audio.read_bytes()),
-        "open file": (video.open("rb"), audio.open("rb")),
+        "open file": (
+            opened.enter_context(video.open("rb")),
+            opened.enter_context(audio.open("rb")),
+        ),
         "BytesIO": (io.BytesIO(video.read_bytes()), io.BytesIO(audio.read_bytes())),
-        "tuple": (("face.mp4", video.open("rb"), "video/mp4"), ("speech.wav", audio, "audio/wav")),
+        "tuple": (
+            ("face.mp4", opened.enter_context(video.open("rb")), "video/mp4"),
+            ("speech.wav", audio, "audio/wav"),
+        ),
         "tuple2": (("face.mp4", video.read_bytes()), ("speech.wav", str(audio))),
     }
 
@@ -105,9 +112,9 @@ async def test_async_generate_then_retrieve(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_generate_with_media_from_each_file_kind(
-    kind: str, live_api: Live, short_face_video: Path, short_speech: Path
+    kind: str, live_api: Live, short_face_video: Path, short_speech: Path, opened: ExitStack
 ) -> None:
-    video, audio = _file_kinds(short_face_video, short_speech)[kind]
+    video, audio = _file_kinds(short_face_video, short_speech, opened)[kind]
     reference = _ref("upload")
     with live_api.client() as client:
         job = client.lipsync.generate_with_media(
@@ -120,9 +127,9 @@ def test_generate_with_media_from_each_file_kind(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_async_generate_with_media_from_each_file_kind(
-    kind: str, live_api: Live, short_face_video: Path, short_speech: Path
+    kind: str, live_api: Live, short_face_video: Path, short_speech: Path, opened: ExitStack
 ) -> None:
-    video, audio = _file_kinds(short_face_video, short_speech)[kind]
+    video, audio = _file_kinds(short_face_video, short_speech, opened)[kind]
     reference = _ref("async-upload")
     async with live_api.async_client() as client:
         job = await client.lipsync.generate_with_media(
