@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,12 +73,46 @@ def create_key(
     raise RuntimeError("could not allocate a unique key prefix")
 
 
-def find_key(session: Session, key: str) -> ApiKey | None:
-    """The key's row, or None when no stored key matches (compared in constant time)."""
-    record = session.scalars(select(ApiKey).where(ApiKey.prefix == key_prefix(key))).first()
-    if record is None or not hmac.compare_digest(record.key_hash, hash_key(key)):
+@dataclass(frozen=True)
+class KeyRecord:
+    """What authentication needs to know about a key (read with one Core query, no ORM)."""
+
+    id: str
+    account_id: str
+    revoked: bool
+    max_requests: int | None
+    requests_used: int
+    rate_limit_generate: str | None
+    rate_limit_read: str | None
+
+
+# Built once: constructing a statement costs more than running it on every request.
+_KEY_BY_PREFIX = select(
+    ApiKey.id,
+    ApiKey.account_id,
+    ApiKey.key_hash,
+    ApiKey.revoked_at,
+    ApiKey.max_requests,
+    ApiKey.requests_used,
+    ApiKey.rate_limit_generate,
+    ApiKey.rate_limit_read,
+).where(ApiKey.prefix == bindparam("prefix"))
+
+
+def find_key(connection: Connection, key: str) -> KeyRecord | None:
+    """The key's record, or None when no stored key matches (compared in constant time)."""
+    row = connection.execute(_KEY_BY_PREFIX, {"prefix": key_prefix(key)}).first()
+    if row is None or not hmac.compare_digest(row.key_hash.encode(), hash_key(key).encode()):
         return None
-    return record
+    return KeyRecord(
+        id=row.id,
+        account_id=row.account_id,
+        revoked=row.revoked_at is not None,
+        max_requests=row.max_requests,
+        requests_used=row.requests_used,
+        rate_limit_generate=row.rate_limit_generate,
+        rate_limit_read=row.rate_limit_read,
+    )
 
 
 def revoke_key(session: Session, id_or_prefix: str) -> ApiKey | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -16,7 +17,37 @@ def public_base_url(request: Request, state: AppState) -> str:
     return state.settings.public_base_url or str(request.base_url)
 
 
-def present_job(job: LipsyncJob, base_url: str, state: AppState) -> dict[str, Any]:
+class JobView(Protocol):
+    """The columns a request object is made of: an ORM job or a Core row of PUBLIC_COLUMNS."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def reference_id(self) -> str | None: ...
+
+
+PUBLIC_COLUMNS = (
+    LipsyncJob.id,
+    LipsyncJob.status,
+    LipsyncJob.created_at,
+    LipsyncJob.started_at,
+    LipsyncJob.finished_at,
+    LipsyncJob.error_message,
+    LipsyncJob.reference_id,
+)
+
+
+def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
     """The request object with absent fields omitted (never null), times as ...Z."""
     body: dict[str, Any] = {
         "id": job.id,

@@ -100,7 +100,11 @@ class Health(BaseModel):
 
 
 def utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`2026-04-07T10:00:00Z` (isoformat is several times faster than strftime, and this runs
+    for every field of every listed request)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def is_http_url(text: str) -> bool:
