@@ -39,7 +39,7 @@ from ._files import FileTypes, HttpxFile, ThreadedAsyncStream, is_rewindable, op
 from ._types import NOT_GIVEN, Headers, NotGiven, Timeout
 from ._version import __version__
 
-log = logging.getLogger("chamelaion")
+log = logging.getLogger("chamelaion.sdk")
 
 DEFAULT_BASE_URL = "https://api.chamelaion.com/api"
 DEFAULT_TIMEOUT = httpx.Timeout(timeout=120.0, connect=10.0)

@@ -347,3 +347,16 @@ def test_refused_connection_is_a_connection_error(sleeps: Sleeps) -> None:
         client.lipsync.requests.retrieve("x")
     assert not isinstance(info.value, APITimeoutError)
     assert sleeps.delays == [0.5, 1.0]
+
+
+def test_retries_are_logged_without_the_key(
+    sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="chamelaion")
+    script = Script(httpx.ConnectError("refused"), error(503, "busy"), ok())
+    sync_client(script).lipsync.requests.retrieve("x")
+    records = [r for r in caplog.records if r.name == "chamelaion.sdk"]
+    assert len(records) == 2
+    assert "retrying GET http://api.test/api/v1/lipsync/requests/x" in caplog.text
+    assert "HTTP 503" in caplog.text
+    assert "test-key-123" not in caplog.text
