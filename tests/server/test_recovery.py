@@ -71,3 +71,68 @@ def test_killed_mid_job_then_restarted_completes(
         assert output.status_code == 200 and output.content[4:8] == b"ftyp"
     finally:
         server.stop()
+
+
+def test_worker_killed_mid_job_is_replaced_and_the_job_requeued(
+    tmp_path: Path, long_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "worker-crash")
+    server = Server(tmp_path, env={"CHAMELAION_JOB_LEASE_SECONDS": "2"}, workers=1).start()
+    video, audio = long_inputs
+    try:
+        with httpx.Client(
+            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
+        ) as client:
+            response = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": video.open("rb"), "audio": audio.open("rb")},
+                data={"sync_mode": "silence"},
+            )
+            request_id = response.json()["request_id"]
+            wait_for_status(client, request_id, {"processing"}, 60)
+            assert server.process is not None
+            holder = job_row(tmp_path, request_id).worker_id
+            assert holder is not None
+            worker = psutil.Process(int(holder.split(":")[1]))  # hostname:pid:nonce
+            worker.kill()
+            worker.wait(10)
+            body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
+        assert body["status"] == "completed", body
+        row = job_row(tmp_path, request_id)
+        assert row.attempts == 2 and row.worker_id != holder
+        assert server.process.poll() is None  # the API itself never went down
+    finally:
+        server.stop()
+
+
+def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
+    tmp_path: Path, long_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "graceful")
+    server = Server(tmp_path, workers=1).start()
+    video, audio = long_inputs
+    try:
+        with httpx.Client(
+            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
+        ) as client:
+            response = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": video.open("rb"), "audio": audio.open("rb")},
+                data={"sync_mode": "silence"},
+            )
+            request_id = response.json()["request_id"]
+            wait_for_status(client, request_id, {"processing"}, 60)
+        started = time.monotonic()
+        server.stop()  # SIGTERM
+        assert time.monotonic() - started < 20
+        row = job_row(tmp_path, request_id)
+        assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None)
+        server.start()
+        with httpx.Client(
+            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
+        ) as client:
+            body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
+        assert body["status"] == "completed", body
+        assert job_row(tmp_path, request_id).attempts == 1
+    finally:
+        server.stop()
