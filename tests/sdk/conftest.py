@@ -10,7 +10,15 @@ import pytest
 
 from chamelaion import _base_client
 from sdk.helpers import Sleeps
-from sdk.realserver import LIVE_UPLOAD_CAP, Live, Server, create_key, media_server, running
+from sdk.realserver import (
+    LIVE_UPLOAD_CAP,
+    CuttingProxy,
+    Live,
+    Server,
+    create_key,
+    media_server,
+    running,
+)
 
 
 @pytest.fixture
@@ -71,17 +79,20 @@ def live_api(tmp_path_factory: pytest.TempPathFactory, live_media: str) -> Itera
 
 @pytest.fixture(scope="session")
 def live_worker(tmp_path_factory: pytest.TempPathFactory, live_media: str) -> Iterator[Live]:
-    """With one engine worker, so jobs complete; output URLs expire after 5 s."""
+    """With one engine worker, so jobs complete. Output URLs expire after 5 s and point to a
+    proxy that can break a download half way."""
     _need_server()
     data_dir = tmp_path_factory.mktemp("sdk-worker")
     key = create_key(data_dir, "sdk")
-    server = Server(
-        data_dir,
-        workers=1,
-        env={
-            "CHAMELAION_ALLOW_PRIVATE_URLS": "true",
-            "CHAMELAION_OUTPUT_URL_TTL_SECONDS": "5",
-        },
-    )
-    with running(server):
-        yield Live(server, key, live_media)
+    server = Server(data_dir, workers=1)
+    proxy = CuttingProxy(server.port).start()  # output URLs go through it
+    server.env = {
+        "CHAMELAION_ALLOW_PRIVATE_URLS": "true",
+        "CHAMELAION_OUTPUT_URL_TTL_SECONDS": "5",
+        "CHAMELAION_PUBLIC_BASE_URL": proxy.url,
+    }
+    try:
+        with running(server):
+            yield Live(server, key, live_media, proxy)
+    finally:
+        proxy.stop()

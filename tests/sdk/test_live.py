@@ -507,3 +507,74 @@ def test_wait_returns_a_failed_job(live_worker: Live, short_speech: Path, tmp_pa
         with pytest.raises(ChamelaionError, match="failed"):
             client.lipsync.requests.download(failed, tmp_path / "x.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def _completed_job(client: Any, video: Path, audio: Path) -> LipsyncRequest:
+    job = client.lipsync.generate_with_media(video=video, audio=audio)
+    done: LipsyncRequest = client.lipsync.requests.wait(
+        job.request_id, timeout=JOB_TIMEOUT, poll_interval=0.3
+    )
+    assert done.status == "completed", done.error_message
+    return done
+
+
+def test_download_resumes_a_broken_transfer_with_range(
+    live_worker: Live, short_face_video: Path, short_speech: Path, tmp_path: Path
+) -> None:
+    """The connection breaks half way through the output: the SDK asks the real server for the
+    rest with `Range` and the file comes out whole."""
+    proxy = live_worker.proxy
+    assert proxy is not None
+    with live_worker.client() as client:
+        done = _completed_job(client, short_face_video, short_speech)
+        assert done.output_url and done.output_url.startswith(proxy.url)
+        original = (live_worker.data_dir / "outputs" / f"{done.id}.mp4").read_bytes()
+        seen = len(proxy.heads)
+        proxy.cut_after = len(original) // 2
+        dest = client.lipsync.requests.download(done.id, tmp_path / "resumed.mp4")
+    assert dest.read_bytes() == original
+    first, second = proxy.heads[seen:]
+    assert "range:" not in first.lower()
+    resumed_from = int(second.lower().split("range: bytes=")[1].split("-")[0])
+    assert 0 < resumed_from < len(original)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resumed.mp4"]
+
+
+async def test_async_download_resumes_a_broken_transfer_with_range(
+    live_worker: Live, short_face_video: Path, short_speech: Path, tmp_path: Path
+) -> None:
+    proxy = live_worker.proxy
+    assert proxy is not None
+    with live_worker.client() as client:
+        done = _completed_job(client, short_face_video, short_speech)
+    original = (live_worker.data_dir / "outputs" / f"{done.id}.mp4").read_bytes()
+    seen = len(proxy.heads)
+    proxy.cut_after = len(original) // 3
+    async with live_worker.async_client() as aclient:
+        dest = await aclient.lipsync.requests.download(done, tmp_path / "resumed.mp4")
+    assert dest.read_bytes() == original
+    assert len(proxy.heads) - seen == 2
+    assert "range: bytes=" in proxy.heads[-1].lower()
+
+
+async def test_async_concurrent_calls(
+    live_api: Live, short_face_video: Path, short_speech: Path
+) -> None:
+    """One async client, many calls in flight at once (uploads and reads)."""
+    import asyncio
+
+    reference = _ref("concurrent")
+    async with live_api.async_client() as client:
+        uploads = [
+            client.lipsync.generate_with_media(
+                video=short_face_video, audio=short_speech, reference_id=reference
+            )
+            for _ in range(4)
+        ]
+        jobs = await asyncio.gather(*uploads)
+        requests = await asyncio.gather(
+            *(client.lipsync.requests.retrieve(j.request_id) for j in jobs for _ in range(5))
+        )
+        listed = [r.id async for r in client.lipsync.requests.list(reference_id=reference)]
+    assert {r.id for r in requests} == {j.request_id for j in jobs}
+    assert sorted(listed) == sorted(j.request_id for j in jobs)
