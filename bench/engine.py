@@ -26,15 +26,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test media generator
 
 
-def make_fixture(folder: Path, name: str, seconds: float, fps: float, width: int, height: int) -> tuple[Path, Path]:
+def make_fixture(
+    folder: Path, name: str, seconds: float, fps: float, width: int, height: int
+) -> tuple[Path, Path]:
     import mediagen
 
     phrases = ["the quick brown fox jumps over the lazy dog", "my mama made a map of the moon",
                "peter piper picked a peck of pickled peppers", "we will see you soon"]  # fmt: skip
     speech = mediagen.silence(0.3)
     while speech.duration < seconds:
-        speech = speech + mediagen.speak(phrases[len(speech.phonemes) % len(phrases)]) + mediagen.silence(0.4)
-    speech = mediagen.Speech(speech.samples[: int(seconds * speech.sample_rate)], speech.sample_rate)
+        speech = (
+            speech
+            + mediagen.speak(phrases[len(speech.phonemes) % len(phrases)])
+            + mediagen.silence(0.4)
+        )
+    speech = mediagen.Speech(
+        speech.samples[: int(seconds * speech.sample_rate)], speech.sample_rate
+    )
     audio = mediagen.write_wav(folder / f"{name}.wav", speech)
     video = folder / f"{name}.mp4"
     if not video.exists():
@@ -60,7 +68,9 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
         options = LipsyncOptions()
         info, sound = media.probe(video), media.probe(audio)
         rate, layout = media.output_audio_format(sound)
-        writer = media.VideoWriter(out, info.width, info.height, info.fps, rate, layout, options.crf, options.preset)
+        writer = media.VideoWriter(
+            out, info.width, info.height, info.fps, rate, layout, options.crf, options.preset
+        )
         feed = media.iter_audio(audio, rate, layout)
         for frames, frame in enumerate(media.read_frames(video, info.fps), start=1):
             writer.write_frame(frame)
@@ -84,7 +94,9 @@ def measure(kind: str, video: Path, audio: Path, out: Path) -> dict[str, float]:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def speed_row(folder: Path, name: str, seconds: float, fps: float, w: int, h: int) -> dict[str, object]:
+def speed_row(
+    folder: Path, name: str, seconds: float, fps: float, w: int, h: int
+) -> dict[str, object]:
     video, audio = make_fixture(folder, name, seconds, fps, w, h)
     floor = measure("transcode", video, audio, folder / f"{name}.floor.mp4")
     engine = measure("engine", video, audio, folder / f"{name}.out.mp4")
@@ -140,7 +152,9 @@ def main() -> None:
     if not args.quick:
         report["speed"].append(speed_row(folder, "1080p30", 20, 30, 1920, 1080))  # type: ignore[attr-defined]
         long_video, long_audio = make_fixture(folder, "720p25-120s", 120, 25, 1280, 720)
-        short = measure("engine", *make_fixture(folder, "720p25", 20, 25, 1280, 720), folder / "m20.mp4")
+        short = measure(
+            "engine", *make_fixture(folder, "720p25", 20, 25, 1280, 720), folder / "m20.mp4"
+        )
         long = measure("engine", long_video, long_audio, folder / "m120.mp4")
         report["memory"] = {
             "peak_rss_mb_20s": round(short["peak_rss_mb"]),

@@ -87,7 +87,9 @@ class _Espeak:
     def __init__(self) -> None:
         self.lib = ctypes.CDLL("libespeak-ng.so.1")
         self.sample_rate = int(
-            self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+            self.lib.espeak_Initialize(
+                _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS
+            )
         )
         if self.sample_rate <= 0:
             raise RuntimeError("espeak-ng failed to initialise")
@@ -172,7 +174,7 @@ def astronaut() -> np.ndarray:
 
 
 def head_pose(t: float, amount: float = 1.0) -> tuple[float, float, float, float]:
-    """Slight, smooth head motion at time t: (dx, dy) as a fraction of frame height, angle, scale."""
+    """Slight, smooth head motion at time t: shift (fraction of frame height), angle, scale."""
     dx = 0.010 * math.sin(2 * math.pi * 0.23 * t) * amount
     dy = 0.007 * math.sin(2 * math.pi * 0.31 * t + 1.0) * amount
     angle = 1.5 * math.sin(2 * math.pi * 0.17 * t + 0.5) * amount
@@ -204,7 +206,10 @@ def face_frame(
     matrix[0, 2] += center_x * width - cx + dx * height
     matrix[1, 2] += height / 2 - cy + dy * height
     return cv2.warpAffine(
-        np.ascontiguousarray(src), matrix, (width, height), flags=cv2.INTER_LINEAR,
+        np.ascontiguousarray(src),
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REFLECT101,
     )
 
@@ -293,3 +298,59 @@ def write_blank_video(path: Path, seconds: float, fps: float = 25.0, size: int =
             yield t, np.stack([gray, gray[::-1], gray.T], axis=-1)
 
     return write_video(path, frames(), fps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenes with several faces
+
+
+def read_video_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def write_one_side(
+    path: Path, seconds: float, fps: float, width: int, height: int, side: str,
+    scale: float = 1.0, speech: Speech | None = None,
+) -> Path:  # fmt: skip
+    """One face on the `side` ("left" or "right", mirrored) of the frame; if `speech` is given,
+    lip-synced to it by the engine itself, so that face really speaks."""
+    face = {"center_x": 0.27 if side == "left" else 0.73, "face_height": 1.0 * scale,
+            "mirror": side == "right"}  # fmt: skip
+    still = path.with_suffix(".still.mp4")
+    frames = ((t, face_frame(width, height, t, **face)) for t in frame_times(seconds, fps, False))
+    write_video(still, frames, fps)  # type: ignore[arg-type]
+    if speech is None:
+        still.replace(path)
+        return path
+    from chamelaion.engine import LipsyncOptions, SyncMode, lipsync
+
+    wav = write_wav(path.with_suffix(".wav"), speech)
+    options = LipsyncOptions(sync_mode=SyncMode.SILENCE, active_speaker_detection=False)
+    lipsync(still, wav, path, options)
+    return path
+
+
+def write_side_by_side(
+    path: Path, left: Path, right: Path, fps: float, audio: Speech | None,
+    right_from: int = 0,
+) -> Path:  # fmt: skip
+    """Left half from `left`, right half from `right` (from frame `right_from` on; before it,
+    the right half shows an empty wall), with `audio` as the sound track."""
+    a, b = read_video_frames(left), read_video_frames(right)
+    n = min(len(a), len(b))
+    half = a[0].shape[1] // 2
+    wall = np.full_like(b[0][:, half:], 200)
+
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        for i in range(n):
+            right_half = b[i][:, half:] if i >= right_from else wall
+            yield i / fps, np.concatenate([a[i][:, :half], right_half], axis=1)
+
+    return write_video(path, frames(), fps, audio)
+
+
+def write_two_shots(path: Path, first: Path, second: Path, fps: float) -> Path:
+    """`first` then `second`, joined by a hard cut."""
+    frames = read_video_frames(first) + read_video_frames(second)
+    return write_video(path, ((i / fps, f) for i, f in enumerate(frames)), fps)

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("lipsync", help="re-animate a video's speaker to new audio")
     run.add_argument("video", help="source video file")
     run.add_argument("audio", help="target audio file (any format FFmpeg reads)")

@@ -29,11 +29,18 @@ def test_lipsync_then_eval(tmp_path: Path, short_face_video: Path, short_speech:
     scored = _run("eval", out, "--audio", short_speech)
     assert scored.returncode == 0, scored.stderr
     figures = json.loads(scored.stdout)
-    assert set(figures) >= {"correlation", "lag_frames", "silent_closed_share", "face_detection_rate"}
+    assert set(figures) >= {
+        "correlation",
+        "lag_frames",
+        "silent_closed_share",
+        "face_detection_rate",
+    }
     assert figures["face_detection_rate"] == 1.0
 
 
-def test_lipsync_reports_errors_plainly(tmp_path: Path, blank_video: Path, short_speech: Path) -> None:
+def test_lipsync_reports_errors_plainly(
+    tmp_path: Path, blank_video: Path, short_speech: Path
+) -> None:
     out = tmp_path / "never.mp4"
     run = _run("lipsync", blank_video, short_speech, "-o", out)
     assert run.returncode == 1

@@ -146,7 +146,9 @@ def test_progress_is_reported_for_both_passes(
     assert fractions == sorted(fractions)
 
 
-@pytest.mark.parametrize(("fps", "size", "vfr"), [(24.0, (321, 241), False), (30.0, (320, 240), True)])
+@pytest.mark.parametrize(
+    ("fps", "size", "vfr"), [(24.0, (321, 241), False), (30.0, (320, 240), True)]
+)
 def test_frame_rates_sizes_and_variable_rate(
     tmp_path: Path, short_speech: Path, fps: float, size: tuple[int, int], vfr: bool
 ) -> None:
@@ -175,11 +177,19 @@ def test_faceless_video(tmp_path: Path, blank_video: Path, short_speech: Path) -
 
 
 def test_video_input_without_video(tmp_path: Path, short_speech: Path) -> None:
-    _assert_fails(tmp_path, short_speech, short_speech, NoVideoStreamError, "video input has no video stream")
+    _assert_fails(
+        tmp_path, short_speech, short_speech, NoVideoStreamError, "video input has no video stream"
+    )
 
 
 def test_audio_input_without_audio(tmp_path: Path, short_face_video: Path) -> None:
-    _assert_fails(tmp_path, short_face_video, short_face_video, NoAudioStreamError, "audio input has no audio stream")
+    _assert_fails(
+        tmp_path,
+        short_face_video,
+        short_face_video,
+        NoAudioStreamError,
+        "audio input has no audio stream",
+    )
 
 
 def test_undecodable_inputs(tmp_path: Path, short_face_video: Path, short_speech: Path) -> None:
@@ -197,7 +207,13 @@ def test_truncated_video(tmp_path: Path, short_face_video: Path, short_speech: P
 
 def test_zero_duration_audio(tmp_path: Path, short_face_video: Path) -> None:
     empty = mediagen.write_wav(tmp_path / "empty.wav", mediagen.silence(0.0))
-    _assert_fails(tmp_path, short_face_video, empty, (EmptyMediaError, InvalidMediaError), "empty.wav|zero duration|no audio")  # type: ignore[arg-type]
+    _assert_fails(
+        tmp_path,
+        short_face_video,
+        empty,
+        (EmptyMediaError, InvalidMediaError),
+        "empty.wav|zero duration|no audio",
+    )  # type: ignore[arg-type]
 
 
 def test_size_caps(tmp_path: Path, short_face_video: Path, short_speech: Path) -> None:

@@ -7,6 +7,7 @@ mesh, exactly as `chamelaion eval` does.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,7 +35,9 @@ PAUSES = {"_", "_:", "_!"}
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory, silent_face_video: Path, articulation_wav: Path) -> Path:
+def synced(
+    tmp_path_factory: pytest.TempPathFactory, silent_face_video: Path, articulation_wav: Path
+) -> Path:
     out = tmp_path_factory.mktemp("quality") / "synced.mp4"
     lipsync(silent_face_video, articulation_wav, out)
     return out
@@ -46,7 +49,9 @@ def measured(synced: Path) -> MouthMeasurements:
 
 
 def _frames_of(phoneme: mediagen.Phoneme) -> slice:
-    return slice(int(phoneme.start * FPS), max(int(phoneme.start * FPS) + 1, int(np.ceil(phoneme.end * FPS))))
+    return slice(
+        int(phoneme.start * FPS), max(int(phoneme.start * FPS) + 1, int(np.ceil(phoneme.end * FPS)))
+    )
 
 
 def _mean_over(values: np.ndarray, speech: mediagen.Speech, symbols: set[str]) -> float:
@@ -69,7 +74,7 @@ def test_word_medial_bilabials_close_the_lips(
 ) -> None:
     phonemes = articulation_speech.phonemes
     cases = [
-        p for prev, p in zip(phonemes, phonemes[1:], strict=False)
+        p for prev, p in itertools.pairwise(phonemes)
         if p.symbol in BILABIALS and prev.symbol not in PAUSES
     ]  # fmt: skip
     assert len(cases) >= 10
@@ -98,7 +103,9 @@ def test_open_vowels_open_the_jaw_more_than_close_ones(
     assert gap_a >= 0.12
 
 
-def test_output_jitter_is_no_higher_than_the_input(measured: MouthMeasurements, silent_face_video: Path) -> None:
+def test_output_jitter_is_no_higher_than_the_input(
+    measured: MouthMeasurements, silent_face_video: Path
+) -> None:
     source = measure_mouth(silent_face_video)
     # 10 % slack: the face mesh's own noise differs a little between two different videos.
     assert landmark_jitter(measured) <= 1.1 * landmark_jitter(source)
@@ -119,7 +126,9 @@ def test_pixels_outside_the_lower_face_are_untouched(silent_face_video: Path) ->
         pose, shape = poses.poses[i], poses.shapes[i]
         target = articulate(shape, opening=0.3, spread=0.1, rest_width=width)
         rendered = source.copy()
-        renderer.render(rendered, poses.points(i), (target @ pose[:, :2].T + pose[:, 2]), pose, 0.5, 0.3)
+        renderer.render(
+            rendered, poses.points(i), (target @ pose[:, :2].T + pose[:, 2]), pose, 0.5, 0.3
+        )
         region = np.zeros(source.shape[:2], np.uint8)
         ring = renderer.mesh.region(pose)
         cv2.fillPoly(region, [np.round(ring).astype(np.int32)], 1)

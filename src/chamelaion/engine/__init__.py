@@ -1,8 +1,9 @@
 """The lip-sync engine: re-animates a speaker's mouth to new audio, on CPU.
 
-    from chamelaion.engine import lipsync, LipsyncOptions
-    lipsync("talk.mp4", "dub.wav", "out.mp4", LipsyncOptions(), progress=print)
+from chamelaion.engine import lipsync, LipsyncOptions
+lipsync("talk.mp4", "dub.wav", "out.mp4", LipsyncOptions(), progress=print)
 """
+
 from chamelaion.engine.errors import (
     EmptyMediaError,
     EngineError,

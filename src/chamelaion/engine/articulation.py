@@ -107,11 +107,14 @@ def articulate(shape: np.ndarray, opening: float, spread: float, rest_width: flo
         (1 - chin_blend) * CORNER_SHARE * corner_fade + chin_blend * jaw_weight,
     )
     above_fade = np.exp(-((np.maximum(seam - v - 0.55, 0.0) / 0.45) ** 2))
-    upper_weight = np.where(
-        np.abs(u) <= 1.0,
-        -UPPER_LIP_SHARE * (1 - uc**2) + CORNER_SHARE * uc**2,
-        CORNER_SHARE * corner_fade,
-    ) * above_fade
+    upper_weight = (
+        np.where(
+            np.abs(u) <= 1.0,
+            -UPPER_LIP_SHARE * (1 - uc**2) + CORNER_SHARE * uc**2,
+            CORNER_SHARE * corner_fade,
+        )
+        * above_fade
+    )
 
     # 1. Close: at each u the lower lip rises by its share of the local gap, the upper lip drops
     # by the rest. The chin rises only half as much: an open source mouth is as often lips
@@ -119,9 +122,7 @@ def articulate(shape: np.ndarray, opening: float, spread: float, rest_width: flo
     inside = np.where(np.abs(u) <= 1.0, 1.0, corner_fade)
     gap_middle = float(np.interp(0.0, grid, lower - upper))
     rise = (1 - chin_blend) * gap * inside + chin_blend * 0.5 * max(gap_middle, 0.0) * jaw_weight
-    dv = np.where(
-        below, -(1 - UPPER_LIP_SHARE) * rise, UPPER_LIP_SHARE * gap * inside * above_fade
-    )
+    dv = np.where(below, -(1 - UPPER_LIP_SHARE) * rise, UPPER_LIP_SHARE * gap * inside * above_fade)
     # 2. Width: scale along the mouth axis, fading beyond the corners and away from the lips.
     scale = rest_width * (1.0 + spread) / max(frame.half_width * 2, 1e-6) - 1.0
     v_fade = np.exp(-(((v - seam) / 1.4) ** 2))

@@ -16,7 +16,12 @@ import cv2
 import numpy as np
 
 from chamelaion.engine.articulation import inner_gap, mouth_frame
-from chamelaion.engine.faces import INNER_LOWER_LIP, INNER_UPPER_LIP, OUTER_LOWER_LIP, OUTER_UPPER_LIP
+from chamelaion.engine.faces import (
+    INNER_LOWER_LIP,
+    INNER_UPPER_LIP,
+    OUTER_LOWER_LIP,
+    OUTER_UPPER_LIP,
+)
 
 CROP_WIDTH, CROP_HEIGHT = 160, 112
 _CROP_HALF_WIDTH = 56.0  # pixels from the mouth centre to a corner, in the crop
@@ -56,8 +61,8 @@ def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     if x1 <= x0 or y1 <= y0:
         return np.array([160.0, 100.0, 100.0])
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round(landmarks[list(_LIP_RING)] - [x0, y0]).astype(np.int32)], 1)
-    cv2.fillPoly(mask, [np.round(landmarks[list(INNER_CONTOUR)] - [x0, y0]).astype(np.int32)], 0)
+    cv2.fillPoly(mask, [np.round(landmarks[list(_LIP_RING)] - [x0, y0]).astype(np.int32)], (1,))
+    cv2.fillPoly(mask, [np.round(landmarks[list(INNER_CONTOUR)] - [x0, y0]).astype(np.int32)], (0,))
     pixels = image[y0:y1, x0:x1][mask > 0]
     return pixels.mean(axis=0) if len(pixels) else np.array([160.0, 100.0, 100.0])
 
@@ -121,7 +126,7 @@ def paste_sample(
     fan = np.array([[i, (i + 1) % n, n] for i in range(n)])
     ids = np.zeros((y1 - y0, x1 - x0), np.int32)
     for k, tri in enumerate(fan, start=1):
-        cv2.fillConvexPoly(ids, np.round(dst[tri] * 16).astype(np.int32), k, cv2.LINE_8, shift=4)
+        cv2.fillConvexPoly(ids, np.round(dst[tri] * 16).astype(np.int32), (k,), cv2.LINE_8, shift=4)
     d = np.concatenate([dst[fan], np.ones((n, 3, 1))], axis=2)
     m = np.einsum("tij,tjk->tki", np.linalg.pinv(d), src[fan]).astype(np.float32)
     m = np.concatenate([np.zeros((1, 2, 3), np.float32), m])
@@ -134,8 +139,10 @@ def paste_sample(
     warped = warped.astype(np.float32) * gain.astype(np.float32)
 
     mask = np.zeros(((y1 - y0) * 4, (x1 - x0) * 4), np.uint8)
-    cv2.fillPoly(mask, [np.round(dst[:n] * 4 * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
-    alpha = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    cv2.fillPoly(mask, [np.round(dst[:n] * 4 * 16).astype(np.int32)], (255,), cv2.LINE_8, shift=4)
+    alpha = (
+        cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    )
     region = image[y0:y1, x0:x1].astype(np.float32)
     blended = region + (warped - region) * alpha[..., None]
     image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -92,7 +92,9 @@ class LandmarkDetector:
         scale = min(1.0, self.analysis_side / max(h, w))
         image = rgb
         if scale < 1.0:
-            image = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
         result = self._mesh.process(image)
         faces = []
         for face in result.multi_face_landmarks or ():
@@ -189,6 +191,11 @@ class TrackBuilder:
                 keys[fi] = self._next_key
                 self._next_key += 1
         return keys
+
+    def cut(self) -> None:
+        """A new shot starts: no face continues across it."""
+        self._closed.extend(_to_track(t[0], t[1], t[2]) for t in self._open)
+        self._open = []
 
     def finish(self) -> list[FaceTrack]:
         tracks = self._closed + [_to_track(t[0], t[1], t[2]) for t in self._open]

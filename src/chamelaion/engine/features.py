@@ -63,7 +63,9 @@ def analyze(samples: np.ndarray) -> AudioFeatures:
 
     speech_band = band(80, 5000)
     peak = float(speech_band.max()) if speech_band.size else 0.0
-    energy_db = 10 * np.log10(speech_band / peak + 1e-12) if peak > 0 else np.full(len(frames), SILENCE_DB)
+    energy_db = (
+        10 * np.log10(speech_band / peak + 1e-12) if peak > 0 else np.full(len(frames), SILENCE_DB)
+    )
     energy_db = np.maximum(energy_db, SILENCE_DB)
     low_fraction = band(80, 400) / (speech_band + 1e-20)
     high_fraction = band(3500, 8000) / (band(80, 8000) + 1e-20)
@@ -93,7 +95,9 @@ def _voice_activity(energy_db: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 def _remove_short_runs(mask: np.ndarray, value: bool, min_length: int) -> np.ndarray:
     out = mask.copy()
-    edges = np.flatnonzero(np.diff(np.concatenate([[not value], mask == value, [not value]]).astype(np.int8)))
+    edges = np.flatnonzero(
+        np.diff(np.concatenate([[not value], mask == value, [not value]]).astype(np.int8))
+    )
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
         if stop - start < min_length and start > 0 and stop < len(mask):
             out[start:stop] = not value
@@ -164,3 +168,18 @@ def _closure_evidence(
 
 def _ramp(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
     return np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def per_video_frame(
+    features: AudioFeatures, fps: float, frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per video frame: mean loudness (0..1) and the share of the frame that is speech."""
+    edges = np.round(np.arange(frames + 1) * FRAME_RATE / fps).astype(int)
+    loud = np.zeros(frames)
+    speech = np.zeros(frames)
+    for i in range(frames):
+        a, b = edges[i], max(edges[i + 1], edges[i] + 1)
+        if a < features.frames:
+            loud[i] = features.loudness[a:b].mean()
+            speech[i] = features.speech[a:b].mean()
+    return loud, speech

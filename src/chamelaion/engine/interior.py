@@ -10,6 +10,7 @@ mouth's bounding box only, with edges anti-aliased over one pixel so the teeth s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -69,8 +70,10 @@ def draw_interior(
     # Coverage of the lip opening, anti-aliased: 4x supersampled polygon.
     mask = np.zeros(((y1 - y0) * 4, (x1 - x0) * 4), np.uint8)
     poly = np.round((inner_polygon - [x0, y0]) * 4 * 16).astype(np.int32)
-    cv2.fillPoly(mask, [poly], 255, lineType=cv2.LINE_8, shift=4)
-    alpha = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    cv2.fillPoly(mask, [poly], (255,), lineType=cv2.LINE_8, shift=4)
+    alpha = (
+        cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    )
     if alpha.max() <= 0:
         return
 
@@ -83,7 +86,7 @@ def draw_interior(
     upper = np.interp(u, lip_u, lip_v)  # target inner upper lip
     rest_seam = upper + UPPER_LIP_SHARE * drop * (1 - np.clip(u, -1, 1) ** 2)
 
-    colour = np.empty(xs.shape + (3,), np.float32)
+    colour = np.empty((*xs.shape, 3), np.float32)
     depth = np.clip((v - upper) / max(drop, 0.15), 0.0, 1.5)
     colour[:] = lighting.cavity * (1.0 - 0.35 * np.clip(depth, 0, 1))[..., None]
 
@@ -121,7 +124,7 @@ def _teeth_columns(au: np.ndarray, edges: tuple[float, ...], pixel: float) -> np
     a little darker at its sides, a faint seam between neighbours), none past the last edge."""
     coverage = 1.0 - _smoothstep(edges[-1], au, 2 * pixel)
     shade = np.ones_like(au)
-    for left, right in zip(edges[:-1], edges[1:], strict=True):
+    for left, right in itertools.pairwise(edges):
         inside = (au >= left) & (au < right)
         t = (au - left) / (right - left)
         shade = np.where(inside, 0.86 + 0.14 * np.sin(np.pi * t), shade)

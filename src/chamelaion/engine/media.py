@@ -8,6 +8,7 @@ repeating or dropping frames, the way FFmpeg's `fps` filter does.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -57,7 +58,9 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), "r")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise InvalidMediaError(f"cannot read {Path(path).name}: not a media file FFmpeg can decode") from exc
+        raise InvalidMediaError(
+            f"cannot read {Path(path).name}: not a media file FFmpeg can decode"
+        ) from exc
 
 
 def _constant_rate(stream: av.video.stream.VideoStream) -> Fraction:
@@ -105,7 +108,9 @@ def probe(path: str | Path) -> MediaInfo:
                         audio_channels=len(first_audio.layout.channels),
                     )
         except (av.error.FFmpegError, StopIteration) as exc:
-            raise InvalidMediaError(f"cannot decode {Path(path).name}: the file is damaged") from exc
+            raise InvalidMediaError(
+                f"cannot decode {Path(path).name}: the file is damaged"
+            ) from exc
         return MediaInfo(duration=duration, **info)  # type: ignore[arg-type]
 
 
@@ -122,7 +127,7 @@ def _container_duration(container: av.container.InputContainer) -> float:
 def _rotation(frame: av.VideoFrame) -> int:
     """Clockwise degrees to turn the stored picture for display (0, 90, 180 or 270)."""
     try:
-        angle = int(round(frame.rotation))  # FFmpeg's display-matrix angle, counter-clockwise
+        angle = round(frame.rotation)  # FFmpeg's display-matrix angle, counter-clockwise
     except (AttributeError, TypeError):
         return 0
     return (-angle) % 360 // 90 * 90
@@ -167,7 +172,8 @@ def read_frames(path: str | Path, fps: Fraction, start: int = 0) -> Iterator[np.
         period = 1.0 / float(fps)
         if start > 0:
             target = t0 + start * period - 2 * period
-            container.seek(max(0, int(target / stream.time_base)), stream=stream, backward=True)
+            time_base = float(stream.time_base or Fraction(1, 1_000_000))
+            container.seek(max(0, int(target / time_base)), stream=stream, backward=True)
         index = start
         # Nearest-frame rule: a decoded frame fills every slot closer to it than to its
         # neighbours; one that fills none (a VFR burst, or before `start`) is never converted.
@@ -175,9 +181,9 @@ def read_frames(path: str | Path, fps: Fraction, start: int = 0) -> Iterator[np.
         previous_time = -math.inf
         try:
             for frame in container.decode(stream):
-                if frame.pts is None:
+                if frame.time is None:
                     continue
-                t = float(frame.pts * stream.time_base) - t0
+                t = frame.time - t0
                 if previous is not None:
                     yield from _repeat(previous, index, (previous_time + t) / 2, period)
                     index = max(index, math.ceil((previous_time + t) / 2 / period - 1e-9))
@@ -221,8 +227,8 @@ def _first_frame_time(path: str | Path) -> float:
             stream = container.streams.video[0]
             t0 = 0.0
             for frame in container.decode(stream):
-                if frame.pts is not None:
-                    t0 = float(frame.pts * stream.time_base)
+                if frame.time is not None:
+                    t0 = frame.time
                     break
         _first_time_cache[key] = t0
     return _first_time_cache[key]
@@ -338,7 +344,8 @@ class VideoWriter:
 
     def _encode_video(self, rgb: np.ndarray) -> None:
         rgb = np.ascontiguousarray(rgb[: self.height, : self.width])
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        planes = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = self._frames_written
         frame.time_base = Fraction(1) / self.fps
         self._frames_written += 1
@@ -373,8 +380,6 @@ class VideoWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        try:
+        with contextlib.suppress(Exception):  # half-written; it is deleted next anyway
             self._container.close()
-        except Exception:  # the container may be half-written; it is deleted next anyway
-            pass
         self._tmp.unlink(missing_ok=True)

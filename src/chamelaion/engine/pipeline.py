@@ -39,10 +39,12 @@ from chamelaion.engine.interior import MouthLighting
 from chamelaion.engine.mouth import MouthTrack, mouth_track
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
 from chamelaion.engine.render import WarpRenderer, build_mesh
-from chamelaion.engine.speaker import choose_faces
+from chamelaion.engine.shots import CutDetector
+from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
+MAX_FACES = 4  # faces tracked per frame
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class LipsyncResult:
     height: int
     duration: float
     face_frames: int  # output frames in which a face was re-animated
+    notes: tuple[str, ...] = ()  # how faces were chosen, where a user should know
 
 
 def lipsync(
@@ -78,16 +81,17 @@ def lipsync(
     fps = video_info.fps
 
     # Pass 1: analysis.
-    tracks, banks, source_frames = _analyse_faces(video, fps, video_info.frame_count, report)
-    if not tracks:
-        raise NoFaceError()
+    analysis = analyse_video(video, options, report, video_info)
+    chosen = analysis.choice.faces
+    source_frames = analysis.frames
     samples = media.read_audio(audio)
-    plan = plan_frames(options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE)
+    plan = plan_frames(
+        options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
+    )
     samples = _fit_length(samples, len(plan) / float(fps))
     mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
-    chosen = choose_faces(tracks, source_frames, options.active_speaker_detection)
     faces = {
-        id(t): _FaceModel.of(t, banks.get(t.key))
+        id(t): _FaceModel.of(t, analysis.banks.get(t.key))
         for t in {id(t): t for t in chosen if t is not None}.values()
     }
 
@@ -113,7 +117,14 @@ def lipsync(
         writer.abort()
         raise
     return LipsyncResult(
-        Path(output), len(plan), fps, writer.width, writer.height, len(plan) / float(fps), animated
+        Path(output),
+        len(plan),
+        fps,
+        writer.width,
+        writer.height,
+        len(plan) / float(fps),
+        animated,
+        tuple(analysis.choice.notes),
     )
 
 
@@ -129,20 +140,63 @@ def _check_caps(video: media.MediaInfo, audio: media.MediaInfo, options: Lipsync
             )
 
 
+@dataclass
+class VideoAnalysis:
+    """What the analysis pass learns of a source video."""
+
+    frames: int
+    tracks: list[FaceTrack]
+    banks: dict[int, MouthBank]
+    shots: list[int]  # first frame of each shot after the first
+    choice: FaceChoice  # the face to re-animate in each frame
+
+
+def analyse_video(
+    video: str | Path,
+    options: LipsyncOptions | None = None,
+    report: _Reporter | None = None,
+    info: media.MediaInfo | None = None,
+) -> VideoAnalysis:
+    """The analysis pass: faces, shots, and which face to re-animate in each source frame."""
+    options = options or LipsyncOptions()
+    info = info or media.probe(video)
+    media.require_video(info, "video input")
+    fps = info.fps
+    tracks, banks, shots, frames = _analyse_faces(
+        video, fps, info.frame_count, report or _Reporter(None)
+    )
+    if not tracks:
+        raise NoFaceError()
+    source_speech = None
+    if info.has_audio and options.active_speaker_detection:
+        own = features.analyze(media.read_audio(video))
+        source_speech = SourceSpeech(*features.per_video_frame(own, float(fps), frames))
+    choice = choose_faces(
+        tracks, frames, float(fps), options.active_speaker_detection, source_speech, shots
+    )
+    return VideoAnalysis(frames, tracks, banks, shots, choice)
+
+
 def _analyse_faces(
     video: str | Path, fps: Fraction, expected: int, report: _Reporter
-) -> tuple[list[FaceTrack], dict[int, MouthBank], int]:
-    """Landmarks of every face in every frame, linked into tracks; a mouth bank per track."""
+) -> tuple[list[FaceTrack], dict[int, MouthBank], list[int], int]:
+    """Landmarks of every face in every frame, linked into tracks within shots; a mouth bank
+    per track; the frames where a new shot starts; the number of frames."""
     builder = TrackBuilder()
     banks: dict[int, MouthBank] = {}
+    cuts = CutDetector()
+    shots: list[int] = []
     count = 0
-    with LandmarkDetector(max_faces=4) as detect:
+    with LandmarkDetector(max_faces=MAX_FACES) as detect:
         for count, rgb in enumerate(_prefetch(media.read_frames(video, fps)), start=1):
+            if cuts.is_cut(rgb):
+                builder.cut()
+                shots.append(count - 1)
             faces = detect(rgb)
             for key, face in zip(builder.add(count - 1, faces), faces, strict=True):
                 banks.setdefault(key, MouthBank()).offer(rgb, face)
             report("analysis", count, max(expected, count))
-    return builder.finish(), banks, count
+    return builder.finish(), banks, shots, count
 
 
 def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
@@ -169,7 +223,9 @@ class _FaceModel:
         widths = [mouth_frame(s).half_width * 2 for s in poses.shapes[poses.found]]
         return cls(track, poses, float(np.median(widths)), bank if bank else None)
 
-    def render(self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int) -> int:
+    def render(
+        self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int
+    ) -> int:
         """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
         i = source_index - self.track.start
         if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:

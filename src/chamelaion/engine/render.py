@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.bank import MouthBank, MouthSample, lip_colour, paste_sample
 from chamelaion.engine.faces import (
     INNER_LOWER_LIP,
     INNER_UPPER_LIP,
@@ -26,7 +27,6 @@ from chamelaion.engine.faces import (
     NOSE_BOTTOM,
     apply_affine,
 )
-from chamelaion.engine.bank import MouthBank, MouthSample, lip_colour, paste_sample
 from chamelaion.engine.interior import MouthLighting, draw_interior
 
 INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
@@ -144,7 +144,7 @@ def _inverse_map(
     ids = np.zeros((y1 - y0, x1 - x0), np.int32)
     local = (dst - [x0, y0]) * 16
     for k, tri in enumerate(triangles, start=1):
-        cv2.fillConvexPoly(ids, np.round(local[tri]).astype(np.int32), k, cv2.LINE_8, shift=4)
+        cv2.fillConvexPoly(ids, np.round(local[tri]).astype(np.int32), (k,), cv2.LINE_8, shift=4)
     # Affine per triangle, destination -> source: [sx, sy] = M @ [dx, dy, 1].
     d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T,3,3)
     s = src[triangles]  # (T,3,2)

@@ -23,7 +23,13 @@ import numpy as np
 
 from chamelaion.engine import features, media
 from chamelaion.engine.articulation import inner_gap, mouth_width
-from chamelaion.engine.faces import EYE_OUTER_CORNERS, JAWLINE, NOSE_BOTTOM, LandmarkDetector, box_of
+from chamelaion.engine.faces import (
+    EYE_OUTER_CORNERS,
+    JAWLINE,
+    NOSE_BOTTOM,
+    LandmarkDetector,
+    box_of,
+)
 
 CLOSED_OPENING = 0.05  # inner gap under 5 % of the mouth width counts as closed
 MAX_LAG = 5
@@ -64,22 +70,14 @@ def measure_mouth(video: str | Path) -> MouthMeasurements:
             openings.append(inner_gap(face))
             widths.append(mouth_width(face) / span)
             points.append(face)
-    return MouthMeasurements(float(info.fps), np.array(openings), np.array(widths), np.array(points))
+    return MouthMeasurements(
+        float(info.fps), np.array(openings), np.array(widths), np.array(points)
+    )
 
 
 def speech_envelope(audio: str | Path, fps: float, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Per video frame: speech loudness (0..1) and the share of the frame that is speech."""
-    feats = features.analyze(media.read_audio(audio))
-    per_frame = features.FRAME_RATE / fps
-    edges = np.round(np.arange(frames + 1) * per_frame).astype(int)
-    loud = np.zeros(frames)
-    speech = np.zeros(frames)
-    for i in range(frames):
-        a, b = edges[i], max(edges[i + 1], edges[i] + 1)
-        if a < feats.frames:
-            loud[i] = feats.loudness[a:b].mean()
-            speech[i] = feats.speech[a:b].mean()
-    return loud, speech
+    return features.per_video_frame(features.analyze(media.read_audio(audio)), fps, frames)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,12 @@
-"""Which face to re-animate in each frame.
+"""Which face to re-animate in each frame: the active speaker, or the largest face.
+
+Active speaker detection reads the source video's own sound: within each shot, over sliding
+two-second windows, it correlates every face's mouth opening with the speech envelope (trying
+lags of up to ±2 frames) and names the face that correlates best, if it does so clearly. Each
+frame then goes to the face with the most confident windows around it, and choices shorter
+than half a second are absorbed by their neighbours, so the choice follows a change of speaker
+without flickering. Where that cannot decide (one face only, no sound, no speech, or no face
+clearly in sync), the largest face is used, and a note says so.
 
 Max-face: the largest face on screen, with hysteresis, so two faces of similar size do not make
 the choice flicker: the current face keeps the role until another is clearly larger
@@ -7,21 +15,164 @@ the choice flicker: the current face keeps the role until another is clearly lar
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chamelaion.engine.articulation import inner_gap
 from chamelaion.engine.faces import FaceTrack, box_of
 
 SWITCH_RATIO = 1.25
 SWITCH_FRAMES = 5
+WINDOW_SECONDS = 2.0
+HOP_SECONDS = 0.5
+MAX_LAG = 2
+MIN_CORRELATION = 0.3
+MIN_MARGIN = 0.15
+MIN_SPEECH_SHARE = 0.2
+MIN_RUN_SECONDS = 0.5
+
+
+@dataclass
+class FaceChoice:
+    """The face for each source frame, and what a user should know about how it was chosen."""
+
+    faces: list[FaceTrack | None]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceSpeech:
+    """The source video's own sound, per video frame."""
+
+    loudness: np.ndarray  # 0..1
+    speech: np.ndarray  # share of the frame that is speech
 
 
 def choose_faces(
-    tracks: list[FaceTrack], frames: int, active_speaker_detection: bool = True
-) -> list[FaceTrack | None]:
+    tracks: list[FaceTrack],
+    frames: int,
+    fps: float,
+    active_speaker_detection: bool,
+    source_speech: SourceSpeech | None,
+    shots: list[int],
+) -> FaceChoice:
     """The face to re-animate in each source frame (None where there is no face).
 
-    Active speaker detection is not implemented yet; until it is, both settings use max-face.
+    `shots` lists the first frame of every shot after the first (hard cuts).
     """
-    del active_speaker_detection
-    return largest_faces(tracks, frames)
+    largest = largest_faces(tracks, frames)
+    if not active_speaker_detection:
+        return FaceChoice(largest, ["active speaker detection disabled: used the largest face"])
+    if source_speech is None:
+        return FaceChoice(largest, ["source video has no audio: used the largest face"])
+    choice = FaceChoice(list(largest))
+    bounds = [0, *shots, frames]
+    for start, stop in itertools.pairwise(bounds):
+        _detect_in_shot(tracks, start, stop, fps, source_speech, largest, choice)
+    return choice
+
+
+def _detect_in_shot(
+    tracks: list[FaceTrack],
+    start: int,
+    stop: int,
+    fps: float,
+    source: SourceSpeech,
+    largest: list[FaceTrack | None],
+    choice: FaceChoice,
+) -> None:
+    present = [t for t in tracks if t.start < stop and t.end > start]
+    if len(present) < 2:
+        return  # one face (or none): it is the only one to animate
+    window = max(8, round(WINDOW_SECONDS * fps))
+    hop = max(1, round(HOP_SECONDS * fps))
+    openings = {id(t): _openings(t, start, stop) for t in present}
+    votes = np.zeros((len(present), stop - start))
+    decided = np.zeros(stop - start, dtype=bool)
+    undecided_reasons: set[str] = set()
+    for w0 in range(start, max(start + 1, stop - window + 1), hop):
+        w1 = min(w0 + window, stop)
+        speech_share = float(source.speech[w0:w1].mean()) if w1 > w0 else 0.0
+        if speech_share < MIN_SPEECH_SHARE:
+            undecided_reasons.add("no speech in the source audio")
+            continue
+        scores = [
+            _sync(openings[id(t)][w0 - start : w1 - start], source.loudness[w0:w1]) for t in present
+        ]
+        order = np.argsort(scores)[::-1]
+        best, second = scores[order[0]], scores[order[1]]
+        if best < MIN_CORRELATION or best - second < MIN_MARGIN:
+            undecided_reasons.add("no face clearly in sync with the source audio")
+            continue
+        votes[order[0], w0 - start : w1 - start] += best
+        decided[w0 - start : w1 - start] = True
+    winner = np.argmax(votes, axis=0)
+    picked: list[FaceTrack | None] = [
+        present[winner[i]] if decided[i] and present[winner[i]].at(start + i) is not None
+        else largest[start + i]
+        for i in range(stop - start)
+    ]  # fmt: skip
+    picked = _absorb_short_runs(picked, max(1, round(MIN_RUN_SECONDS * fps)))
+    choice.faces[start:stop] = picked
+    fallback = ~decided
+    if fallback.any():
+        spans = _spans(fallback, start)
+        reasons = "; ".join(sorted(undecided_reasons)) or "too little to go on"
+        choice.notes.append(f"frames {_describe(spans)}: {reasons}: used the largest face")
+
+
+def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
+    out = np.full(stop - start, np.nan)
+    for f in range(max(start, track.start), min(stop, track.end)):
+        points = track.at(f)
+        if points is not None:
+            out[f - start] = inner_gap(points)
+    return out
+
+
+def _sync(opening: np.ndarray, loudness: np.ndarray) -> float:
+    """Best Pearson r of opening against loudness over lags of ±MAX_LAG frames; 0 when the
+    face is missing for much of the window or its mouth does not move."""
+    if np.isnan(opening).mean() > 0.4:
+        return 0.0
+    best = 0.0
+    for lag in range(-MAX_LAG, MAX_LAG + 1):
+        a = opening[max(lag, 0) : len(opening) + min(lag, 0)]
+        b = loudness[max(-lag, 0) : len(loudness) + min(-lag, 0)]
+        good = ~np.isnan(a)
+        if good.sum() < 6 or np.std(a[good]) < 1e-3 or np.std(b[good]) < 1e-6:
+            continue
+        best = max(best, float(np.corrcoef(a[good], b[good])[0, 1]))
+    return best
+
+
+def _absorb_short_runs(picked: list[FaceTrack | None], min_run: int) -> list[FaceTrack | None]:
+    """Give runs shorter than `min_run` to the face before them, if it is still on screen."""
+    out = list(picked)
+    i = 0
+    while i < len(out):
+        j = i
+        while j < len(out) and out[j] is out[i]:
+            j += 1
+        if i > 0 and j - i < min_run and out[i - 1] is not None:
+            previous = out[i - 1]
+            if all(previous.at(f) is not None for f in range(i, j)):  # type: ignore[union-attr]
+                out[i:j] = [previous] * (j - i)
+        i = j
+    return out
+
+
+def _spans(mask: np.ndarray, offset: int) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [
+        (int(a) + offset, int(b) + offset - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
+
+
+def _describe(spans: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def largest_faces(tracks: list[FaceTrack], frames: int) -> list[FaceTrack | None]:

@@ -20,7 +20,9 @@ from chamelaion.engine.options import SyncMode
 REVERSE_WINDOW_BYTES = 192 * 1024 * 1024
 
 
-def plan_frames(mode: SyncMode, video_frames: int, fps: Fraction, audio_seconds: float) -> np.ndarray:
+def plan_frames(
+    mode: SyncMode, video_frames: int, fps: Fraction, audio_seconds: float
+) -> np.ndarray:
     """Source frame index for every output frame."""
     audio_frames = max(1, math.ceil(audio_seconds * float(fps) - 1e-6))
     v = video_frames
@@ -61,7 +63,9 @@ def _runs(plan: np.ndarray) -> Iterator[tuple[int, int, bool]]:
         start = stop
 
 
-def deliver(path: str | Path, fps: Fraction, plan: np.ndarray, frame_bytes: int) -> Iterator[np.ndarray]:
+def deliver(
+    path: str | Path, fps: Fraction, plan: np.ndarray, frame_bytes: int
+) -> Iterator[np.ndarray]:
     """Yield the source frames named by `plan`, in order."""
     for start, stop, forward in _runs(plan):
         wanted = plan[start:stop]
@@ -87,14 +91,18 @@ def _forward(path: str | Path, fps: Fraction, wanted: np.ndarray) -> Iterator[np
         yield last
 
 
-def _backward(path: str | Path, fps: Fraction, wanted: np.ndarray, window: int) -> Iterator[np.ndarray]:
+def _backward(
+    path: str | Path, fps: Fraction, wanted: np.ndarray, window: int
+) -> Iterator[np.ndarray]:
     """`wanted` strictly decreasing: decode windows of ascending frames, emit them reversed."""
     position = 0
     while position < len(wanted):
         chunk = wanted[position : position + window]
         low, high = int(chunk[-1]), int(chunk[0])
         held = {}
-        for index, frame in zip(range(low, high + 1), read_frames(path, fps, start=low), strict=False):
+        for index, frame in zip(
+            range(low, high + 1), read_frames(path, fps, start=low), strict=False
+        ):
             held[index] = frame
         if not held:
             return
