@@ -578,3 +578,15 @@ async def test_async_concurrent_calls(
         listed = [r.id async for r in client.lipsync.requests.list(reference_id=reference)]
     assert {r.id for r in requests} == {j.request_id for j in jobs}
     assert sorted(listed) == sorted(j.request_id for j in jobs)
+
+
+def test_base_url_without_api_prefix_and_with_options(
+    live_api: Live, short_face_video: Path, short_speech: Path
+) -> None:
+    """The server also serves the SDK's /v1 paths at its root; with_options shares the pool."""
+    root = live_api.server.base_url.removesuffix("/api")
+    with live_api.client(base_url=root) as client:
+        job = client.lipsync.generate(inputs=_url_inputs(live_api, short_face_video, short_speech))
+        quick = client.with_options(timeout=5.0, max_retries=0)
+        assert quick.lipsync.requests.retrieve(job.request_id).id == job.request_id
+        assert quick._client is client._client
