@@ -258,9 +258,11 @@ class Live:
     def client(self, key: Key | str | None = None, **kwargs: Any) -> Chamelaion:
         api_key = key.key if isinstance(key, Key) else (key or self.key.key)
         kwargs.setdefault("timeout", 60.0)
-        return Chamelaion(api_key=api_key, base_url=self.server.base_url, **kwargs)
+        kwargs.setdefault("base_url", self.server.base_url)
+        return Chamelaion(api_key=api_key, **kwargs)
 
     def async_client(self, key: Key | str | None = None, **kwargs: Any) -> AsyncChamelaion:
         api_key = key.key if isinstance(key, Key) else (key or self.key.key)
         kwargs.setdefault("timeout", 60.0)
-        return AsyncChamelaion(api_key=api_key, base_url=self.server.base_url, **kwargs)
+        kwargs.setdefault("base_url", self.server.base_url)
+        return AsyncChamelaion(api_key=api_key, **kwargs)
