@@ -29,6 +29,14 @@ def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
         return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
 
 
+def wait_for_progress(data_dir: Path, request_id: str) -> None:
+    """Until the engine has reported progress on the job (it is past its start-up)."""
+    deadline = time.monotonic() + 60
+    while job_row(data_dir, request_id).progress <= 0.0:
+        assert time.monotonic() < deadline, "no progress reported"
+        time.sleep(0.05)
+
+
 def test_killed_mid_job_then_restarted_completes(
     tmp_path: Path, long_inputs: tuple[Path, Path]
 ) -> None:
@@ -46,10 +54,7 @@ def test_killed_mid_job_then_restarted_completes(
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
-            deadline = time.monotonic() + 60
-            while job_row(tmp_path, request_id).progress <= 0.0:  # the engine is at work
-                assert time.monotonic() < deadline, "no progress reported"
-                time.sleep(0.05)
+            wait_for_progress(tmp_path, request_id)
         assert job_row(tmp_path, request_id).status == "processing"
         assert server.process is not None
         workers = psutil.Process(server.process.pid).children(recursive=True)
@@ -122,11 +127,12 @@ def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
+        wait_for_progress(tmp_path, request_id)  # the engine reports, so it can be stopped
         started = time.monotonic()
         server.stop()  # SIGTERM
         assert time.monotonic() - started < 20
         row = job_row(tmp_path, request_id)
-        assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None)
+        assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None), server.logs()
         server.start()
         with httpx.Client(
             base_url=server.api, headers={"x-api-key": key.key}, timeout=30
