@@ -42,7 +42,7 @@ def presented_key(request: Request) -> str:
     return token
 
 
-def _authenticate(request: Request, kind: str) -> Caller:
+async def _authenticate(request: Request, kind: str) -> Caller:
     token = presented_key(request)
     state = app_state(request)
     with state.engine.connect() as connection:
@@ -58,7 +58,7 @@ def _authenticate(request: Request, kind: str) -> Caller:
     ):
         raise ApiError(402, errors.TOKEN_LIMIT)
     override = record.rate_limit_generate if kind == "generate" else record.rate_limit_read
-    state.rate_limiter.check(kind, record.id, override)
+    await state.rate_limiter.check(kind, record.id, override)
     request.state.api_key_id = record.id  # for the access log: the key's id, never the key
     return Caller(key_id=record.id, account_id=record.account_id)
 
@@ -71,7 +71,7 @@ def caller_for(kind: str) -> Callable[[Request], Awaitable[Caller]]:
     """
 
     async def dependency(request: Request) -> Caller:
-        return _authenticate(request, kind)
+        return await _authenticate(request, kind)
 
     return dependency
 
