@@ -1,4 +1,4 @@
-"""Structured access log: one JSON object per request on the `chamelaion.access` logger.
+"""Structured logs: one JSON object per line on stderr, for the access log and our loggers.
 
 Only the method, the path (never the query string: output URLs carry signatures), the status,
 the duration, the client address and the caller's key *id* are written. Headers are never
@@ -11,27 +11,29 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-access_log = logging.getLogger("chamelaion.access")
+
+def _utc_stamp(moment: float) -> str:
+    whole = int(moment)
+    millis = int((moment - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
 class JsonLineFormatter(logging.Formatter):
+    """Log records as the same JSON lines as the access log."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = getattr(record, "entry", None)
-        if entry is None:
-            entry = {"message": record.getMessage()}
-            if record.exc_info:
-                entry["exception"] = self.formatException(record.exc_info)
-        stamp = datetime.fromtimestamp(record.created, timezone.utc)
         line = {
-            "ts": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": _utc_stamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
-            **entry,
+            "message": record.getMessage(),
         }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, separators=(",", ":"))
 
 
@@ -48,8 +50,12 @@ def configure_logging() -> None:
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Writes each line straight to the stream: going through `logging` (records, handler
+    locks, formatters) cost more than a fifth of a cheap request's time."""
+
+    def __init__(self, app: ASGIApp, stream: TextIO | None = None) -> None:
         self.app = app
+        self.stream = stream or sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,16 +75,15 @@ class AccessLogMiddleware:
         finally:
             client = scope.get("client")
             state = scope.get("state") or {}
-            access_log.info(
-                "request",
-                extra={
-                    "entry": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client": client[0] if client else None,
-                        "key_id": state.get("api_key_id"),
-                    }
-                },
-            )
+            entry = {
+                "ts": _utc_stamp(time.time()),
+                "level": "info",
+                "logger": "chamelaion.access",
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": client[0] if client else None,
+                "key_id": state.get("api_key_id"),
+            }
+            self.stream.write(json.dumps(entry, separators=(",", ":")) + "\n")

@@ -165,8 +165,7 @@ def worker_main(settings_json: str, parent_pid: int) -> None:
     """Entry point of a spawned worker process."""
     _die_with_parent(parent_pid)
     settings = Settings.model_validate_json(settings_json)
-    if settings.access_log:
-        configure_logging()
+    configure_logging()
     worker = Worker(settings, parent_pid)
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
