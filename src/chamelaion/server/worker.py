@@ -64,7 +64,11 @@ class Worker:
 
     def run_forever(self) -> None:
         while not self.stopping.is_set() and os.getppid() == self.parent_pid:
-            job = self.store.claim(self.worker_id)
+            try:
+                job = self.store.claim(self.worker_id)
+            except Exception:  # e.g. the database is briefly unreachable: try again shortly
+                log.exception("claiming a job failed; retrying")
+                job = None
             if job is None:
                 self.stopping.wait(IDLE_POLL_SECONDS)
                 continue

@@ -38,7 +38,7 @@ router = APIRouter(tags=["files"])
             "description": "The requested byte range.",
             "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **error_responses(403, 404, 416, 500),
+        **error_responses(400, 403, 404, 416, 500),
     },
 )
 async def download(

@@ -183,6 +183,7 @@ async def generate_with_media(
     state = app_state(request)
     request_id = str(uuid.uuid4())
     directory = Storage(state.settings).input_dir(request_id)
+    created = False
     try:
         form = await receive_upload(request, directory, state.settings.max_upload_bytes)
         disable_asd, model, sync_mode, reference_id = _upload_options(form)
@@ -201,7 +202,8 @@ async def generate_with_media(
             disable_active_speaker_detection=disable_asd,
         )
         await run_in_threadpool(_create_job, state, caller, job)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)  # a refused upload leaves nothing behind
-        raise
+        created = True
+    finally:
+        if not created:  # a refused (or abandoned) upload leaves nothing behind
+            shutil.rmtree(directory, ignore_errors=True)
     return _accepted(request_id)
