@@ -22,6 +22,7 @@ from chamelaion.engine.faces import (
     OUTER_LOWER_LIP,
     OUTER_UPPER_LIP,
 )
+from chamelaion.engine.warp import coverage, warp_map
 
 CROP_WIDTH, CROP_HEIGHT = 160, 112
 _CROP_HALF_WIDTH = 56.0  # pixels from the mouth centre to a corner, in the crop
@@ -124,25 +125,11 @@ def paste_sample(
     src = np.vstack([sample.contour, sample.contour.mean(axis=0)])
     n = len(target_contour)
     fan = np.array([[i, (i + 1) % n, n] for i in range(n)])
-    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
-    for k, tri in enumerate(fan, start=1):
-        cv2.fillConvexPoly(ids, np.round(dst[tri] * 16).astype(np.int32), (k,), cv2.LINE_8, shift=4)
-    d = np.concatenate([dst[fan], np.ones((n, 3, 1))], axis=2)
-    m = np.einsum("tij,tjk->tki", np.linalg.pinv(d), src[fan]).astype(np.float32)
-    m = np.concatenate([np.zeros((1, 2, 3), np.float32), m])
-    ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
-    chosen = m[ids]
-    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
-    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    map_x, map_y = warp_map(src, dst, fan, x1 - x0, y1 - y0)
     warped = cv2.remap(sample.crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     gain = np.clip(frame_lip_colour / np.maximum(sample.lip_colour, 1.0), 0.6, 1.6)
-    warped = warped.astype(np.float32) * gain.astype(np.float32)
-
-    mask = np.zeros(((y1 - y0) * 4, (x1 - x0) * 4), np.uint8)
-    cv2.fillPoly(mask, [np.round(dst[:n] * 4 * 16).astype(np.int32)], (255,), cv2.LINE_8, shift=4)
-    alpha = (
-        cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    )
+    colour = warped.astype(np.float32) * gain.astype(np.float32)
+    alpha = coverage(dst[:n], x1 - x0, y1 - y0)
     region = image[y0:y1, x0:x1].astype(np.float32)
-    blended = region + (warped - region) * alpha[..., None]
+    blended = region + (colour - region) * alpha[..., None]
     image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -52,7 +52,9 @@ def _frames(samples: np.ndarray) -> np.ndarray:
     return padded[index]
 
 
-def analyze(samples: np.ndarray) -> AudioFeatures:
+def analyze(samples: np.ndarray, formants: bool = True) -> AudioFeatures:
+    """Features of `samples` (mono, 16 kHz); without `formants`, F1 and F2 are left NaN (the
+    costly part, not needed to find who speaks)."""
     frames = _frames(samples)
     window = np.hanning(WINDOW)
     spectrum = np.abs(np.fft.rfft(frames * window, FFT_SIZE)) ** 2
@@ -72,7 +74,8 @@ def analyze(samples: np.ndarray) -> AudioFeatures:
 
     speech, floor_db, top_db = _voice_activity(energy_db)
     loudness = np.clip((energy_db - floor_db) / max(top_db - floor_db, 1e-6), 0.0, 1.0)
-    f1, f2 = _formants(frames, speech & (high_fraction < 0.5))
+    voiced = speech & (high_fraction < 0.5) if formants else np.zeros_like(speech)
+    f1, f2 = _formants(frames, voiced)
     closure = _closure_evidence(energy_db, speech, low_fraction, high_fraction, top_db)
     return AudioFeatures(energy_db, speech, loudness, f1, f2, low_fraction, high_fraction, closure)
 

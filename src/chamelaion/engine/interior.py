@@ -13,10 +13,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from chamelaion.engine.articulation import UPPER_LIP_SHARE, MouthFrame
+from chamelaion.engine.warp import coverage
 
 # Tooth boundaries along the mouth (u), from the middle outwards: centrals, laterals, canines.
 _UPPER_TOOTH_EDGES = (0.0, 0.30, 0.52, 0.70, 0.84)
@@ -67,13 +67,7 @@ def draw_interior(
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
-    # Coverage of the lip opening, anti-aliased: 4x supersampled polygon.
-    mask = np.zeros(((y1 - y0) * 4, (x1 - x0) * 4), np.uint8)
-    poly = np.round((inner_polygon - [x0, y0]) * 4 * 16).astype(np.int32)
-    cv2.fillPoly(mask, [poly], (255,), lineType=cv2.LINE_8, shift=4)
-    alpha = (
-        cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    )
+    alpha = coverage(inner_polygon - [x0, y0], x1 - x0, y1 - y0)
     if alpha.max() <= 0:
         return
 

@@ -90,9 +90,11 @@ def lipsync(
     )
     samples = _fit_length(samples, len(plan) / float(fps))
     mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
+    animate = {t.key for t in chosen if t is not None}
     faces = {
-        id(t): _FaceModel.of(t, analysis.banks.get(t.key))
-        for t in {id(t): t for t in chosen if t is not None}.values()
+        t.key: _FaceModel.of(t, analysis.banks.get(t.key))
+        for t in analysis.tracks
+        if t.key in animate
     }
 
     # Pass 2: render.
@@ -108,7 +110,7 @@ def lipsync(
             track = chosen[plan[i]]
             if track is not None:
                 frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
-                animated += faces[id(track)].render(frame, int(plan[i]), mouths, i)
+                animated += faces[track.key].render(frame, int(plan[i]), mouths, i)
             writer.write_frame(frame)
             writer.write_audio(sound.until((i + 1) / float(fps)))
             report("render", i + 1, len(plan))
@@ -167,10 +169,13 @@ def analyse_video(
     )
     if not tracks:
         raise NoFaceError()
-    source_speech = None
-    if info.has_audio and options.active_speaker_detection:
-        own = features.analyze(media.read_audio(video))
-        source_speech = SourceSpeech(*features.per_video_frame(own, float(fps), frames))
+
+    def source_speech() -> SourceSpeech | None:
+        if not info.has_audio:
+            return None
+        own = features.analyze(media.read_audio(video), formants=False)
+        return SourceSpeech(*features.per_video_frame(own, float(fps), frames))
+
     choice = choose_faces(
         tracks, frames, float(fps), options.active_speaker_detection, source_speech, shots
     )

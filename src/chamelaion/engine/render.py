@@ -28,6 +28,7 @@ from chamelaion.engine.faces import (
     apply_affine,
 )
 from chamelaion.engine.interior import MouthLighting, draw_interior
+from chamelaion.engine.warp import warp_map
 
 INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
 RING_MARGIN = 0.14  # eye spans between the jawline and the fixed ring
@@ -122,9 +123,21 @@ class WarpRenderer:
         x1, y1 = np.minimum(np.ceil(ring.max(axis=0)).astype(int) + 1, [w, h])
         if x1 - x0 < 4 or y1 - y0 < 4:
             return
-        map_x, map_y = _inverse_map(src, dst, self.mesh.triangles, x0, y0, x1, y1)
-        warped = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        local = target - [x0, y0]
+        origin = np.array([x0, y0], np.float64)
+        map_x, map_y = warp_map(src - origin, dst - origin, self.mesh.triangles, x1 - x0, y1 - y0)
+        # Outside the ring the map must be the identity exactly: those pixels stay the source's.
+        outside = cv2.fillPoly(
+            np.ones(map_x.shape, np.uint8), [np.round(ring - origin).astype(np.int32)], (0,)
+        )
+        map_x[outside > 0] = np.broadcast_to(np.arange(x1 - x0, dtype=np.float32), map_x.shape)[
+            outside > 0
+        ]
+        map_y[outside > 0] = np.broadcast_to(
+            np.arange(y1 - y0, dtype=np.float32)[:, None], map_y.shape
+        )[outside > 0]
+        box = frame[y0:y1, x0:x1]
+        warped = cv2.remap(box, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        local = target - origin
         inner = local[list(INNER_POLYGON)]
         self._sample = self.bank.nearest(opening, self._sample) if self.bank else None
         if self._sample is not None:
@@ -135,25 +148,3 @@ class WarpRenderer:
             order = np.argsort(lip_u)
             draw_interior(warped, inner, mouth, (lip_u[order], lip_v[order]), drop, self.lighting)
         frame[y0:y1, x0:x1] = warped
-
-
-def _inverse_map(
-    src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, x0: int, y0: int, x1: int, y1: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each pixel of the box, where to sample the source (identity outside the mesh)."""
-    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
-    local = (dst - [x0, y0]) * 16
-    for k, tri in enumerate(triangles, start=1):
-        cv2.fillConvexPoly(ids, np.round(local[tri]).astype(np.int32), (k,), cv2.LINE_8, shift=4)
-    # Affine per triangle, destination -> source: [sx, sy] = M @ [dx, dy, 1].
-    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T,3,3)
-    s = src[triangles]  # (T,3,2)
-    d_inv = np.linalg.pinv(d)
-    m = np.einsum("tij,tjk->tki", d_inv, s)  # (T,2,3)
-    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    matrices = np.concatenate([identity[None], m]).astype(np.float32)
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    chosen = matrices[ids]
-    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
-    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
-    return map_x, map_y

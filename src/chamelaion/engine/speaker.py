@@ -16,6 +16,7 @@ the choice flicker: the current face keeps the role until another is clearly lar
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,23 +56,32 @@ def choose_faces(
     frames: int,
     fps: float,
     active_speaker_detection: bool,
-    source_speech: SourceSpeech | None,
+    source_speech: Callable[[], SourceSpeech | None],
     shots: list[int],
 ) -> FaceChoice:
     """The face to re-animate in each source frame (None where there is no face).
 
-    `shots` lists the first frame of every shot after the first (hard cuts).
+    `shots` lists the first frame of every shot after the first (hard cuts);
+    `source_speech` gives the source's own sound (None if it has none), and is only called
+    when two faces ever share the screen.
     """
     largest = largest_faces(tracks, frames)
     if not active_speaker_detection:
         return FaceChoice(largest, ["active speaker detection disabled: used the largest face"])
-    if source_speech is None:
+    if not _faces_share_the_screen(tracks):
+        return FaceChoice(largest)  # one face at a time: nothing to decide
+    sound = source_speech()
+    if sound is None:
         return FaceChoice(largest, ["source video has no audio: used the largest face"])
     choice = FaceChoice(list(largest))
     bounds = [0, *shots, frames]
     for start, stop in itertools.pairwise(bounds):
-        _detect_in_shot(tracks, start, stop, fps, source_speech, largest, choice)
+        _detect_in_shot(tracks, start, stop, fps, sound, largest, choice)
     return choice
+
+
+def _faces_share_the_screen(tracks: list[FaceTrack]) -> bool:
+    return any(a.start < b.end and b.start < a.end for a, b in itertools.combinations(tracks, 2))
 
 
 def _detect_in_shot(
