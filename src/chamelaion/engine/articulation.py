@@ -85,6 +85,12 @@ def _sorted(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u[order], v[order]
 
 
+def jaw_drop(opening: float) -> float:
+    """How far the jaw drops, in mouth units, for an inner-lip gap of `opening` mouth widths
+    (the upper lip rises by its share meanwhile)."""
+    return 2.0 * opening / (1.0 + UPPER_LIP_SHARE)
+
+
 def articulate(shape: np.ndarray, opening: float, spread: float, rest_width: float) -> np.ndarray:
     """Move `shape` (canonical landmarks, current frame) to the target mouth shape."""
     frame = mouth_frame(shape)
@@ -128,6 +134,5 @@ def articulate(shape: np.ndarray, opening: float, spread: float, rest_width: flo
     v_fade = np.exp(-(((v - seam) / 1.4) ** 2))
     du = scale * np.where(np.abs(u) <= 1.0, u, np.sign(u) * np.exp(-((beyond / 0.8) ** 2))) * v_fade
     # 3. Open: the jaw drops so that the gap at the middle is `opening` times the mouth width.
-    drop = 2.0 * opening / (1.0 + UPPER_LIP_SHARE)
-    dv = dv + drop * np.where(below, lower_weight, upper_weight)
+    dv = dv + jaw_drop(opening) * np.where(below, lower_weight, upper_weight)
     return shape + frame.to_global(du, dv)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from chamelaion.engine import features, media
-from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.articulation import articulate, jaw_drop, mouth_frame
 from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import InputTooLargeError, NoFaceError
 from chamelaion.engine.faces import (
@@ -240,7 +240,7 @@ class _FaceModel:
             self.renderer = self._renderer(frame, shape, pose)
         opening = float(mouths.opening[out_index])
         target = articulate(shape, opening, float(mouths.spread[out_index]), self.rest_width)
-        drop = 2.0 * opening / 1.2
+        drop = jaw_drop(opening)
         self.renderer.render(
             frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop, opening
         )
