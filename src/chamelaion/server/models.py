@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -19,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+_ResultProcessor = Callable[[Any], Any]
 
 
 def utcnow() -> datetime:
@@ -41,6 +45,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime")
         return value.astimezone(timezone.utc)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> _ResultProcessor | None:
+        """On SQLite, parse the stored text with the C `fromisoformat` rather than SQLAlchemy's
+        regular expression: listing requests reads three times per row, and this was the
+        largest single cost of a list call."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def parse(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+        return parse
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
