@@ -232,6 +232,15 @@ def test_lookup_by_reference_id_returns_the_newest(api_server: ApiServer) -> Non
         assert_error(client.get(f"/lipsync/requests/{uuid.uuid4()}"), 404, "not found")
 
 
+def test_reference_ids_with_slashes_and_spaces_can_be_looked_up(api_server: ApiServer) -> None:
+    with api_server.client() as client:
+        request_id = submit(client, reference_id="dubs/episode 42/ja")
+        response = client.get("/lipsync/requests/dubs%2Fepisode%2042%2Fja")
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == request_id
+        assert client.get("/lipsync/requests/dubs/episode 42/ja").json()["id"] == request_id
+
+
 def test_pagination_and_filter(api_server: ApiServer) -> None:
     key = new_key(api_server.server.data_dir, "pages")
     with api_server.client(key) as client:

@@ -63,7 +63,7 @@ def _is_uuid(text: str) -> bool:
 
 
 @router.get(
-    "/lipsync/requests/{id}",
+    "/lipsync/requests/{id:path}",
     response_model=LipsyncRequest,
     response_model_exclude_none=True,
     summary="Get lip sync request",
