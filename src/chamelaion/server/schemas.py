@@ -68,20 +68,37 @@ class GenerateBody(BaseModel):
 
 class LipsyncGenerate(BaseModel):
     status: Literal["success"] = "success"
-    request_id: str = Field(description="Identifier of the created lip sync request.")
+    request_id: str = Field(
+        description="Identifier of the created lip sync request.",
+        json_schema_extra={"format": "uuid"},
+    )
+
+
+def _optional(description: str, string_format: str | None = None) -> Any:
+    """A field the server leaves out (rather than sending null) until it applies."""
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        if string_format:
+            schema["format"] = string_format
+
+    return Field(None, description=description, json_schema_extra=document)
 
 
 class LipsyncRequest(BaseModel):
     """A request as clients see it: fields that do not apply yet are absent, never null."""
 
-    id: str = Field(description="Lip sync request ID.")
+    id: str = Field(description="Lip sync request ID.", json_schema_extra={"format": "uuid"})
     status: Literal["queued", "processing", "completed", "failed"]
-    created_at: str = Field(description="Creation time in UTC, e.g. 2026-04-07T10:00:00Z.")
-    started_at: str | None = Field(None, description="Processing start time in UTC.")
-    finished_at: str | None = Field(None, description="Processing completion time in UTC.")
-    output_url: str | None = Field(None, description="Signed, expiring URL of the output MP4.")
-    error_message: str | None = Field(None, description="Why the request failed.")
-    reference_id: str | None = Field(None, description="Client-provided identifier.")
+    created_at: str = Field(
+        description="Creation time in UTC, e.g. 2026-04-07T10:00:00Z.",
+        json_schema_extra={"format": "date-time"},
+    )
+    started_at: str = _optional("Processing start time in UTC.", "date-time")
+    finished_at: str = _optional("Processing completion time in UTC.", "date-time")
+    output_url: str = _optional("Signed, expiring URL of the output MP4 (when completed).", "uri")
+    error_message: str = _optional("Why the request failed (when failed).")
+    reference_id: str = _optional("Client-provided identifier.")
 
 
 class Pagination(BaseModel):
