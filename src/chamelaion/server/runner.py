@@ -33,8 +33,8 @@ class EmbeddedRunner:
         self._supervisor = threading.Thread(
             target=self._supervise, name="chamelaion-supervisor", daemon=True
         )
-        engine = make_engine(settings.resolved_database_url)
-        self._store = JobStore(make_session_factory(engine))
+        self._engine = make_engine(settings.resolved_database_url)
+        self._store = JobStore(make_session_factory(self._engine))
 
     def start(self) -> None:
         self._recover()
@@ -42,8 +42,11 @@ class EmbeddedRunner:
         self._supervisor.start()
 
     def stop(self) -> None:
-        """Ask workers to finish (they give back a job they cannot finish soon), then reap."""
+        """Stop the workers: each gives its running job back to the queue at the engine's next
+        progress report and exits; one that does not within the grace period is killed (its job
+        is then re-queued when its lease runs out)."""
         self._stopping.set()
+        self._supervisor.join(timeout=STOP_GRACE_SECONDS)  # so it cannot respawn anyone now
         for process in self._processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: the worker releases its job and exits
@@ -52,7 +55,7 @@ class EmbeddedRunner:
             if process.is_alive():
                 process.kill()
                 process.join()
-        self._supervisor.join(timeout=STOP_GRACE_SECONDS)
+        self._engine.dispose()
 
     def _spawn(self, index: int) -> BaseProcess:
         process = self._context.Process(
