@@ -346,3 +346,16 @@ def test_access_log_is_json_and_never_contains_keys(api_server: ApiServer) -> No
     entries = [json.loads(line) for line in log.splitlines() if '"chamelaion.access"' in line]
     assert any(e["key_id"] == api_server.key.key_id and e["status"] == 200 for e in entries)
     assert all({"method", "path", "status", "duration_ms"} <= set(e) for e in entries)
+
+
+def test_times_are_utc_seconds_with_z() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from chamelaion.server.schemas import utc_text
+
+    assert utc_text(datetime(2026, 4, 7, 10, 0, 5, 999999, tzinfo=timezone.utc)) == (
+        "2026-04-07T10:00:05Z"
+    )
+    assert utc_text(datetime(2026, 4, 7, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == (
+        "2026-04-07T10:00:00Z"
+    )

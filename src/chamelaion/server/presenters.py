@@ -47,6 +47,9 @@ PUBLIC_COLUMNS = (
 )
 
 
+_COMPLETED, _FAILED = JobStatus.COMPLETED.value, JobStatus.FAILED.value
+
+
 def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
     """The request object with absent fields omitted (never null), times as ...Z."""
     body: dict[str, Any] = {
@@ -60,8 +63,8 @@ def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
         body["started_at"] = utc_text(job.started_at)
     if job.finished_at is not None:
         body["finished_at"] = utc_text(job.finished_at)
-    if job.status == JobStatus.COMPLETED.value:
+    if job.status == _COMPLETED:
         body["output_url"] = state.signer.url(base_url, job.id)
-    if job.status == JobStatus.FAILED.value and job.error_message:
+    if job.status == _FAILED and job.error_message:
         body["error_message"] = job.error_message
     return body

@@ -117,11 +117,11 @@ class Health(BaseModel):
 
 
 def utc_text(moment: datetime) -> str:
-    """`2026-04-07T10:00:00Z` (isoformat is several times faster than strftime, and this runs
-    for every field of every listed request)."""
+    """`2026-04-07T10:00:00Z`. Runs for every time of every listed request, hence isoformat
+    (several times faster than strftime) cut after the seconds, rather than anything clearer."""
     if moment.utcoffset():
         moment = moment.astimezone(timezone.utc)
-    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def is_http_url(text: str) -> bool:
