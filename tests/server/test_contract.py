@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
+from chamelaion.server.app import create_app
+from chamelaion.server.config import Settings
 from chamelaion.server.keys import revoke_key
-from server.helpers import ApiServer, new_key, sessions_for
+from server.helpers import ApiServer, free_port, new_key, sessions_for
 
 VIDEO = {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"}
 AUDIO = {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"}
@@ -359,3 +365,27 @@ def test_times_are_utc_seconds_with_z() -> None:
     assert utc_text(datetime(2026, 4, 7, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == (
         "2026-04-07T10:00:00Z"
     )
+
+
+def test_readyz_reports_an_unreachable_database(tmp_path: Path) -> None:
+    """An app whose database cannot be opened still answers: 503, in the error shape."""
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}"
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.config.port}"
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        response = httpx.get(f"{base}/readyz")
+        assert (response.status_code, response.json()) == (503, {"error": "database unavailable"})
+    finally:
+        server.should_exit = True
+        thread.join(10)
