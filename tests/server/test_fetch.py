@@ -71,6 +71,25 @@ def test_read_timeout(tmp_path: Path) -> None:
         listener.close()
 
 
+def test_server_hanging_up_is_a_connection_failure(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def hang_up() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchError, match=r"connection failed \(RemoteProtocolError\)"):
+            fetch(f"http://127.0.0.1:{listener.getsockname()[1]}/x.mp4", tmp_path / "v")
+    finally:
+        listener.close()
+
+
 @pytest.mark.parametrize(
     "host",
     ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "192.168.0.10", "169.254.169.254", "0.0.0.0"],

@@ -125,11 +125,8 @@ def download(
             except httpx.TimeoutException as exc:
                 destination.unlink(missing_ok=True)
                 raise FetchError("timed out") from exc
-            except httpx.HTTPError as exc:
+            except httpx.HTTPError as exc:  # protocol errors, resets mid-body, ...
                 destination.unlink(missing_ok=True)
-                cause = exc.__context__ if isinstance(exc.__context__, FetchError) else None
-                if cause is not None:
-                    raise cause from exc
                 raise FetchError(f"connection failed ({type(exc).__name__})") from exc
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
