@@ -93,11 +93,17 @@ class Worker:
             done.set()
             beat.join()
         if outcome is None:
-            self.store.complete(job.id, self.worker_id, str(self.storage.output_path(job.id)))
-            log.info("job %s: completed", job.id)
+            recorded = self.store.complete(
+                job.id, self.worker_id, str(self.storage.output_path(job.id))
+            )
         else:
-            self.store.fail(job.id, self.worker_id, outcome)
-            log.info("job %s: failed: %s", job.id, outcome)
+            recorded = self.store.fail(job.id, self.worker_id, outcome)
+        if not recorded:
+            # Our lease ran out and the job went back to the queue (maybe to another worker,
+            # which now owns it and its inputs): leave everything to the new attempt.
+            log.warning("job %s: no longer held by this worker; outcome dropped", job.id)
+            return
+        log.info("job %s: %s", job.id, "completed" if outcome is None else f"failed: {outcome}")
         self.storage.discard_inputs(job.id)
 
     def _execute(self, job: ClaimedJob, progress: _Progress) -> str | None:
