@@ -118,6 +118,8 @@ def test_url_job_end_to_end(
         job = session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
         assert job.progress == 1.0 and job.attempts == 1
     assert not (worker_server.server.data_dir / "inputs" / request_id).exists()
+    outputs = worker_server.server.data_dir / "outputs"
+    assert [p.name for p in outputs.iterdir() if request_id in p.name] == [f"{request_id}.mp4"]
 
 
 def test_upload_job_end_to_end(

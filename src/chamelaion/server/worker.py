@@ -57,7 +57,8 @@ class Worker:
     def __init__(self, settings: Settings, parent_pid: int) -> None:
         self.settings = settings
         self.parent_pid = parent_pid
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.nonce = uuid.uuid4().hex[:8]
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.nonce}"
         self.store = JobStore(make_session_factory(make_engine(settings.resolved_database_url)))
         self.storage = Storage(settings)
         self.stopping = threading.Event()
@@ -156,10 +157,16 @@ class Worker:
             sync_mode=SyncMode(job.sync_mode),
             active_speaker_detection=not job.disable_active_speaker_detection,
         )
+        # Render under a name of this attempt's own, then move it into place: if a lease ran
+        # out while this worker was still busy, the attempt that took over never shares a file
+        # with this one, and a reader only ever sees a whole output.
+        final = self.storage.output_path(job.id)
+        rendered = final.with_name(f".{job.id}.{self.nonce}.mp4")
         try:
-            lipsync(video, audio, self.storage.output_path(job.id), options, progress=on_progress)
+            lipsync(video, audio, rendered, options, progress=on_progress)
         except EngineError as exc:
             return str(exc) or "lip-sync failed"
+        os.replace(rendered, final)
         return None
 
     def _heartbeat(self, job_id: str, progress: _Progress, done: threading.Event) -> None:
