@@ -29,11 +29,15 @@ def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
         return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
 
 
-def wait_for_progress(data_dir: Path, request_id: str) -> None:
-    """Until the engine has reported progress on the job (it is past its start-up)."""
+def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysis") -> None:
+    """Until the engine has reported progress in `stage` (it is past its start-up)."""
     deadline = time.monotonic() + 60
-    while job_row(data_dir, request_id).progress <= 0.0:
-        assert time.monotonic() < deadline, "no progress reported"
+    while True:
+        row = job_row(data_dir, request_id)
+        if row.progress > 0.0 and row.progress_stage == stage:
+            return
+        assert row.status == "processing", f"job is {row.status} before reaching {stage}"
+        assert time.monotonic() < deadline, f"no progress reported in {stage}"
         time.sleep(0.05)
 
 
@@ -54,7 +58,7 @@ def test_killed_mid_job_then_restarted_completes(
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
-            wait_for_progress(tmp_path, request_id)
+            wait_for_progress(tmp_path, request_id, "render")  # a partial output exists now
         assert job_row(tmp_path, request_id).status == "processing"
         assert server.process is not None
         workers = psutil.Process(server.process.pid).children(recursive=True)
@@ -74,6 +78,9 @@ def test_killed_mid_job_then_restarted_completes(
         assert job_row(tmp_path, request_id).attempts == 2
         output = httpx.get(str(body["output_url"]))
         assert output.status_code == 200 and output.content[4:8] == b"ftyp"
+        # the killed attempt's partial render is gone; only the finished output remains
+        leftovers = [p.name for p in (tmp_path / "outputs").iterdir() if request_id in p.name]
+        assert leftovers == [f"{request_id}.mp4"]
     finally:
         server.stop()
 

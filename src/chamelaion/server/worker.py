@@ -161,6 +161,8 @@ class Worker:
         # out while this worker was still busy, the attempt that took over never shares a file
         # with this one, and a reader only ever sees a whole output.
         final = self.storage.output_path(job.id)
+        for leftover in final.parent.glob(f".*{job.id}*"):  # from attempts that were killed
+            leftover.unlink(missing_ok=True)
         rendered = final.with_name(f".{job.id}.{self.nonce}.mp4")
         try:
             lipsync(video, audio, rendered, options, progress=on_progress)
