@@ -7,6 +7,7 @@ signing secret. Scaling out (issue 6) only changes values here, never code paths
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -82,12 +83,16 @@ class Settings(BaseSettings):
             return path.read_bytes().strip()
         except FileNotFoundError:
             pass
-        candidate = secrets.token_hex(32).encode()
+        # Written whole to a private temporary file, then hard-linked into place: the link
+        # fails if the file exists, so when two processes race exactly one key wins, and
+        # neither can ever read a half-written one.
+        draft = path.with_name(f".{_SECRET_FILE}.{os.getpid()}")
+        draft.write_bytes(secrets.token_hex(32).encode())
+        draft.chmod(0o600)
         try:
-            # O_EXCL: when two processes race, exactly one writes and both read the same key.
-            with path.open("xb") as handle:
-                handle.write(candidate)
-            path.chmod(0o600)
+            os.link(draft, path)
         except FileExistsError:
             pass
+        finally:
+            draft.unlink()
         return path.read_bytes().strip()
