@@ -25,17 +25,29 @@ _SECURED_TAGS = {"lipsync", "requests"}
 
 
 def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
-    """The app over `settings`' database (already migrated); `run_jobs` starts the workers."""
+    """The app over `settings`' database (already migrated); `run_jobs` starts the embedded
+    workers (with the Celery queue, `chamelaion worker` runs jobs and the app only publishes)."""
     settings.prepare_data_dir()
     engine = make_engine(settings.resolved_database_url)
+    sessions = make_session_factory(engine)
+    dispatcher = None
+    if settings.queue == "celery":
+        from chamelaion.server.celery_app import create_celery
+        from chamelaion.server.dispatch import Dispatcher
+
+        dispatcher = Dispatcher(create_celery(settings), sessions, settings)
     state = AppState(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         rate_limiter=RateLimiter(
-            settings.rate_limit_storage_uri, settings.rate_limit_generate, settings.rate_limit_read
+            settings.resolved_rate_limit_storage_uri,
+            settings.rate_limit_generate,
+            settings.rate_limit_read,
+            key_prefix=f"{settings.redis_key_prefix}:limits",
         ),
         signer=OutputSigner(settings.signing_key(), settings.output_url_ttl_seconds),
+        dispatcher=dispatcher,
     )
 
     @asynccontextmanager
@@ -45,7 +57,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
         gc.collect()
         gc.freeze()
         runner = None
-        if run_jobs and settings.workers > 0:
+        if run_jobs and settings.workers > 0 and settings.queue == "embedded":
             from chamelaion.server.runner import EmbeddedRunner
 
             runner = EmbeddedRunner(settings)

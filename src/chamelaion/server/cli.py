@@ -1,4 +1,4 @@
-"""`chamelaion serve`, `chamelaion keys create|list|revoke` and `chamelaion db upgrade`.
+"""`chamelaion serve`, `worker`, `keys create|list|revoke` and `db upgrade`.
 
 Handlers import the server modules when they run, so `chamelaion --help` stays instant.
 """
@@ -22,7 +22,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     serve.add_argument("--host", help="bind address (default CHAMELAION_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default CHAMELAION_PORT or 8000)")
     serve.add_argument("--workers", type=int, help="engine worker processes (0: API only)")
+    serve.add_argument(
+        "--no-worker",
+        dest="workers",
+        action="store_const",
+        const=0,
+        help="API only: run no engine workers here (replicas; implied by CHAMELAION_QUEUE=celery)",
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser(
+        "worker", parents=[data], help="run a Celery worker for the jobs (CHAMELAION_QUEUE=celery)"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="engine processes in this worker (default CHAMELAION_WORKERS or 1)",
+    )
+    worker.add_argument("--hostname", help="Celery node name (default chamelaion@<host>)")
+    worker.add_argument("--loglevel", default="INFO", help="Celery log level (INFO)")
+    worker.set_defaults(handler=_worker)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -87,6 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  CHAMELAION_API_KEY={created.key}")
             print(f"  CHAMELAION_BASE_URL={base_url.rstrip('/')}/api")
             print(f"  try: curl -H 'x-api-key: ...' {base_url.rstrip('/')}/api/v1/lipsync/requests")
+    if settings.queue == "celery":
+        print(f"jobs go to Celery at {_redacted(settings.broker_url)}; run `chamelaion worker`")
     app = create_app(settings, run_jobs=True)
     uvicorn.run(
         app,
@@ -96,6 +117,35 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="info",
         timeout_graceful_shutdown=15,
         backlog=2048,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """A Celery prefork worker on the configured broker, running the engine in its pool
+    processes, plus the sweep that re-publishes jobs no message stands for."""
+    import socket
+
+    from chamelaion.server.celery_app import create_celery
+
+    settings = _settings(args)
+    if settings.queue != "celery" or not settings.broker_url:
+        print("error: `chamelaion worker` needs CHAMELAION_QUEUE=celery and CHAMELAION_BROKER_URL")
+        return 2
+    if args.concurrency is not None and args.concurrency < 1:
+        print("error: --concurrency must be 1 or more")
+        return 2
+    _migrated_sessions(settings)  # so the worker never runs against an older schema
+    app = create_celery(settings)
+    app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={args.concurrency or max(1, settings.workers)}",
+            f"--hostname={args.hostname or f'chamelaion@{socket.gethostname()}'}",
+            f"--loglevel={args.loglevel}",
+            "--without-mingle",  # peers' state is in the database, not gossiped at start
+        ]
     )
     return 0
 
@@ -175,3 +225,10 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     _migrated_sessions(settings)
     print(f"database at head: {settings.resolved_database_url}")
     return 0
+
+
+def _redacted(url: str | None) -> str:
+    """A URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True) if url else "-"

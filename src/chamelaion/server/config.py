@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_FILE = "secret_key"
@@ -36,7 +37,10 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=0, description="Engine worker processes; 0 runs the API only.")
     rate_limit_generate: str = "60/minute"
     rate_limit_read: str = "600/minute"
-    rate_limit_storage_uri: str = Field("memory://", description="limits storage, e.g. redis://")
+    rate_limit_storage_uri: str | None = Field(
+        None,
+        description="limits storage, e.g. redis://; default memory://, or the broker with celery.",
+    )
     allow_private_urls: bool = Field(
         False, description="Let URL inputs reach loopback/private/link-local/reserved addresses."
     )
@@ -50,6 +54,37 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(3, ge=1, description="Starts per job before it is failed for good.")
     access_log: bool = True
+    queue: Literal["embedded", "celery"] = Field(
+        "embedded",
+        description="embedded: worker processes inside `serve`; celery: `chamelaion worker`s.",
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker (Redis), e.g. redis://h:6379/0."
+    )
+    broker_visibility_timeout: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds before Redis hands an unacknowledged job message out again.",
+    )
+    redis_key_prefix: str = Field(
+        "chamelaion", description="Prefix of every Redis key (broker and rate limits)."
+    )
+
+    @model_validator(mode="after")
+    def _celery_needs_a_broker(self) -> Settings:
+        if self.queue == "celery" and not self.broker_url:
+            raise ValueError("CHAMELAION_QUEUE=celery needs CHAMELAION_BROKER_URL")
+        return self
+
+    @property
+    def resolved_rate_limit_storage_uri(self) -> str:
+        """Counters must be shared by every API replica, so with Celery they live in the
+        broker's Redis unless configured otherwise."""
+        if self.rate_limit_storage_uri:
+            return self.rate_limit_storage_uri
+        if self.queue == "celery" and self.broker_url:
+            return self.broker_url
+        return "memory://"
 
     @property
     def resolved_database_url(self) -> str:

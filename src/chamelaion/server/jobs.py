@@ -39,20 +39,25 @@ def submit(session: Session, job: LipsyncJob) -> None:
     session.add(job)
 
 
+def _oldest_queued(session: Session) -> str | None:
+    return session.scalars(
+        select(LipsyncJob.id)
+        .where(LipsyncJob.status == JobStatus.QUEUED.value)
+        .order_by(LipsyncJob.created_at, LipsyncJob.id)
+        .limit(1)
+    ).first()
+
+
 class JobStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def claim(self, worker_id: str) -> ClaimedJob | None:
-        """Take the oldest queued job, or None. Safe against any number of concurrent workers."""
+    def claim(self, worker_id: str, job_id: str | None = None) -> ClaimedJob | None:
+        """Take the oldest queued job (or job `job_id`, if it is queued), or None. Safe against
+        any number of concurrent workers. Taking a job consumes its queue message, if any."""
         with self._sessions() as session:
-            for _ in range(5):  # lost a race: another worker took that one; try the next
-                candidate = session.scalars(
-                    select(LipsyncJob.id)
-                    .where(LipsyncJob.status == JobStatus.QUEUED.value)
-                    .order_by(LipsyncJob.created_at, LipsyncJob.id)
-                    .limit(1)
-                ).first()
+            for _ in range(1 if job_id else 5):  # lost a race: another worker took it; next
+                candidate = job_id or _oldest_queued(session)
                 if candidate is None:
                     return None
                 now = utcnow()
@@ -70,6 +75,7 @@ class JobStore:
                         heartbeat_at=now,
                         progress=0.0,
                         progress_stage=None,
+                        enqueued_at=None,
                     )
                 )
                 session.commit()

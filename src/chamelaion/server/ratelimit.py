@@ -33,10 +33,21 @@ def async_storage_uri(uri: str) -> str:
 class RateLimiter:
     """Sliding-window counters keyed by (endpoint class, API key id)."""
 
-    def __init__(self, storage_uri: str, generate_default: str, read_default: str) -> None:
+    def __init__(
+        self,
+        storage_uri: str,
+        generate_default: str,
+        read_default: str,
+        key_prefix: str = "LIMITS",
+    ) -> None:
         uri = async_storage_uri(storage_uri)
         # limits' async Redis storage defaults to coredis; redis-py is what this project ships.
-        options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+        # The prefix lets several deployments (or test runs) share one Redis.
+        options = (
+            {"implementation": "redispy", "key_prefix": key_prefix}
+            if uri.startswith("async+redis")
+            else {}
+        )
         self._limiter = strategies.SlidingWindowCounterRateLimiter(
             storage_from_string(uri, **options)
         )

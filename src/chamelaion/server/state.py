@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
+from chamelaion.server.dispatch import Dispatcher
 from chamelaion.server.ratelimit import RateLimiter
 from chamelaion.server.storage import OutputSigner
 
@@ -20,6 +21,8 @@ class AppState:
     sessions: sessionmaker[Session]
     rate_limiter: RateLimiter
     signer: OutputSigner
+    # With CHAMELAION_QUEUE=celery: publishes each job once it is committed.
+    dispatcher: Dispatcher | None = None
 
 
 def app_state(request: Request) -> AppState:

@@ -36,12 +36,15 @@ MAX_JSON_BODY = 1024 * 1024
 
 
 def _create_job(state: AppState, caller: Caller, job: LipsyncJob) -> None:
-    """Insert the job and count it against the key's quota, atomically."""
+    """Insert the job and count it against the key's quota, atomically; then hand it to the
+    Celery queue, if that is the queue (only after the commit, so no worker looks too soon)."""
     with state.sessions() as session:
         if not consume_quota(session, caller.key_id):
             raise ApiError(402, errors.TOKEN_LIMIT)
         submit(session, job)
         session.commit()
+    if state.dispatcher is not None:
+        state.dispatcher.enqueue(job.id)
 
 
 def _accepted(request_id: str) -> JSONResponse:

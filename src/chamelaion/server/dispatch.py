@@ -1,0 +1,133 @@
+"""Celery as the job queue's transport: publishing jobs, and the sweep that no job escapes.
+
+The database stays the source of truth; a Celery message only says "job X may be ready". So
+messages may be lost or duplicated without harm: a duplicate finds the job already taken or
+finished (claiming is one conditional UPDATE), and the sweep republishes every queued job that
+has no live message. That covers an API that died between committing a job and publishing it,
+a broker that lost its queue, and a worker killed mid-job (its lease runs out, `recover_stale`
+puts the job back, and it is published again) without waiting for Redis's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from chamelaion.server.config import Settings
+from chamelaion.server.jobs import JobStore
+from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger("chamelaion.dispatch")
+
+RUN_JOB = "chamelaion.run_job"
+# A job the API committed moments ago is about to be published by the API itself; the sweep
+# leaves it alone that long so the usual case costs one message, not two.
+NEW_JOB_GRACE = timedelta(seconds=10)
+SWEEP_BATCH = 500
+
+
+def sweep_interval(settings: Settings) -> float:
+    """As often as the embedded runner's supervisor checks: a lease is noticed soon after it
+    runs out."""
+    return min(5.0, settings.job_lease_seconds / 2)
+
+
+def job_status(sessions: sessionmaker[Session], job_id: str) -> str | None:
+    with sessions() as session:
+        return session.scalar(select(LipsyncJob.status).where(LipsyncJob.id == job_id))
+
+
+class Dispatcher:
+    """Publishes `run_job` messages and records them on the job row (`enqueued_at`)."""
+
+    def __init__(self, celery: Celery, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self._celery = celery
+        self._sessions = sessions
+        self._settings = settings
+
+    def _publish(self, job_id: str) -> None:
+        self._celery.send_task(RUN_JOB, args=[job_id])
+
+    def enqueue(self, job_id: str) -> None:
+        """Publish a job just committed. A broker failure is logged, not raised: the job is
+        safely stored, and the sweep publishes it once the broker is back."""
+        try:
+            self._publish(job_id)
+        except Exception:
+            log.exception("job %s: publishing failed; the sweep will retry", job_id)
+            return
+        with self._sessions() as session:
+            session.execute(
+                update(LipsyncJob)
+                .where(
+                    LipsyncJob.id == job_id,
+                    LipsyncJob.status == JobStatus.QUEUED.value,
+                    LipsyncJob.enqueued_at.is_(None),
+                )
+                .values(enqueued_at=utcnow())
+            )
+            session.commit()
+
+    def sweep(self) -> tuple[int, int, int]:
+        """Re-queue jobs whose lease ran out, then publish every queued job without a live
+        message: (re-queued, failed for good, published).
+
+        Any number of sweepers (one per worker) may run at once: each job is marked with a
+        conditional UPDATE before it is published, and only the sweeper whose UPDATE matched
+        publishes it. A message is presumed lost once it is older than the broker's visibility
+        timeout (a job still waiting behind a long backlog then gets a harmless duplicate).
+        """
+        settings = self._settings
+        requeued, failed = JobStore(self._sessions).recover_stale(
+            timedelta(seconds=settings.job_lease_seconds), settings.max_attempts
+        )
+        now = utcnow()
+        queued = LipsyncJob.status == JobStatus.QUEUED.value
+        due = or_(
+            and_(LipsyncJob.enqueued_at.is_(None), LipsyncJob.created_at < now - NEW_JOB_GRACE),
+            LipsyncJob.enqueued_at < now - timedelta(seconds=settings.broker_visibility_timeout),
+        )
+        published = 0
+        with self._sessions() as session:
+            rows = session.execute(
+                select(LipsyncJob.id, LipsyncJob.enqueued_at)
+                .where(queued, due)
+                .order_by(LipsyncJob.created_at)
+                .limit(SWEEP_BATCH)
+            ).all()
+            for job_id, previous in rows:
+                unchanged = (
+                    LipsyncJob.enqueued_at.is_(None)
+                    if previous is None
+                    else LipsyncJob.enqueued_at == previous
+                )
+                marked = session.execute(
+                    update(LipsyncJob)
+                    .where(LipsyncJob.id == job_id, queued, unchanged)
+                    .values(enqueued_at=now)
+                )
+                session.commit()
+                if not marked.rowcount:  # type: ignore[attr-defined]
+                    continue  # another sweeper (or the API) published it, or a worker took it
+                try:
+                    self._publish(job_id)
+                except Exception:
+                    log.exception("job %s: publishing failed; next sweep retries", job_id)
+                    session.execute(
+                        update(LipsyncJob)
+                        .where(LipsyncJob.id == job_id, LipsyncJob.enqueued_at == now)
+                        .values(enqueued_at=previous)
+                    )
+                    session.commit()
+                    break  # the broker is down: leave the rest for the next sweep
+                published += 1
+        if requeued or failed or published:
+            log.info("sweep: %d re-queued, %d failed, %d published", requeued, failed, published)
+        return requeued, failed, published
