@@ -278,12 +278,12 @@ def smooth_track(
     make its mouth snap back to the source's for that frame); longer gaps stay lost and are
     smoothed as separate runs, so nothing bleeds across them.
     """
-    points = _fill_short_gaps(track.points.astype(np.float64), fill_gap)
+    points = _fill_short_gaps(track.points, fill_gap)
     found = ~np.isnan(points[:, 0, 0])
     n = len(points)
     reference = None
     poses = np.full((n, 2, 3), np.nan)
-    shapes = np.full((n, LANDMARK_COUNT, 2), np.nan)
+    shapes = np.full((n, LANDMARK_COUNT, 2), np.nan, dtype=np.float32)  # 4 KB a frame
     for i in np.flatnonzero(found):
         to_canonical = canonical_frame(points[i])
         if reference is None:
@@ -294,7 +294,9 @@ def smooth_track(
         shapes[i] = apply_affine(invert_affine(pose), points[i])
     for run in _runs(found):
         poses[run] = _smooth_pose(poses[run], pose_sigma)
-        shapes[run] = gaussian_filter1d(shapes[run], shape_sigma, axis=0, mode="nearest")
+        shapes[run] = gaussian_filter1d(
+            shapes[run], shape_sigma, axis=0, mode="nearest", output=np.float32
+        )
     return PoseTrack(track.start, poses, shapes)
 
 
@@ -321,12 +323,15 @@ def _runs(mask: np.ndarray) -> list[slice]:
 
 
 def _fill_short_gaps(points: np.ndarray, max_gap: int) -> np.ndarray:
+    """Bridge gaps of up to `max_gap` frames by linear interpolation (copying only if any)."""
     found = ~np.isnan(points[:, 0, 0])
-    out = points.copy()
+    out = points
     for gap in _runs(~found):
         before, after = gap.start - 1, gap.stop
         if gap.stop - gap.start > max_gap or before < 0 or after >= len(points):
             continue
+        if out is points:
+            out = points.copy()
         for k, i in enumerate(range(gap.start, gap.stop), start=1):
             w = k / (gap.stop - gap.start + 1)
             out[i] = (1 - w) * points[before] + w * points[after]

@@ -44,38 +44,55 @@ class AudioFeatures:
         return len(self.energy_db)
 
 
-def _frames(samples: np.ndarray) -> np.ndarray:
-    """Overlapping windows centred on each hop (zero padded at both ends)."""
-    padded = np.pad(samples.astype(np.float64), (WINDOW // 2, WINDOW))
-    count = max(1, int(np.ceil(len(samples) / HOP)))
-    index = np.arange(WINDOW)[None, :] + HOP * np.arange(count)[:, None]
-    return padded[index]
+BLOCK = 2048  # analysis windows per block: the spectrum is never held whole in memory
+_BANDS = {"speech": (80, 5000), "low": (80, 400), "high": (3500, 8000), "all": (80, 8000)}
+
+
+class _Windows:
+    """Overlapping analysis windows centred on each hop (zero padded at both ends), made on
+    demand so an hour of audio costs no more memory than a block of them."""
+
+    def __init__(self, samples: np.ndarray) -> None:
+        self.padded = np.pad(samples.astype(np.float64), (WINDOW // 2, WINDOW))
+        self.count = max(1, int(np.ceil(len(samples) / HOP)))
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        index = np.arange(WINDOW)[None, :] + HOP * np.arange(start, stop)[:, None]
+        return self.padded[index]
+
+
+def _band_energies(windows: _Windows) -> dict[str, np.ndarray]:
+    """Power in each of `_BANDS` per window, computed block by block."""
+    taper = np.hanning(WINDOW)
+    freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
+    masks = {name: (freqs >= lo) & (freqs < hi) for name, (lo, hi) in _BANDS.items()}
+    out = {name: np.empty(windows.count) for name in _BANDS}
+    for start in range(0, windows.count, BLOCK):
+        stop = min(start + BLOCK, windows.count)
+        spectrum = np.abs(np.fft.rfft(windows.block(start, stop) * taper, FFT_SIZE)) ** 2
+        for name, mask in masks.items():
+            out[name][start:stop] = spectrum[:, mask].sum(axis=1)
+    return out
 
 
 def analyze(samples: np.ndarray, formants: bool = True) -> AudioFeatures:
     """Features of `samples` (mono, 16 kHz); without `formants`, F1 and F2 are left NaN (the
     costly part, not needed to find who speaks)."""
-    frames = _frames(samples)
-    window = np.hanning(WINDOW)
-    spectrum = np.abs(np.fft.rfft(frames * window, FFT_SIZE)) ** 2
-    freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
-
-    def band(lo: float, hi: float) -> np.ndarray:
-        return spectrum[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
-
-    speech_band = band(80, 5000)
-    peak = float(speech_band.max()) if speech_band.size else 0.0
-    energy_db = (
-        10 * np.log10(speech_band / peak + 1e-12) if peak > 0 else np.full(len(frames), SILENCE_DB)
-    )
-    energy_db = np.maximum(energy_db, SILENCE_DB)
-    low_fraction = band(80, 400) / (speech_band + 1e-20)
-    high_fraction = band(3500, 8000) / (band(80, 8000) + 1e-20)
+    windows = _Windows(samples)
+    bands = _band_energies(windows)
+    speech_band = bands["speech"]
+    peak = float(speech_band.max())
+    if peak > 0:
+        energy_db = np.maximum(10 * np.log10(speech_band / peak + 1e-12), SILENCE_DB)
+    else:
+        energy_db = np.full(windows.count, SILENCE_DB)
+    low_fraction = bands["low"] / (speech_band + 1e-20)
+    high_fraction = bands["high"] / (bands["all"] + 1e-20)
 
     speech, floor_db, top_db = _voice_activity(energy_db)
     loudness = np.clip((energy_db - floor_db) / max(top_db - floor_db, 1e-6), 0.0, 1.0)
     voiced = speech & (high_fraction < 0.5) if formants else np.zeros_like(speech)
-    f1, f2 = _formants(frames, voiced)
+    f1, f2 = _formants(windows, voiced)
     closure = _closure_evidence(energy_db, speech, low_fraction, high_fraction, top_db)
     return AudioFeatures(energy_db, speech, loudness, f1, f2, low_fraction, high_fraction, closure)
 
@@ -107,13 +124,13 @@ def _remove_short_runs(mask: np.ndarray, value: bool, min_length: int) -> np.nda
     return out
 
 
-def _formants(frames: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _formants(windows: _Windows, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """F1 and F2 from the roots of an order-16 LPC polynomial, on voiced frames only."""
-    f1 = np.full(len(frames), np.nan)
-    f2 = np.full(len(frames), np.nan)
+    f1 = np.full(windows.count, np.nan)
+    f2 = np.full(windows.count, np.nan)
     window = np.hamming(WINDOW)
     for k in np.flatnonzero(voiced):
-        x = frames[k]
+        x = windows.padded[k * HOP : k * HOP + WINDOW]
         x = np.append(x[0], x[1:] - 0.97 * x[:-1]) * window
         r = np.correlate(x, x, "full")[WINDOW - 1 : WINDOW + LPC_ORDER]
         if r[0] <= 0:

@@ -25,12 +25,16 @@ from chamelaion.engine.faces import (
     INNER_UPPER_LIP,
     JAWLINE,
     NOSE_BOTTOM,
+    OUTER_LOWER_LIP,
+    OUTER_UPPER_LIP,
     apply_affine,
 )
 from chamelaion.engine.interior import MouthLighting, draw_interior
 from chamelaion.engine.warp import warp_map
 
 INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
+LIP_CONTOURS = (*OUTER_UPPER_LIP, *OUTER_LOWER_LIP, *INNER_UPPER_LIP, *INNER_LOWER_LIP)
+COARSE_STEP = 3  # pixels between warp-map samples away from the lips
 RING_MARGIN = 0.14  # eye spans between the jawline and the fixed ring
 CHIN_MARGIN = 0.26  # extra margin straight below the chin
 _LANDMARK_COUNT = 468  # the mesh proper; the refined iris points (468-477) are not used
@@ -43,6 +47,7 @@ class WarpMesh:
     landmarks: np.ndarray  # (K,) landmark indices that move
     ring: np.ndarray  # (R, 2) canonical positions of the fixed border
     triangles: np.ndarray  # (T, 3) indices into [landmarks..., ring...]
+    lips: np.ndarray  # indices into [landmarks...] of the lip contours
 
     def region(self, pose: np.ndarray) -> np.ndarray:
         """The ring as a polygon in frame pixels: outside it, a frame is left untouched."""
@@ -77,7 +82,8 @@ def build_mesh(rest: np.ndarray) -> WarpMesh:
     triangles = Delaunay(points).simplices
     centroids = points[triangles].mean(axis=1)
     keep = _inside(centroids, ring) & ~_inside(centroids, opened[list(INNER_POLYGON)])
-    return WarpMesh(landmarks, ring, triangles[keep])
+    lips = np.flatnonzero(np.isin(landmarks, LIP_CONTOURS))
+    return WarpMesh(landmarks, ring, triangles[keep], lips)
 
 
 def _width(shape: np.ndarray) -> float:
@@ -88,6 +94,29 @@ def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     contour = polygon.astype(np.float32).reshape(-1, 1, 2)
     return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), False) > 0
                      for x, y in points])  # fmt: skip
+
+
+def _face_map(
+    src: np.ndarray, dst: np.ndarray, mesh: WarpMesh, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The warp map of the lower face: computed on a coarse grid, which is exact inside each
+    triangle, except around the lips, where the map tears (lips closing over a gap, or opening
+    one) and is computed at every pixel."""
+    map_x, map_y = warp_map(src, dst, mesh.triangles, width, height, step=COARSE_STEP)
+    lips = np.concatenate([src[mesh.lips], dst[mesh.lips]])
+    margin = 2 * COARSE_STEP
+    lx0, ly0 = np.maximum(np.floor(lips.min(axis=0)).astype(int) - margin, 0)
+    lx1, ly1 = np.minimum(np.ceil(lips.max(axis=0)).astype(int) + margin, [width, height])
+    if lx1 > lx0 and ly1 > ly0:
+        corners = dst[mesh.triangles]
+        near = (corners[..., 0].max(axis=1) >= lx0) & (corners[..., 0].min(axis=1) <= lx1)
+        near &= (corners[..., 1].max(axis=1) >= ly0) & (corners[..., 1].min(axis=1) <= ly1)
+        exact_x, exact_y = warp_map(
+            src, dst, mesh.triangles[near], lx1 - lx0, ly1 - ly0, offset=(lx0, ly0)
+        )
+        map_x[ly0:ly1, lx0:lx1] = exact_x
+        map_y[ly0:ly1, lx0:lx1] = exact_y
+    return map_x, map_y
 
 
 class MouthRenderer(Protocol):
@@ -124,19 +153,13 @@ class WarpRenderer:
         if x1 - x0 < 4 or y1 - y0 < 4:
             return
         origin = np.array([x0, y0], np.float64)
-        map_x, map_y = warp_map(src - origin, dst - origin, self.mesh.triangles, x1 - x0, y1 - y0)
-        # Outside the ring the map must be the identity exactly: those pixels stay the source's.
-        outside = cv2.fillPoly(
-            np.ones(map_x.shape, np.uint8), [np.round(ring - origin).astype(np.int32)], (0,)
-        )
-        map_x[outside > 0] = np.broadcast_to(np.arange(x1 - x0, dtype=np.float32), map_x.shape)[
-            outside > 0
-        ]
-        map_y[outside > 0] = np.broadcast_to(
-            np.arange(y1 - y0, dtype=np.float32)[:, None], map_y.shape
-        )[outside > 0]
+        map_x, map_y = _face_map(src - origin, dst - origin, self.mesh, x1 - x0, y1 - y0)
         box = frame[y0:y1, x0:x1]
         warped = cv2.remap(box, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Outside the ring every pixel stays the source's, exactly.
+        outside = np.ones(map_x.shape, np.uint8)
+        cv2.fillPoly(outside, [np.round(ring - origin).astype(np.int32)], (0,))
+        warped[outside > 0] = box[outside > 0]
         local = target - origin
         inner = local[list(INNER_POLYGON)]
         self._sample = self.bank.nearest(opening, self._sample) if self.bank else None

@@ -13,9 +13,16 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
 
 
 def warp_map(
-    src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, width: int, height: int, step: int = 1
+    src: np.ndarray,
+    dst: np.ndarray,
+    triangles: np.ndarray,
+    width: int,
+    height: int,
+    step: int = 1,
+    offset: tuple[int, int] = (0, 0),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each pixel of a `width` x `height` image, where to sample the source image.
+    """For each pixel of a `width` x `height` box at `offset` of the output image, where to
+    sample the source image.
 
     `dst` are the mesh vertices in the output image's pixels, `src` the same vertices in the
     source image's pixels, `triangles` (T, 3) vertex indices. Pixels no triangle covers map to
@@ -25,7 +32,7 @@ def warp_map(
     grid_w, grid_h = -(-width // step), -(-height // step)
     ids = np.zeros((grid_h, grid_w), np.int32)
     # Grid point j sits at pixel (j + 0.5) * step - 0.5, where cv2.resize expects it.
-    corners = np.round(((dst + 0.5) / step - 0.5) * 16).astype(np.int32)
+    corners = np.round(((dst - offset + 0.5) / step - 0.5) * 16).astype(np.int32)
     # Edges first, then interiors: a grid point on a shared edge, or in a seam where two
     # triangles touch without overlapping (closed lips), still belongs to a triangle instead of
     # falling through to the identity and showing whatever the source had there.
@@ -36,8 +43,8 @@ def warp_map(
 
     matrices = np.concatenate([IDENTITY[None], triangle_affines(src, dst, triangles)])
 
-    gy = ((np.arange(grid_h, dtype=np.float32) + 0.5) * step - 0.5)[:, None]
-    gx = ((np.arange(grid_w, dtype=np.float32) + 0.5) * step - 0.5)[None, :]
+    gy = ((np.arange(grid_h, dtype=np.float32) + 0.5) * step - 0.5 + offset[1])[:, None]
+    gx = ((np.arange(grid_w, dtype=np.float32) + 0.5) * step - 0.5 + offset[0])[None, :]
     chosen = matrices[ids]
     map_x = chosen[..., 0, 0] * gx + chosen[..., 0, 1] * gy + chosen[..., 0, 2]
     map_y = chosen[..., 1, 0] * gx + chosen[..., 1, 1] * gy + chosen[..., 1, 2]
