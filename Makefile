@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean system-packages
+.PHONY: setup run test test-postgres lint bench clean system-packages
 
 setup: system-packages $(STAMP)
 
@@ -28,8 +28,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/chamelaion serve
 
+# Everything on SQLite (the scale-out tests always use PostgreSQL and Redis on 127.0.0.1), then
+# the server's tests again on PostgreSQL, a fresh database per server, dropped at the end.
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-postgres
+
+test-postgres: setup
+	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest tests/server \
+		--ignore=tests/server/test_scaleout.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench

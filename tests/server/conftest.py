@@ -9,7 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from server.helpers import ApiServer, MediaHandler, MediaServer, Server, new_key
+from server.helpers import (
+    ApiServer,
+    MediaHandler,
+    MediaServer,
+    Server,
+    close_databases,
+    new_key,
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _databases() -> Iterator[None]:
+    """Drop the session's PostgreSQL databases at its end (nothing to do on SQLite)."""
+    yield
+    close_databases()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
-"""Helpers for the server tests: real `chamelaion serve` processes on loopback, real SQLite,
-real files, and a loopback HTTP server that plays the part of a media CDN."""
+"""Helpers for the server tests: real `chamelaion serve` processes on loopback, real SQLite or
+PostgreSQL, real files, and a loopback HTTP server that plays the part of a media CDN."""
 
 from __future__ import annotations
 
 import http.server
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.keys import create_key
@@ -30,12 +33,85 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PostgresDatabases:
+    """Fresh PostgreSQL databases for one test session, all dropped at its end.
+
+    Names carry the run's pid and a random tag, so concurrent runs on one server never meet.
+    """
+
+    def __init__(self, server_url: str) -> None:
+        self._server = make_url(server_url)
+        self.tag = f"chm_test_{os.getpid()}_{secrets.token_hex(3)}"
+        self._created: list[str] = []
+
+    def _admin(self) -> Engine:
+        return create_engine(self._server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def create(self) -> str:
+        """A new empty database's URL."""
+        name = f"{self.tag}_{len(self._created)}"
+        with self._admin().connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        self._created.append(name)
+        return self._server.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self._admin().connect() as connection:
+            for name in self._created:  # FORCE: a killed server may have left sessions open
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self._created.clear()
+
+
+# The server tests run on SQLite unless CHAMELAION_TEST_DATABASE=postgresql: then each data dir
+# gets its own fresh database on the server at CHAMELAION_TEST_POSTGRES_URL (`make test` runs
+# the server tests both ways). The scale-out tests always use PostgreSQL and Redis.
+POSTGRES_URL = os.environ.get(
+    "CHAMELAION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CHAMELAION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ON_POSTGRES = os.environ.get("CHAMELAION_TEST_DATABASE", "sqlite") == "postgresql"
+postgres = PostgresDatabases(POSTGRES_URL)
+_database_urls: dict[Path, str] = {}
+
+
+def database_url(data_dir: Path) -> str:
+    """The database of the server whose data dir this is (the same one on every call)."""
+    data_dir = data_dir.resolve()
+    if data_dir not in _database_urls:
+        _database_urls[data_dir] = (
+            postgres.create() if ON_POSTGRES else f"sqlite:///{data_dir / 'chamelaion.db'}"
+        )
+    return _database_urls[data_dir]
+
+
+def use_postgres(data_dir: Path) -> str:
+    """Give this data dir a fresh PostgreSQL database, whichever backend the session runs on
+    (the scale-out tests need one)."""
+    data_dir = data_dir.resolve()
+    if not database_url(data_dir).startswith("postgresql"):
+        _database_urls[data_dir] = postgres.create()
+    return _database_urls[data_dir]
+
+
+_engines: dict[str, Engine] = {}
+
+
 def sessions_for(data_dir: Path) -> sessionmaker[Session]:
-    """A session factory on the server's own SQLite database (migrated, like `serve` does)."""
+    """A session factory on the server's own database (migrated, like `serve` does)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(f"sqlite:///{(data_dir / 'chamelaion.db').resolve()}")
-    upgrade_database(engine)
-    return make_session_factory(engine)
+    url = database_url(data_dir)
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+        upgrade_database(_engines[url])
+    return make_session_factory(_engines[url])
+
+
+def close_databases() -> None:
+    """End of the session: close the tests' connections, drop the PostgreSQL databases."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    postgres.drop_all()
 
 
 @dataclass
@@ -63,6 +139,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    name: str = "serve"  # of its log files: replicas may share a data dir
 
     @property
     def base_url(self) -> str:
@@ -74,17 +151,17 @@ class Server:
 
     @property
     def stdout_path(self) -> Path:
-        return self.data_dir / f"serve-{self.starts}.out"
+        return self.data_dir / f"{self.name}-{self.starts}.out"
 
     @property
     def stderr_path(self) -> Path:
-        return self.data_dir / f"serve-{self.starts}.err"
+        return self.data_dir / f"{self.name}-{self.starts}.err"
 
     def start(self) -> Server:
         self.starts += 1
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "CHAMELAION_RATE_LIMIT_READ": "100000/minute", **self.env}
-        env.pop("CHAMELAION_DATABASE_URL", None)
+        env["CHAMELAION_DATABASE_URL"] = database_url(self.data_dir)
         command = [sys.executable, "-m", "chamelaion.cli", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir), "--workers", str(self.workers)]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:

@@ -10,10 +10,11 @@ from alembic.migration import MigrationContext
 from chamelaion.server.db import make_engine
 from chamelaion.server.migrate import upgrade_database
 from chamelaion.server.models import Base
+from server.helpers import database_url
 
 
 def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'schema.db'}")
+    engine = make_engine(database_url(tmp_path))
     upgrade_database(engine)
     upgrade_database(engine)  # idempotent
     with engine.connect() as connection:

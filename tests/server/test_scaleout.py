@@ -1,0 +1,314 @@
+"""Scale-out (issue 6): API replicas and Celery workers on PostgreSQL and Redis, all real
+processes on loopback. Each test gets its own database and its own Redis key prefix."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis
+from sqlalchemy import select
+
+import mediagen
+from chamelaion.server.jobs import submit
+from chamelaion.server.models import InputKind, LipsyncJob, utcnow
+from server.helpers import (
+    REDIS_URL,
+    Key,
+    Server,
+    new_key,
+    sessions_for,
+    use_postgres,
+)
+
+JOB_DEADLINE = 180.0
+LEASE_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def tiny_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """1 s of 160x120 talking head and a word: a job takes about a second."""
+    video = mediagen.write_face_video(media_dir / "tiny_face.mp4", 1.0, 25.0, 160, 120)
+    audio = mediagen.write_wav(
+        media_dir / "tiny_speech.wav", mediagen.phrases_with_gaps(["hello"], gap=0.2)
+    )
+    return video, audio
+
+
+@pytest.fixture(scope="module")
+def longer_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """5 s: a job that is surely still running a few seconds after it started."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you"], gap=0.6)
+    audio = mediagen.write_wav(media_dir / "longer_speech.wav", speech)
+    video = mediagen.write_face_video(media_dir / "longer_face.mp4", 5.0, 25.0, 160, 120)
+    return video, audio
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"chm-test-{os.getpid()}-{secrets.token_hex(4)}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def celery_env(data_dir: Path, prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        "CHAMELAION_QUEUE": "celery",
+        "CHAMELAION_BROKER_URL": REDIS_URL,
+        "CHAMELAION_REDIS_KEY_PREFIX": prefix,
+        "CHAMELAION_DATABASE_URL": use_postgres(data_dir),
+        "CHAMELAION_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        **extra,
+    }
+
+
+@dataclass
+class CeleryWorker:
+    """A `chamelaion worker` process in a session of its own, so it can be killed whole, like
+    the machine it runs on dying."""
+
+    data_dir: Path
+    env: dict[str, str]
+    name: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    def start(self) -> CeleryWorker:
+        command = [sys.executable, "-m", "chamelaion.cli", "worker", "--concurrency", "1"]
+        command += ["--hostname", f"{self.name}@%h", "--data-dir", str(self.data_dir)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while " ready." not in self.log():
+            assert self.process.poll() is None, f"worker exited at start:\n{self.log()}"
+            assert time.monotonic() < deadline, f"worker not ready:\n{self.log()}"
+            time.sleep(0.1)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def owns(self, pid: int) -> bool:
+        assert self.process is not None
+        return pid in {child.pid for child in psutil.Process(self.process.pid).children()}
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once: no cleanup of any kind."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # warm shutdown: finish the running job
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@pytest.fixture
+def cluster_dir(tmp_path: Path) -> Path:
+    use_postgres(tmp_path)
+    return tmp_path
+
+
+def client_for(server: Server, key: Key) -> httpx.Client:
+    return httpx.Client(base_url=server.api, headers={"x-api-key": key.key}, timeout=30)
+
+
+def upload(client: httpx.Client, inputs: tuple[Path, Path], reference_id: str) -> str:
+    video, audio = inputs
+    with video.open("rb") as v, audio.open("rb") as a:
+        response = client.post(
+            "/lipsync/generate-with-media",
+            files={"video": v, "audio": a},
+            data={"reference_id": reference_id},
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["request_id"])
+
+
+def rows(data_dir: Path, ids: list[str]) -> dict[str, LipsyncJob]:
+    with sessions_for(data_dir)() as session:
+        found = session.scalars(select(LipsyncJob).where(LipsyncJob.id.in_(ids))).all()
+        return {job.id: job for job in found}
+
+
+def wait_until_finished(data_dir: Path, ids: list[str], timeout: float) -> dict[str, LipsyncJob]:
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = rows(data_dir, ids)
+        pending = [i for i in ids if jobs[i].status not in ("completed", "failed")]
+        if not pending:
+            return jobs
+        assert time.monotonic() < deadline, f"{len(pending)} jobs unfinished: {pending}"
+        time.sleep(0.2)
+
+
+def claims(logs: str, job_id: str) -> int:
+    """How many times a worker took the job (one line per claim, attempt number included)."""
+    return len(re.findall(rf"job {job_id}: claimed by ", logs))
+
+
+def assert_one_output_each(data_dir: Path, ids: list[str]) -> None:
+    names = [path.name for path in (data_dir / "outputs").iterdir()]
+    for job_id in ids:
+        assert [name for name in names if job_id in name] == [f"{job_id}.mp4"]
+
+
+def test_twenty_jobs_survive_a_killed_worker_and_an_api_restart(
+    cluster_dir: Path,
+    redis_prefix: str,
+    tiny_inputs: tuple[Path, Path],
+    longer_inputs: tuple[Path, Path],
+) -> None:
+    env = celery_env(cluster_dir, redis_prefix)
+    key = new_key(cluster_dir, "scale")
+    api = Server(cluster_dir, env=env).start()
+    workers = [CeleryWorker(cluster_dir, env, f"w{i}").start() for i in (1, 2)]
+    ids: list[str] = []
+    try:
+        with client_for(api, key) as client:
+            victim = upload(client, longer_inputs, "victim")  # long enough to die mid-way
+            ids.append(victim)
+            ids += [upload(client, tiny_inputs, f"first-{i}") for i in range(9)]
+        # Wait until the engine is working on the long job, then kill its worker outright.
+        deadline = time.monotonic() + 60
+        while not ((row := rows(cluster_dir, [victim])[victim]).progress > 0):
+            assert time.monotonic() < deadline, "the long job never got going"
+            time.sleep(0.05)
+        assert row.status == "processing" and row.worker_id is not None
+        holder_pid = int(row.worker_id.split(":")[1])  # hostname:pid:nonce
+        (killed,) = [worker for worker in workers if worker.owns(holder_pid)]
+        holder = psutil.Process(holder_pid)
+        killed.kill()
+        _gone, alive = psutil.wait_procs([holder], timeout=10)
+        assert not alive, "the pool process outlived its worker"
+        assert rows(cluster_dir, [victim])[victim].status == "processing"  # killed mid-job
+
+        api.kill()  # and the API goes down too, while jobs are still queued
+        api.start()
+        with client_for(api, key) as client:
+            ids += [upload(client, tiny_inputs, f"second-{i}") for i in range(10)]
+
+        jobs = wait_until_finished(cluster_dir, ids, JOB_DEADLINE)
+        logs = "".join(worker.log() for worker in workers)
+        for job_id, job in jobs.items():
+            assert job.status == "completed", (job_id, job.status, job.error_message)
+            expected = 2 if job_id == victim else 1
+            assert (job.attempts, claims(logs, job_id)) == (expected, expected), job_id
+        assert "outcome dropped" not in logs
+        assert_one_output_each(cluster_dir, ids)
+        with client_for(api, key) as client:
+            listing = client.get("/lipsync/requests", params={"limit": 100}).json()
+        assert listing["pagination"]["total"] == 20
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()
+
+
+def test_a_message_back_from_the_visibility_timeout_does_not_run_the_job_again(
+    cluster_dir: Path, redis_prefix: str, longer_inputs: tuple[Path, Path]
+) -> None:
+    """Redis hands an unacknowledged message out again after the visibility timeout, here 1 s,
+    while the job (several seconds) still runs: the other worker sees the job held, retries
+    later, and then finds it completed."""
+    env = celery_env(cluster_dir, redis_prefix, CHAMELAION_BROKER_VISIBILITY_TIMEOUT="1")
+    key = new_key(cluster_dir, "visibility")
+    api = Server(cluster_dir, env=env).start()
+    workers = [CeleryWorker(cluster_dir, env, f"w{i}").start() for i in (1, 2)]
+    try:
+        with client_for(api, key) as client:
+            job_id = upload(client, longer_inputs, "long")
+        job = wait_until_finished(cluster_dir, [job_id], JOB_DEADLINE)[job_id]
+        logs = "".join(worker.log() for worker in workers)
+        assert f"job {job_id}: held by another worker; retrying later" in logs  # it came back
+        assert (job.status, job.attempts, claims(logs, job_id)) == ("completed", 1, 1)
+        # The retried message still finds the job once it is done, and leaves it alone.
+        deadline = time.monotonic() + 30
+        while f"job {job_id}: completed; nothing to do" not in (
+            logs := "".join(w.log() for w in workers)
+        ):
+            assert time.monotonic() < deadline, "the retried message never came back"
+            time.sleep(0.2)
+        assert claims(logs, job_id) == 1
+        assert_one_output_each(cluster_dir, [job_id])
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()
+
+
+def test_a_job_committed_but_never_published_is_swept_up(
+    cluster_dir: Path, redis_prefix: str, tiny_inputs: tuple[Path, Path]
+) -> None:
+    """As if the API died between committing a job and publishing its message."""
+    env = celery_env(cluster_dir, redis_prefix)
+    account = new_key(cluster_dir, "orphan").account_id
+    inputs = cluster_dir / "inputs" / "orphan"
+    inputs.mkdir(parents=True)
+    video, audio = (inputs / "video.mp4", inputs / "audio.wav")
+    video.write_bytes(tiny_inputs[0].read_bytes())
+    audio.write_bytes(tiny_inputs[1].read_bytes())
+    with sessions_for(cluster_dir)() as session:
+        job = LipsyncJob(
+            account_id=account,
+            input_kind=InputKind.UPLOAD.value,
+            video_source=str(video),
+            audio_source=str(audio),
+            created_at=utcnow() - timedelta(minutes=1),
+        )
+        submit(session, job)
+        session.commit()
+        job_id = job.id
+    worker = CeleryWorker(cluster_dir, env, "sweeper").start()
+    try:
+        done = wait_until_finished(cluster_dir, [job_id], 60)[job_id]
+        assert (done.status, done.attempts) == ("completed", 1)
+        assert "sweep: 0 re-queued, 0 failed, 1 published" in worker.log()
+    finally:
+        worker.stop()
+
+
+def test_two_api_replicas_share_one_rate_limit(cluster_dir: Path, redis_prefix: str) -> None:
+    env = celery_env(cluster_dir, redis_prefix)
+    key = new_key(cluster_dir, "limited", rate_limit_read="4/minute")
+    replicas = [Server(cluster_dir, env=env, name=f"api{i}").start() for i in (1, 2)]
+    try:
+        statuses = []
+        for attempt in range(6):
+            with client_for(replicas[attempt % 2], key) as client:
+                statuses.append(client.get("/lipsync/requests").status_code)
+        # Each replica alone would allow four; together they allow four in all.
+        assert statuses == [200, 200, 200, 200, 429, 429]
+    finally:
+        for replica in replicas:
+            replica.stop()
