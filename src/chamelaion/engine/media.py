@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import queue
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -295,7 +296,8 @@ class VideoWriter:
         preset: str = "veryfast",
     ) -> None:
         self.path = Path(path)
-        self._tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
+        # A name of this writer's own: two writers aimed at one path never share a file.
+        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.partial.mp4")
         self.width, self.height = even_size(width, height)
         self.fps = fps
         self._container = av.open(str(self._tmp), "w", options={"movflags": "+faststart"})

@@ -165,9 +165,11 @@ class Worker:
             leftover.unlink(missing_ok=True)
         rendered = final.with_name(f".{job.id}.{self.nonce}.mp4")
         try:
-            lipsync(video, audio, rendered, options, progress=on_progress)
+            result = lipsync(video, audio, rendered, options, progress=on_progress)
         except EngineError as exc:
             return str(exc) or "lip-sync failed"
+        for note in result.notes:  # e.g. where the largest face stood in for the speaker
+            log.info("job %s: %s", job.id, note)
         os.replace(rendered, final)
         return None
 
