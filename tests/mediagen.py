@@ -354,3 +354,29 @@ def write_two_shots(path: Path, first: Path, second: Path, fps: float) -> Path:
     """`first` then `second`, joined by a hard cut."""
     frames = read_video_frames(first) + read_video_frames(second)
     return write_video(path, ((i / fps, f) for i, f in enumerate(frames)), fps)
+
+
+def write_left_speaks(folder: Path, width: int = 640, height: int = 360, fps: float = 25.0) -> Path:
+    """Two faces: the left one speaks the sound track, the right one, a little larger (so it is
+    the largest face), stays still."""
+    speech = phrases_with_gaps(["my mama made a map", "bob will be back by noon"], gap=0.3)
+    seconds = speech.duration
+    left = write_one_side(folder / "l_talk.mp4", seconds, fps, width, height, "left", speech=speech)
+    right = write_one_side(folder / "r_still.mp4", seconds, fps, width, height, "right", scale=1.15)
+    return write_side_by_side(folder / "left_speaks.mp4", left, right, fps, speech)
+
+
+# Mean absolute change (0..255) re-encoding alone causes in a face's lower half, at most.
+UNTOUCHED = 2.5
+
+
+def mouth_change(source: list[np.ndarray], output: list[np.ndarray], side: str) -> np.ndarray:
+    """Per frame: mean absolute change around the mouth of the face on `side` of a scene made
+    by `write_one_side`/`write_side_by_side`."""
+    height, width = source[0].shape[:2]
+    x0 = int(width * (0.27 if side == "left" else 0.73)) - width * 45 // 640
+    box = (slice(int(height * 0.45), int(height * 0.75)), slice(x0, x0 + width * 90 // 640))
+    return np.array(
+        [np.abs(o[box].astype(float) - s[box].astype(float)).mean()
+         for s, o in zip(source, output, strict=False)]
+    )  # fmt: skip
