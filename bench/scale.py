@@ -9,6 +9,7 @@ processes, all on loopback. After one warm-up job per worker:
 1. burst: `--jobs` upload jobs (1 s of 160x120 talking head, a spoken word) submitted at once.
    Jobs per minute = jobs / (last finished_at - first created_at). The queue latency (submit to
    `processing`: started_at - created_at) here is mostly waiting behind the backlog.
+   Also the cores kept busy meanwhile (CPU seconds per second) by the workers and by the API.
 2. paced: `--paced` jobs, one every (1.5 x the burst's per-job time): the latency of the queue
    itself when a worker is free (publish, Redis, the worker's claim).
 
@@ -34,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -171,6 +173,15 @@ class Cluster:
         finally:
             engine.dispose()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far of the API and of all the workers (with their pool processes)."""
+
+        def tree(pid: int) -> float:
+            root = psutil.Process(pid)
+            return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+        return {"api": tree(self.api.pid), "workers": sum(tree(w.pid) for w in self.workers)}
+
     def close(self) -> None:
         self.client.close()
         for process in [*self.workers, self.api]:
@@ -191,9 +202,14 @@ def run(workers: int, jobs: int, paced: int, args: argparse.Namespace, media: Pa
         try:
             cluster.times([cluster.submit(video, audio) for _ in range(workers)])  # warm-up
 
+            cpu_before, clock = cluster.cpu_seconds(), time.monotonic()
             with ThreadPoolExecutor(4) as pool:
                 ids = list(pool.map(lambda _: cluster.submit(video, audio), range(jobs)))
             rows = cluster.times(ids)
+            cpu = {
+                name: (after - cpu_before[name]) / (time.monotonic() - clock)
+                for name, after in cluster.cpu_seconds().items()
+            }
             first = min(row[1] for row in rows)
             last = max(row[3] for row in rows)
             span = (last - first).total_seconds()
@@ -220,6 +236,8 @@ def run(workers: int, jobs: int, paced: int, args: argparse.Namespace, media: Pa
         "paced_p50": statistics.median(paced_wait),
         "paced_p95": percentile(paced_wait, 0.95),
         "failed": failed,
+        "api_cpu": cpu["api"],
+        "workers_cpu": cpu["workers"],
     }
 
 
@@ -243,13 +261,14 @@ def main() -> int:
     print(f"cores: {os.cpu_count()}; jobs: 1 s 160x120 talking head + a word (upload)")
     print(
         f"{'workers':>7}  {'jobs/min':>8}  {'burst s':>7}  {'wait p50':>8}  {'wait max':>8}  "
-        f"{'paced p50':>9}  {'paced p95':>9}  failed"
+        f"{'paced p50':>9}  {'paced p95':>9}  failed  cores busy (workers + API)"
     )
     for r in results:
         print(
             f"{r['workers']:>7}  {r['jobs_per_minute']:>8.1f}  {r['span']:>7.1f}  "
             f"{r['burst_p50']:>7.2f}s  {r['burst_max']:>7.2f}s  "
-            f"{r['paced_p50'] * 1000:>7.0f}ms  {r['paced_p95'] * 1000:>7.0f}ms  {r['failed']}"
+            f"{r['paced_p50'] * 1000:>7.0f}ms  {r['paced_p95'] * 1000:>7.0f}ms  {r['failed']:>6}  "
+            f"{r['workers_cpu']:.2f} + {r['api_cpu']:.2f}"
         )
     if len(results) >= 2:
         ratio = results[-1]["jobs_per_minute"] / results[0]["jobs_per_minute"]

@@ -267,6 +267,37 @@ def test_a_message_back_from_the_visibility_timeout_does_not_run_the_job_again(
         api.stop()
 
 
+def test_a_pool_process_killed_mid_job_hands_the_job_on(
+    cluster_dir: Path, redis_prefix: str, longer_inputs: tuple[Path, Path]
+) -> None:
+    """Only the engine process dies; its worker lives, requeues the message at once (reject on
+    worker lost) and starts a new pool process. The job runs again, once, to completion."""
+    env = celery_env(cluster_dir, redis_prefix)
+    key = new_key(cluster_dir, "pool")
+    api = Server(cluster_dir, env=env).start()
+    worker = CeleryWorker(cluster_dir, env, "w").start()
+    try:
+        with client_for(api, key) as client:
+            job_id = upload(client, longer_inputs, "pool")
+        deadline = time.monotonic() + 60
+        while not ((row := rows(cluster_dir, [job_id])[job_id]).progress > 0):
+            assert time.monotonic() < deadline, "the job never got going"
+            time.sleep(0.05)
+        assert row.worker_id is not None
+        holder = psutil.Process(int(row.worker_id.split(":")[1]))
+        assert worker.owns(holder.pid)
+        holder.kill()
+        holder.wait(10)
+        job = wait_until_finished(cluster_dir, [job_id], JOB_DEADLINE)[job_id]
+        logs = worker.log()
+        assert "WorkerLostError" in logs  # Celery noticed, and requeued rather than failed
+        assert (job.status, job.attempts, claims(logs, job_id)) == ("completed", 2, 2)
+        assert_one_output_each(cluster_dir, [job_id])
+    finally:
+        worker.stop()
+        api.stop()
+
+
 def test_a_job_committed_but_never_published_is_swept_up(
     cluster_dir: Path, redis_prefix: str, tiny_inputs: tuple[Path, Path]
 ) -> None:
