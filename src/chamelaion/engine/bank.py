@@ -22,7 +22,7 @@ from chamelaion.engine.faces import (
     OUTER_LOWER_LIP,
     OUTER_UPPER_LIP,
 )
-from chamelaion.engine.warp import coverage, warp_map
+from chamelaion.engine.warp import bounding_box, coverage, warp_map
 
 CROP_WIDTH, CROP_HEIGHT = 160, 112
 _CROP_HALF_WIDTH = 56.0  # pixels from the mouth centre to a corner, in the crop
@@ -32,6 +32,7 @@ BIN_WIDTH = 0.03
 MAX_STRETCH = 1.5  # a sample serves openings up to this many times its own
 INNER_CONTOUR = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
 _LIP_RING = (*OUTER_UPPER_LIP, *OUTER_LOWER_LIP[-2:0:-1])
+_TYPICAL_LIP_RGB = np.array([160.0, 100.0, 100.0])
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,15 @@ def to_crop_matrix(landmarks: np.ndarray) -> np.ndarray:
 
 def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Mean colour between the outer and inner lip contours."""
-    x0, y0 = np.floor(landmarks[list(_LIP_RING)].min(axis=0)).astype(int)
-    x1, y1 = np.ceil(landmarks[list(_LIP_RING)].max(axis=0)).astype(int) + 1
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        return np.array([160.0, 100.0, 100.0])
+    box = bounding_box(landmarks[list(_LIP_RING)], image.shape[1], image.shape[0])
+    if box is None:
+        return _TYPICAL_LIP_RGB
+    x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(mask, [np.round(landmarks[list(_LIP_RING)] - [x0, y0]).astype(np.int32)], (1,))
     cv2.fillPoly(mask, [np.round(landmarks[list(INNER_CONTOUR)] - [x0, y0]).astype(np.int32)], (0,))
     pixels = image[y0:y1, x0:x1][mask > 0]
-    return pixels.mean(axis=0) if len(pixels) else np.array([160.0, 100.0, 100.0])
+    return pixels.mean(axis=0) if len(pixels) else _TYPICAL_LIP_RGB
 
 
 @dataclass
@@ -115,12 +114,10 @@ def paste_sample(
     The warp is a fan of triangles from each contour's centre, so the sample's lip edges land on
     the target's lip edges and what lies between stretches to fit.
     """
-    h, w = image.shape[:2]
-    x0, y0 = np.floor(target_contour.min(axis=0)).astype(int) - 1
-    x1, y1 = np.ceil(target_contour.max(axis=0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = bounding_box(target_contour, image.shape[1], image.shape[0], margin=1)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     dst = np.vstack([target_contour, target_contour.mean(axis=0)]) - [x0, y0]
     src = np.vstack([sample.contour, sample.contour.mean(axis=0)])
     n = len(target_contour)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chamelaion.engine.articulation import UPPER_LIP_SHARE, MouthFrame
-from chamelaion.engine.warp import coverage
+from chamelaion.engine.warp import bounding_box, coverage
 
 # Tooth boundaries along the mouth (u), from the middle outwards: centrals, laterals, canines.
 _UPPER_TOOTH_EDGES = (0.0, 0.30, 0.52, 0.70, 0.84)
@@ -61,12 +61,10 @@ def draw_interior(
     `frame` is the target mouth frame in `image` pixels, `upper_lip` the target inner upper lip
     as (u, v) samples, `drop` the jaw drop in mouth units (as in `articulation.articulate`).
     """
-    h, w = image.shape[:2]
-    x0, y0 = np.floor(inner_polygon.min(axis=0)).astype(int) - 1
-    x1, y1 = np.ceil(inner_polygon.max(axis=0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = bounding_box(inner_polygon, image.shape[1], image.shape[0], margin=1)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     alpha = coverage(inner_polygon - [x0, y0], x1 - x0, y1 - y0)
     if alpha.max() <= 0:
         return

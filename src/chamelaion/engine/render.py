@@ -30,7 +30,7 @@ from chamelaion.engine.faces import (
     apply_affine,
 )
 from chamelaion.engine.interior import MouthLighting, draw_interior
-from chamelaion.engine.warp import warp_map
+from chamelaion.engine.warp import bounding_box, warp_map
 
 INNER_POLYGON = (*INNER_UPPER_LIP, *INNER_LOWER_LIP[-2:0:-1])
 LIP_CONTOURS = (*OUTER_UPPER_LIP, *OUTER_LOWER_LIP, *INNER_UPPER_LIP, *INNER_LOWER_LIP)
@@ -104,10 +104,9 @@ def _face_map(
     one) and is computed at every pixel."""
     map_x, map_y = warp_map(src, dst, mesh.triangles, width, height, step=COARSE_STEP)
     lips = np.concatenate([src[mesh.lips], dst[mesh.lips]])
-    margin = 2 * COARSE_STEP
-    lx0, ly0 = np.maximum(np.floor(lips.min(axis=0)).astype(int) - margin, 0)
-    lx1, ly1 = np.minimum(np.ceil(lips.max(axis=0)).astype(int) + margin, [width, height])
-    if lx1 > lx0 and ly1 > ly0:
+    box = bounding_box(lips, width, height, margin=2 * COARSE_STEP)
+    if box is not None:
+        lx0, ly0, lx1, ly1 = box
         corners = dst[mesh.triangles]
         near = (corners[..., 0].max(axis=1) >= lx0) & (corners[..., 0].min(axis=1) <= lx1)
         near &= (corners[..., 1].max(axis=1) >= ly0) & (corners[..., 1].min(axis=1) <= ly1)
@@ -148,10 +147,10 @@ class WarpRenderer:
         src = np.concatenate([source[self.mesh.landmarks], ring])
         dst = np.concatenate([target[self.mesh.landmarks], ring])
         h, w = frame.shape[:2]
-        x0, y0 = np.maximum(np.floor(ring.min(axis=0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(ring.max(axis=0)).astype(int) + 1, [w, h])
-        if x1 - x0 < 4 or y1 - y0 < 4:
+        bounds = bounding_box(ring, w, h)
+        if bounds is None:
             return
+        x0, y0, x1, y1 = bounds
         origin = np.array([x0, y0], np.float64)
         map_x, map_y = _face_map(src - origin, dst - origin, self.mesh, x1 - x0, y1 - y0)
         box = frame[y0:y1, x0:x1]

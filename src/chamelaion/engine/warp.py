@@ -79,6 +79,17 @@ def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) ->
     return out
 
 
+def bounding_box(
+    points: np.ndarray, width: int, height: int, margin: int = 0
+) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), the pixels covering `points` plus `margin`, clipped to a `width` x
+    `height` image; None if fewer than 2x2 pixels are left."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1 + margin
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height)
+    return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+
+
 def coverage(polygon: np.ndarray, width: int, height: int, supersample: int = 4) -> np.ndarray:
     """Anti-aliased coverage (0..1 float32) of a polygon given in pixels."""
     mask = np.zeros((height * supersample, width * supersample), np.uint8)
