@@ -343,3 +343,18 @@ def test_two_api_replicas_share_one_rate_limit(cluster_dir: Path, redis_prefix: 
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_serve_no_worker_and_worker_needs_celery(tmp_path: Path) -> None:
+    from chamelaion.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--no-worker"]).workers == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAMELAION_")}
+    refused = subprocess.run(
+        [sys.executable, "-m", "chamelaion.cli", "worker", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert refused.returncode == 2 and "CHAMELAION_QUEUE=celery" in refused.stdout
