@@ -26,6 +26,7 @@ from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.dispatch import RUN_JOB, Dispatcher, job_status, sweep_interval
 from chamelaion.server.models import JobStatus
+from chamelaion.server.worker import Worker, _die_with_parent
 
 log = logging.getLogger("chamelaion.celery")
 
@@ -51,6 +52,7 @@ def create_celery(settings: Settings) -> Celery:
             # every 100 s), so a lowered visibility timeout takes effect promptly.
             "unacked_restore_interval": max(1, min(10, int(visibility / 4))),
             "unacked_restore_throttle": 1,
+            "socket_connect_timeout": 5,  # an unreachable broker fails a publish, not hangs it
         },
         task_default_queue=QUEUE_NAME,
         task_acks_late=True,  # ack after the job, so a worker's death hands the job out again
@@ -76,7 +78,7 @@ class _ProcessContext:
     """Per pool process: made after the fork, so no database connection is ever shared."""
 
     pid: int
-    worker: Any  # chamelaion.server.worker.Worker
+    worker: Worker
     sessions: sessionmaker[Session]
 
 
@@ -86,8 +88,6 @@ _context: _ProcessContext | None = None
 def _process_context(settings: Settings) -> _ProcessContext:
     global _context
     if _context is None or _context.pid != os.getpid():
-        from chamelaion.server.worker import Worker
-
         _context = _ProcessContext(
             pid=os.getpid(),
             worker=Worker(settings, os.getppid()),
@@ -122,8 +122,6 @@ def _run_job(task: Task, settings: Settings, job_id: str) -> str:
 def _init_pool_process(**_kwargs: object) -> None:
     """A pool process dies with its worker (as the embedded runner's do with the API), and
     loads the engine now rather than during its first job."""
-    from chamelaion.server.worker import _die_with_parent
-
     _die_with_parent(os.getppid())
     import chamelaion.engine  # noqa: F401
 
