@@ -123,3 +123,28 @@ def test_release_gives_the_attempt_back(tmp_path: Path) -> None:
     assert store.release(job_id, "w")
     job = load(sessions, job_id)
     assert (job.status, job.attempts, job.worker_id) == ("queued", 0, None)
+
+
+def test_many_workers_claiming_one_job_by_id_one_wins(tmp_path: Path) -> None:
+    """What duplicate Celery messages do: every worker asks for the same job at the same time."""
+    sessions = sessions_for(tmp_path)
+    job_ids = add_jobs(sessions, new_key(tmp_path).account_id, 5)
+    store = JobStore(sessions)
+    winners: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    start = threading.Barrier(8)
+
+    def worker(name: str) -> None:
+        for job_id in job_ids:
+            start.wait()
+            if store.claim(name, job_id) is not None:
+                winners[job_id].append(name)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(len(names) == 1 for names in winners.values()), winners
+    for job_id, (name,) in winners.items():
+        job = load(sessions, job_id)
+        assert (job.status, job.worker_id, job.attempts) == ("processing", name, 1)
