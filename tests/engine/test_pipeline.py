@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -221,3 +222,22 @@ def test_size_caps(tmp_path: Path, short_face_video: Path, short_speech: Path) -
                   LipsyncOptions(max_pixels=320 * 200))  # fmt: skip
     _assert_fails(tmp_path, short_face_video, short_speech, InputTooLargeError, "lasts",
                   LipsyncOptions(max_duration_s=1.0))  # fmt: skip
+
+
+def test_frames_without_a_face_pass_through(tmp_path: Path, short_speech: Path) -> None:
+    """The face leaves the picture for a second: those frames come out as they went in."""
+    wall = np.full((240, 320, 3), 90, np.uint8)
+
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        for i in range(75):
+            t = i / 25
+            yield t, wall if 25 <= i < 50 else mediagen.face_frame(320, 240, t)
+
+    video = mediagen.write_video(tmp_path / "gap.mp4", frames(), 25.0)
+    out = tmp_path / "out.mp4"
+    result = lipsync(video, short_speech, out, LipsyncOptions(sync_mode=SyncMode.SILENCE))
+    assert result.frames == 75
+    assert result.face_frames == 50
+    source, output = mediagen.read_video_frames(video), mediagen.read_video_frames(out)
+    for i in range(25, 50):
+        assert np.abs(output[i].astype(int) - source[i].astype(int)).mean() < 1.0
