@@ -102,6 +102,13 @@ class MouthBank:
             return None
         return min(usable, key=lambda s: abs(s.opening - opening))
 
+    def merge(self, other: MouthBank) -> None:
+        """Take `other`'s samples where they are sharper than this bank's, bin by bin."""
+        for key, sample in other.samples.items():
+            held = self.samples.get(key)
+            if held is None or sample.sharpness > held.sharpness:
+                self.samples[key] = sample
+
     def __len__(self) -> int:
         return len(self.samples)
 

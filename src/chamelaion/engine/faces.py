@@ -149,13 +149,13 @@ class TrackBuilder:
     key (the `key` of the `FaceTrack` it ends up in).
     """
 
-    def __init__(self, max_gap: int = 12, min_iou: float = 0.3) -> None:
+    def __init__(self, max_gap: int = 12, min_iou: float = 0.3, first_key: int = 0) -> None:
         self.max_gap = max_gap
         self.min_iou = min_iou
         # Open tracks: (key, start frame, points so far, last box, last frame seen).
         self._open: list[tuple[int, int, list[np.ndarray | None], FaceBox, int]] = []
         self._closed: list[FaceTrack] = []
-        self._next_key = 0
+        self._next_key = first_key
 
     def add(self, frame: int, faces: Iterable[np.ndarray]) -> list[int]:
         faces = list(faces)

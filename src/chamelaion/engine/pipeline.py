@@ -13,10 +13,9 @@ so the two cores share the work.
 
 from __future__ import annotations
 
-import queue
+import itertools
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,9 +28,7 @@ from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import InputTooLargeError, NoFaceError
 from chamelaion.engine.faces import (
     FaceTrack,
-    LandmarkDetector,
     PoseTrack,
-    TrackBuilder,
     apply_affine,
     smooth_track,
 )
@@ -39,12 +36,11 @@ from chamelaion.engine.interior import MouthLighting
 from chamelaion.engine.mouth import MouthTrack, mouth_track
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
 from chamelaion.engine.render import WarpRenderer, build_mesh
-from chamelaion.engine.shots import CutDetector
+from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
-MAX_FACES = 4  # faces tracked per frame
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ def lipsync(
     try:
         sound = _AudioFeed(audio, rate, layout)
         frame_bytes = video_info.width * video_info.height * 3
-        for i, frame in enumerate(_prefetch(deliver(video, fps, plan, frame_bytes))):
+        for i, frame in enumerate(media.prefetch(deliver(video, fps, plan, frame_bytes))):
             track = chosen[plan[i]]
             if track is not None:
                 frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
@@ -164,11 +160,19 @@ def analyse_video(
     info = info or media.probe(video)
     media.require_video(info, "video input")
     fps = info.fps
-    tracks, banks, shots, frames = _analyse_faces(
-        video, fps, info.frame_count, report or _Reporter(None)
-    )
-    if not tracks:
+    report = report or _Reporter(None)
+    counted = itertools.count(1)
+    lock = threading.Lock()
+
+    def on_frame() -> None:  # called from both halves' threads
+        with lock:
+            done = next(counted)
+            report("analysis", done, max(info.frame_count, done))
+
+    scan = scan_faces(video, fps, info.frame_count, on_frame)
+    if not scan.tracks:
         raise NoFaceError()
+    frames = scan.frames
 
     def source_speech() -> SourceSpeech | None:
         if not info.has_audio:
@@ -177,31 +181,9 @@ def analyse_video(
         return SourceSpeech(*features.per_video_frame(own, float(fps), frames))
 
     choice = choose_faces(
-        tracks, frames, float(fps), options.active_speaker_detection, source_speech, shots
+        scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
     )
-    return VideoAnalysis(frames, tracks, banks, shots, choice)
-
-
-def _analyse_faces(
-    video: str | Path, fps: Fraction, expected: int, report: _Reporter
-) -> tuple[list[FaceTrack], dict[int, MouthBank], list[int], int]:
-    """Landmarks of every face in every frame, linked into tracks within shots; a mouth bank
-    per track; the frames where a new shot starts; the number of frames."""
-    builder = TrackBuilder()
-    banks: dict[int, MouthBank] = {}
-    cuts = CutDetector()
-    shots: list[int] = []
-    count = 0
-    with LandmarkDetector(max_faces=MAX_FACES) as detect:
-        for count, rgb in enumerate(_prefetch(media.read_frames(video, fps)), start=1):
-            if cuts.is_cut(rgb):
-                builder.cut()
-                shots.append(count - 1)
-            faces = detect(rgb)
-            for key, face in zip(builder.add(count - 1, faces), faces, strict=True):
-                banks.setdefault(key, MouthBank()).offer(rgb, face)
-            report("analysis", count, max(expected, count))
-    return builder.finish(), banks, shots, count
+    return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice)
 
 
 def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
@@ -277,38 +259,6 @@ class _AudioFeed:
         out, self._buffer = self._buffer[:, :wanted], self._buffer[:, wanted:]
         self._sent += out.shape[1]
         return out
-
-
-def _prefetch(frames: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
-    """Run a frame iterator (the decoder) on a thread of its own, `depth` frames ahead."""
-    box: queue.Queue[object] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for item in frames:
-                if stop.is_set():
-                    return
-                box.put(item)
-            box.put(done)
-        except BaseException as exc:  # handed to the consumer
-            box.put(exc)
-
-    thread = threading.Thread(target=pump, name="decoder", daemon=True)
-    thread.start()
-    try:
-        while (item := box.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                box.get_nowait()
-            except queue.Empty:
-                thread.join(0.01)
 
 
 class _Reporter:

@@ -1,0 +1,46 @@
+"""The face scan runs as two halves in parallel; tracks must come out as if scanned whole."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mediagen
+from chamelaion.engine import scan
+from chamelaion.engine.faces import box_of
+
+
+def _scan(video: Path, split: bool, monkeypatch: pytest.MonkeyPatch) -> scan.FaceScan:
+    monkeypatch.setattr(scan, "MIN_FRAMES_TO_SPLIT", 2 if split else 10**9)
+    frames = len(mediagen.read_video_frames(video))
+    return scan.scan_faces(video, Fraction(25), frames, lambda: None)
+
+
+def test_a_track_across_the_seam_is_joined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    video = mediagen.write_face_video(tmp_path / "one.mp4", 6.0, 25.0, 320, 240)
+    split, whole = _scan(video, True, monkeypatch), _scan(video, False, monkeypatch)
+    assert split.frames == whole.frames == 150
+    assert len(split.tracks) == len(whole.tracks) == 1
+    (track,) = split.tracks
+    assert (track.start, track.end) == (0, 150) and track.found.all()
+    assert len(split.banks) == 1 and track.key in split.banks
+    # The second half's mesh starts afresh, so its landmarks may differ a little, no more.
+    span = np.linalg.norm(whole.tracks[0].points[:, 263] - whole.tracks[0].points[:, 33], axis=1)
+    error = np.linalg.norm(track.points - whole.tracks[0].points, axis=2).mean(axis=1) / span
+    assert error.max() < 0.02
+
+
+def test_a_cut_on_the_seam_keeps_the_shots_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = mediagen.write_one_side(tmp_path / "a.mp4", 3.0, 25.0, 640, 360, "left")
+    two = mediagen.write_one_side(tmp_path / "b.mp4", 3.0, 25.0, 640, 360, "right")
+    video = mediagen.write_two_shots(tmp_path / "cut.mp4", one, two, 25.0)
+    result = _scan(video, True, monkeypatch)
+    assert result.shots == [75]
+    assert sorted((t.start, t.end) for t in result.tracks) == [(0, 75), (75, 150)]
+    first, second = sorted(result.tracks, key=lambda t: t.start)
+    assert box_of(first.points[0]).x1 < 320 < box_of(second.points[0]).x0
