@@ -158,8 +158,8 @@ class Cluster:
         """(status, created, started, finished) of each job, waiting until all are done."""
         engine = create_engine(self.database_url, poolclass=NullPool)
         query = text(
-            "SELECT status, created_at, started_at, finished_at FROM lipsync_requests "
-            "WHERE id = ANY(:ids)"
+            "SELECT status, created_at, started_at, finished_at, error_message "
+            "FROM lipsync_requests WHERE id = ANY(:ids)"
         )
         deadline = time.monotonic() + DEADLINE
         try:
@@ -167,6 +167,9 @@ class Cluster:
                 with engine.connect() as connection:
                     rows = connection.execute(query, {"ids": ids}).all()
                 if all(row[0] in ("completed", "failed") for row in rows):
+                    for row in rows:
+                        if row[0] == "failed":
+                            print(f"failed job: {row[4]}", file=sys.stderr)
                     return [(row[0], row[1], row[2], row[3]) for row in rows]
                 if time.monotonic() > deadline:
                     raise RuntimeError("jobs did not finish in time")
