@@ -136,10 +136,6 @@ class FaceTrack:
         """Boolean mask of the frames where the face was found."""
         return ~np.isnan(self.points[:, 0, 0])
 
-    def mean_area(self) -> float:
-        areas = [box_of(p).area for p in self.points[self.found]]
-        return float(np.mean(areas)) if areas else 0.0
-
 
 class TrackBuilder:
     """Links each frame's faces to the open tracks by box overlap (greedy, best IoU first).

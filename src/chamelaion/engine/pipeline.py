@@ -35,7 +35,7 @@ from chamelaion.engine.faces import (
 from chamelaion.engine.interior import MouthLighting
 from chamelaion.engine.mouth import MouthTrack, mouth_track
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
-from chamelaion.engine.render import WarpRenderer, build_mesh
+from chamelaion.engine.render import MouthRenderer, WarpRenderer, build_mesh
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
@@ -202,7 +202,7 @@ class _FaceModel:
     poses: PoseTrack
     rest_width: float
     bank: MouthBank | None
-    renderer: WarpRenderer | None = None
+    renderer: MouthRenderer | None = None
 
     @classmethod
     def of(cls, track: FaceTrack, bank: MouthBank | None) -> _FaceModel:
@@ -228,7 +228,7 @@ class _FaceModel:
         )
         return 1
 
-    def _renderer(self, frame: np.ndarray, shape: np.ndarray, pose: np.ndarray) -> WarpRenderer:
+    def _renderer(self, frame: np.ndarray, shape: np.ndarray, pose: np.ndarray) -> MouthRenderer:
         rest = np.median(self.poses.shapes[self.poses.found], axis=0)
         cheeks = apply_affine(pose, shape[list(_CHEEK_POINTS)]).round().astype(int)
         h, w = frame.shape[:2]

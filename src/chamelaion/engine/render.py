@@ -119,8 +119,13 @@ def _face_map(
 
 
 class MouthRenderer(Protocol):
-    def render(self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
-               drop: float) -> None: ...  # fmt: skip
+    """Re-draws one face's lower face in a frame, given where its landmarks are and where the
+    target mouth shape puts them. The pipeline holds one per face track."""
+
+    def render(
+        self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
+        drop: float, opening: float,
+    ) -> None: ...  # fmt: skip
 
 
 @dataclass
