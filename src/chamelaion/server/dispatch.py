@@ -91,7 +91,11 @@ class Dispatcher:
         now = utcnow()
         queued = LipsyncJob.status == JobStatus.QUEUED.value
         due = or_(
-            and_(LipsyncJob.enqueued_at.is_(None), LipsyncJob.created_at < now - NEW_JOB_GRACE),
+            and_(
+                LipsyncJob.enqueued_at.is_(None),
+                # a job back from a dead worker is due at once; a new one after the grace
+                or_(LipsyncJob.attempts > 0, LipsyncJob.created_at < now - NEW_JOB_GRACE),
+            ),
             LipsyncJob.enqueued_at < now - timedelta(seconds=settings.broker_visibility_timeout),
         )
         published = 0
