@@ -19,10 +19,12 @@ import httpx
 import psutil
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 import mediagen
 from chamelaion.server.jobs import submit
+from chamelaion.server.migrate import MIGRATION_LOCK_KEY
 from chamelaion.server.models import InputKind, LipsyncJob, utcnow
 from server.helpers import (
     REDIS_URL,
@@ -358,3 +360,34 @@ def test_serve_no_worker_and_worker_needs_celery(tmp_path: Path) -> None:
         env=env,
     )
     assert refused.returncode == 2 and "CHAMELAION_QUEUE=celery" in refused.stdout
+
+
+def test_replicas_migrating_at_once_wait_for_each_other(tmp_path: Path) -> None:
+    """Replicas started together all run `db upgrade`: one migrates, the others wait on the
+    advisory lock and then find the schema current, instead of failing on existing tables."""
+    url = use_postgres(tmp_path)
+    env = {**os.environ, "CHAMELAION_DATABASE_URL": url}
+    command = [sys.executable, "-m", "chamelaion.cli", "db", "upgrade", "--data-dir"]
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            upgrades = [
+                subprocess.Popen(
+                    [*command, str(tmp_path / f"r{i}")], env=env, stdout=subprocess.PIPE
+                )
+                for i in range(3)
+            ]
+            deadline = time.monotonic() + 60
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            while holder.execute(text(waiting)).scalar_one() < 3:
+                assert all(u.poll() is None for u in upgrades), "an upgrade did not wait"
+                assert time.monotonic() < deadline, "the upgrades never reached the lock"
+                time.sleep(0.05)
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            holder.commit()
+        for upgrade in upgrades:
+            out, _ = upgrade.communicate(timeout=60)
+            assert upgrade.returncode == 0 and b"database at head" in out
+    finally:
+        engine.dispose()

@@ -9,7 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_LOCK_KEY = 0x636861_6D656C  # "chamel": any constant other applications are unlikely to use
+# Advisory lock taken while migrating ("chamel" in ASCII; unlikely to clash with other apps).
+MIGRATION_LOCK_KEY = 0x636861_6D656C
 
 
 def upgrade_database(engine: Engine) -> None:
@@ -19,6 +20,8 @@ def upgrade_database(engine: Engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Replicas starting together: one migrates, the others wait and then find it done.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
