@@ -44,3 +44,14 @@ def test_a_cut_on_the_seam_keeps_the_shots_apart(
     assert sorted((t.start, t.end) for t in result.tracks) == [(0, 75), (75, 150)]
     first, second = sorted(result.tracks, key=lambda t: t.start)
     assert box_of(first.points[0]).x1 < 320 < box_of(second.points[0]).x0
+
+
+def test_two_faces_across_the_seam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    left = mediagen.write_one_side(tmp_path / "l.mp4", 6.0, 25.0, 640, 360, "left")
+    right = mediagen.write_one_side(tmp_path / "r.mp4", 6.0, 25.0, 640, 360, "right", scale=1.15)
+    video = mediagen.write_side_by_side(tmp_path / "two.mp4", left, right, 25.0, None)
+    result = _scan(video, True, monkeypatch)
+    assert sorted((t.start, t.end) for t in result.tracks) == [(0, 150), (0, 150)]
+    assert sorted(result.banks) == sorted(t.key for t in result.tracks)
+    sides = sorted(box_of(t.points[140]).x0 < 320 for t in result.tracks)
+    assert sides == [False, True]  # one track per face, each still its own face after the seam

@@ -9,8 +9,6 @@ smoothed separately, so the head follows quick turns while the landmarks lose th
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -72,8 +70,7 @@ class LandmarkDetector:
     """
 
     def __init__(self, max_faces: int = 1, analysis_side: int = 1280) -> None:
-        with contextlib.redirect_stderr(io.StringIO()):
-            import mediapipe as mp
+        import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False,
@@ -112,7 +109,7 @@ class LandmarkDetector:
         self.close()
 
 
-@dataclass
+@dataclass(eq=False)  # a track is itself: compared by identity, never by its arrays
 class FaceTrack:
     """One face followed over consecutive frames: `points[i]` is frame `start + i`, NaN if lost."""
 
@@ -232,7 +229,7 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.hstack([rot_inv, (-rot_inv @ matrix[:, 2])[:, None]])
 
 
-@dataclass
+@dataclass(eq=False)
 class PoseTrack:
     """A track split into rigid head pose and pose-free (canonical) shape, both smoothed.
 

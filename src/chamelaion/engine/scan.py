@@ -129,12 +129,12 @@ def _join(first: FaceScan, second: FaceScan, seam: int) -> FaceScan:
             joined.add(j)
             a, b = ending[i], starting[j]
             whole = FaceTrack(a.start, np.concatenate([a.points, b.points]), a.key)
-            tracks[tracks.index(a)] = whole
+            tracks = [whole if t is a else t for t in tracks]
             second_bank = banks.pop(b.key, None)
             if second_bank is not None:
                 banks.setdefault(a.key, MouthBank()).merge(second_bank)
     tracks += [t for j, t in enumerate(starting) if j not in joined]
-    tracks += [t for t in second.tracks if t not in starting]
+    tracks += [t for t in second.tracks if all(t is not s for s in starting)]
     return FaceScan(
         first.frames + second.frames,
         sorted(tracks, key=lambda t: t.start),
