@@ -3,10 +3,11 @@
 Active speaker detection reads the source video's own sound: within each shot, over sliding
 two-second windows, it correlates every face's mouth opening with the speech envelope (trying
 lags of up to ±2 frames) and names the face that correlates best, if it does so clearly. Each
-frame then goes to the face with the most confident windows around it, and choices shorter
-than half a second are absorbed by their neighbours, so the choice follows a change of speaker
-without flickering. Where that cannot decide (one face only, no sound, no speech, or no face
-clearly in sync), the largest face is used, and a note says so.
+frame then goes to the face with the most confident windows around it (frames no window
+decides keep the nearest decision up to a second away: a pause is not a change of speaker), and
+choices shorter than half a second are absorbed by their neighbours, so the choice follows a
+change of speaker without flickering. Where that cannot decide (one face only, no sound, no
+speech, or no face clearly in sync), the largest face is used, and a note says so.
 
 Max-face: the largest face on screen, with hysteresis, so two faces of similar size do not make
 the choice flicker: the current face keeps the role until another is clearly larger
@@ -33,6 +34,7 @@ MIN_CORRELATION = 0.3
 MIN_MARGIN = 0.15
 MIN_SPEECH_SHARE = 0.2
 MIN_RUN_SECONDS = 0.5
+HOLD_SECONDS = 1.0  # how far a decision reaches into undecided frames around it
 
 
 @dataclass
@@ -119,6 +121,7 @@ def _detect_in_shot(
         votes[order[0], w0 - start : w1 - start] += best
         decided[w0 - start : w1 - start] = True
     winner = np.argmax(votes, axis=0)
+    winner, decided = _hold_decisions(winner, decided, max(1, round(HOLD_SECONDS * fps)))
     picked: list[FaceTrack | None] = [
         present[winner[i]] if decided[i] and present[winner[i]].at(start + i) is not None
         else largest[start + i]
@@ -131,6 +134,24 @@ def _detect_in_shot(
         spans = _spans(fallback, start)
         reasons = "; ".join(sorted(undecided_reasons)) or "too little to go on"
         choice.notes.append(f"frames {_describe(spans)}: {reasons}: used the largest face")
+
+
+def _hold_decisions(
+    winner: np.ndarray, decided: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Undecided frames within `reach` of a decision take the nearest one: a pause, a breath or
+    a weak window between two of the same speaker's sentences does not hand the role away."""
+    if not decided.any():
+        return winner, decided
+    index = np.arange(len(decided))
+    known = np.flatnonzero(decided)
+    after = np.searchsorted(known, index).clip(0, len(known) - 1)
+    before = (after - 1).clip(0, len(known) - 1)
+    nearer = np.where(
+        np.abs(known[before] - index) <= np.abs(known[after] - index), known[before], known[after]
+    )
+    reachable = np.abs(nearer - index) <= reach
+    return np.where(decided, winner, winner[nearer]), decided | reachable
 
 
 def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
