@@ -78,7 +78,6 @@ def lipsync(
 
     # Pass 1: analysis.
     analysis = analyse_video(video, options, report, video_info)
-    chosen = analysis.choice.faces
     source_frames = analysis.frames
     samples = media.read_audio(audio)
     plan = plan_frames(
@@ -86,12 +85,15 @@ def lipsync(
     )
     samples = _fit_length(samples, len(plan) / float(fps))
     mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
-    animate = {t.key for t in chosen if t is not None}
+    chosen = [None if t is None else t.key for t in analysis.choice.faces]
+    animate = set(chosen)
     faces = {
         t.key: _FaceModel.of(t, analysis.banks.get(t.key))
         for t in analysis.tracks
         if t.key in animate
     }
+    notes = tuple(analysis.choice.notes)
+    del analysis  # the raw landmarks: from here on only the smoothed ones of chosen faces count
 
     # Pass 2: render.
     rate, layout = media.output_audio_format(audio_info)
@@ -103,10 +105,10 @@ def lipsync(
         sound = _AudioFeed(audio, rate, layout)
         frame_bytes = video_info.width * video_info.height * 3
         for i, frame in enumerate(media.prefetch(deliver(video, fps, plan, frame_bytes))):
-            track = chosen[plan[i]]
-            if track is not None:
+            key = chosen[plan[i]]
+            if key is not None:
                 frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
-                animated += faces[track.key].render(frame, int(plan[i]), mouths, i)
+                animated += faces[key].render(frame, int(plan[i]), mouths, i)
             writer.write_frame(frame)
             writer.write_audio(sound.until((i + 1) / float(fps)))
             report("render", i + 1, len(plan))
@@ -122,7 +124,7 @@ def lipsync(
         writer.height,
         len(plan) / float(fps),
         animated,
-        tuple(analysis.choice.notes),
+        notes,
     )
 
 
@@ -198,7 +200,6 @@ def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
 class _FaceModel:
     """What rendering needs of one face track: smoothed pose and shape, mesh, resting width."""
 
-    track: FaceTrack
     poses: PoseTrack
     rest_width: float
     bank: MouthBank | None
@@ -208,13 +209,13 @@ class _FaceModel:
     def of(cls, track: FaceTrack, bank: MouthBank | None) -> _FaceModel:
         poses = smooth_track(track)
         widths = [mouth_frame(s).half_width * 2 for s in poses.shapes[poses.found]]
-        return cls(track, poses, float(np.median(widths)), bank if bank else None)
+        return cls(poses, float(np.median(widths)), bank if bank else None)
 
     def render(
         self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int
     ) -> int:
         """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
-        i = source_index - self.track.start
+        i = source_index - self.poses.start
         if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
             return 0
         pose, shape = self.poses.poses[i], self.poses.shapes[i]
