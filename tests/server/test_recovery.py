@@ -17,11 +17,17 @@ from server.helpers import Server, new_key, sessions_for, wait_for_status
 
 @pytest.fixture(scope="module")
 def long_inputs(media_dir: Path) -> tuple[Path, Path]:
-    """Inputs long enough (6 s) that the job is surely still running when the server dies."""
+    """A 6 s video and 30 s of speech: looped to the audio's length (`LONG_JOB`), the render
+    lasts several seconds, so the job is surely still running when the server is stopped."""
     speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
+    while speech.duration < 30.0:
+        speech = speech + speech
     audio = mediagen.write_wav(media_dir / "long_speech.wav", speech)
     video = mediagen.write_face_video(media_dir / "long_face.mp4", 6.0, 25.0, 320, 240)
     return video, audio
+
+
+LONG_JOB = {"sync_mode": "loop"}
 
 
 def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
@@ -54,7 +60,7 @@ def test_killed_mid_job_then_restarted_completes(
             response = client.post(
                 "/lipsync/generate-with-media",
                 files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data={"sync_mode": "silence"},
+                data=LONG_JOB,
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
@@ -98,7 +104,7 @@ def test_worker_killed_mid_job_is_replaced_and_the_job_requeued(
             response = client.post(
                 "/lipsync/generate-with-media",
                 files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data={"sync_mode": "silence"},
+                data=LONG_JOB,
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
@@ -130,11 +136,11 @@ def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
             response = client.post(
                 "/lipsync/generate-with-media",
                 files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data={"sync_mode": "silence"},
+                data=LONG_JOB,
             )
             request_id = response.json()["request_id"]
             wait_for_status(client, request_id, {"processing"}, 60)
-        wait_for_progress(tmp_path, request_id)  # the engine reports, so it can be stopped
+        wait_for_progress(tmp_path, request_id, "render")  # the engine is well under way
         started = time.monotonic()
         server.stop()  # SIGTERM
         assert time.monotonic() - started < 20
