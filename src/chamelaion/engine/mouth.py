@@ -21,7 +21,7 @@ from chamelaion.engine.features import FRAME_RATE, AudioFeatures
 
 MAX_OPENING = 0.36
 MAX_SPREAD = 0.15
-MAX_ROUNDING = 0.22
+MAX_ROUNDING = 0.26
 # Lips move slightly ahead of the sound they shape; this shift (seconds) reads the audio that
 # much later for each frame. Calibrated so the measured audio-visual lag is 0 (see `score`).
 VISUAL_LEAD = 0.03
