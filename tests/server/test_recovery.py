@@ -30,6 +30,24 @@ def long_inputs(media_dir: Path) -> tuple[Path, Path]:
 LONG_JOB = {"sync_mode": "loop"}
 
 
+def client_for(server: Server, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server.api, headers={"x-api-key": key}, timeout=30)
+
+
+def start_long_job(client: httpx.Client, inputs: tuple[Path, Path]) -> str:
+    """Upload the long inputs; return the request id once a worker is processing it."""
+    video, audio = inputs
+    with video.open("rb") as video_file, audio.open("rb") as audio_file:
+        response = client.post(
+            "/lipsync/generate-with-media",
+            files={"video": video_file, "audio": audio_file},
+            data=LONG_JOB,
+        )
+    request_id: str = response.json()["request_id"]
+    wait_for_status(client, request_id, {"processing"}, 60)
+    return request_id
+
+
 def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
     with sessions_for(data_dir)() as session:
         return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
@@ -52,18 +70,9 @@ def test_killed_mid_job_then_restarted_completes(
 ) -> None:
     key = new_key(tmp_path, "crash")
     server = Server(tmp_path, env={"CHAMELAION_JOB_LEASE_SECONDS": "2"}, workers=1).start()
-    video, audio = long_inputs
     try:
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
-            response = client.post(
-                "/lipsync/generate-with-media",
-                files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data=LONG_JOB,
-            )
-            request_id = response.json()["request_id"]
-            wait_for_status(client, request_id, {"processing"}, 60)
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, long_inputs)
             wait_for_progress(tmp_path, request_id, "render")  # a partial output exists now
         assert job_row(tmp_path, request_id).status == "processing"
         assert server.process is not None
@@ -76,9 +85,7 @@ def test_killed_mid_job_then_restarted_completes(
         assert (stuck.status, stuck.attempts) == ("processing", 1)
 
         server.start()
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
+        with client_for(server, key.key) as client:
             body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
         assert body["status"] == "completed", body
         assert job_row(tmp_path, request_id).attempts == 2
@@ -96,18 +103,9 @@ def test_worker_killed_mid_job_is_replaced_and_the_job_requeued(
 ) -> None:
     key = new_key(tmp_path, "worker-crash")
     server = Server(tmp_path, env={"CHAMELAION_JOB_LEASE_SECONDS": "2"}, workers=1).start()
-    video, audio = long_inputs
     try:
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
-            response = client.post(
-                "/lipsync/generate-with-media",
-                files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data=LONG_JOB,
-            )
-            request_id = response.json()["request_id"]
-            wait_for_status(client, request_id, {"processing"}, 60)
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, long_inputs)
             assert server.process is not None
             holder = job_row(tmp_path, request_id).worker_id
             assert holder is not None
@@ -128,18 +126,9 @@ def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
 ) -> None:
     key = new_key(tmp_path, "graceful")
     server = Server(tmp_path, workers=1).start()
-    video, audio = long_inputs
     try:
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
-            response = client.post(
-                "/lipsync/generate-with-media",
-                files={"video": video.open("rb"), "audio": audio.open("rb")},
-                data=LONG_JOB,
-            )
-            request_id = response.json()["request_id"]
-            wait_for_status(client, request_id, {"processing"}, 60)
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, long_inputs)
         wait_for_progress(tmp_path, request_id, "render")  # the engine is well under way
         started = time.monotonic()
         server.stop()  # SIGTERM
@@ -147,9 +136,7 @@ def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
         row = job_row(tmp_path, request_id)
         assert (row.status, row.attempts, row.worker_id) == ("queued", 0, None), server.logs()
         server.start()
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
+        with client_for(server, key.key) as client:
             body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
         assert body["status"] == "completed", body
         assert job_row(tmp_path, request_id).attempts == 1
