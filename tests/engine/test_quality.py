@@ -17,8 +17,9 @@ import pytest
 
 import mediagen
 from chamelaion.engine import lipsync, media
-from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.articulation import articulate
 from chamelaion.engine.faces import LandmarkDetector, TrackBuilder, smooth_track
+from chamelaion.engine.geometry import mouth_frame
 from chamelaion.engine.interior import MouthLighting
 from chamelaion.engine.render import WarpRenderer, build_mesh
 from chamelaion.engine.score import (

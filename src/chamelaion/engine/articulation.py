@@ -18,56 +18,15 @@ head turn and perspective: when source and target agree, nothing moves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from chamelaion.engine.faces import (
-    INNER_LOWER_LIP,
-    INNER_UPPER_LIP,
-    MOUTH_CORNERS,
-)
+from chamelaion.engine.faces import INNER_LOWER_LIP, INNER_UPPER_LIP
+from chamelaion.engine.geometry import MouthFrame, mouth_frame
 
 _UPPER = list(INNER_UPPER_LIP)
 _LOWER = list(INNER_LOWER_LIP)
 UPPER_LIP_SHARE = 0.2  # of a gap change taken by the upper lip; the jaw takes the rest
 CORNER_SHARE = 0.3  # of the jaw drop the corners follow
-
-
-@dataclass(frozen=True)
-class MouthFrame:
-    center: np.ndarray  # (2,)
-    along: np.ndarray  # unit vector corner to corner
-    down: np.ndarray  # unit vector perpendicular, pointing to the chin
-    half_width: float
-
-    def to_local(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = points - self.center
-        return d @ self.along / self.half_width, d @ self.down / self.half_width
-
-    def to_global(self, du: np.ndarray, dv: np.ndarray) -> np.ndarray:
-        return (du[:, None] * self.along + dv[:, None] * self.down) * self.half_width
-
-
-def mouth_frame(shape: np.ndarray) -> MouthFrame:
-    left, right = shape[MOUTH_CORNERS[0]], shape[MOUTH_CORNERS[1]]
-    span = right - left
-    width = float(np.hypot(*span)) or 1e-6
-    along = span / width
-    down = np.array([-along[1], along[0]])
-    return MouthFrame((left + right) / 2, along, down, width / 2)
-
-
-def mouth_width(shape: np.ndarray) -> float:
-    return mouth_frame(shape).half_width * 2
-
-
-def inner_gap(shape: np.ndarray) -> float:
-    """Inner-lip gap at the middle of the mouth as a fraction of the mouth's width."""
-    frame = mouth_frame(shape)
-    _, v_up = frame.to_local(shape[[INNER_UPPER_LIP[5]]])
-    _, v_lo = frame.to_local(shape[[INNER_LOWER_LIP[5]]])
-    return max(0.0, float(v_lo[0] - v_up[0])) / 2
 
 
 def _lip_profile(shape: np.ndarray, frame: MouthFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from chamelaion.engine.articulation import inner_gap, mouth_frame
 from chamelaion.engine.faces import (
     INNER_LOWER_LIP,
     INNER_UPPER_LIP,
     OUTER_LOWER_LIP,
     OUTER_UPPER_LIP,
 )
+from chamelaion.engine.geometry import inner_gap, mouth_frame
 from chamelaion.engine.warp import bounding_box, coverage, warp_map
 
 CROP_WIDTH, CROP_HEIGHT = 160, 112

@@ -4,7 +4,7 @@ When the target opens a mouth wider than the source frame has it, there are no r
 what the lips uncover, so they are synthesised: upper teeth fixed to the skull just below where
 the lips meet at rest, lower teeth that ride with the jaw, a tongue low in the cavity once the
 jaw is well down, and shading that darkens towards the corners and the back. Everything is a
-function of mouth coordinates (see `articulation.MouthFrame`), evaluated per pixel over the
+function of mouth coordinates (see `geometry.MouthFrame`), evaluated per pixel over the
 mouth's bounding box only, with edges anti-aliased over one pixel so the teeth stay sharp.
 """
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chamelaion.engine.articulation import UPPER_LIP_SHARE, MouthFrame
+from chamelaion.engine.articulation import UPPER_LIP_SHARE
+from chamelaion.engine.geometry import MouthFrame
 from chamelaion.engine.warp import bounding_box, coverage
 
 # Tooth boundaries along the mouth (u), from the middle outwards: centrals, laterals, canines.

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from chamelaion.engine.articulation import articulate, mouth_frame
+from chamelaion.engine.articulation import articulate
 from chamelaion.engine.bank import MouthBank, MouthSample, lip_colour, paste_sample
 from chamelaion.engine.faces import (
     INNER_LOWER_LIP,
@@ -29,6 +29,7 @@ from chamelaion.engine.faces import (
     OUTER_UPPER_LIP,
     apply_affine,
 )
+from chamelaion.engine.geometry import mouth_frame
 from chamelaion.engine.interior import MouthLighting, draw_interior
 from chamelaion.engine.warp import bounding_box, warp_map
 

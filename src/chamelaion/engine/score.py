@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from chamelaion.engine import features, media
-from chamelaion.engine.articulation import inner_gap, mouth_width
 from chamelaion.engine.faces import (
     EYE_OUTER_CORNERS,
     JAWLINE,
@@ -30,6 +29,7 @@ from chamelaion.engine.faces import (
     LandmarkDetector,
     box_of,
 )
+from chamelaion.engine.geometry import inner_gap, mouth_width
 
 CLOSED_OPENING = 0.05  # inner gap under 5 % of the mouth width counts as closed
 MAX_LAG = 5

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chamelaion.engine.articulation import inner_gap
 from chamelaion.engine.faces import FaceTrack, box_of
+from chamelaion.engine.geometry import inner_gap
 
 SWITCH_RATIO = 1.25
 SWITCH_FRAMES = 5

@@ -1,0 +1,224 @@
+"""Real talking-head footage: which clips exist, what may be done with them, and their landmarks.
+
+The clips live outside the repository (`../shared/footage/`, or `$CHAMELAION_FOOTAGE`): they are
+third-party media and are never committed. This module is the manifest the training scripts,
+the benchmarks and the real-footage tests share:
+
+- every clip with its provenance terms, language and speaker, and its role: `train` clips may
+  be learned from; `held_out` clips never are, so figures measured on them say something;
+- `load(clip)`: the clip's per-frame face landmarks (the largest face, mediapipe's mesh) and its
+  speech as 16 kHz mono, extracted once and cached under `.cache/footage/` (not committed).
+
+Terms decide what shipped weights may learn from: `CLEAR_TERMS` clips are public-domain US
+government works and the GRID corpus (CC BY 4.0); the rest state no terms.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from chamelaion.engine import media  # noqa: E402
+from chamelaion.engine.faces import LANDMARK_COUNT, LandmarkDetector, box_of  # noqa: E402
+
+PUBLIC_DOMAIN = "public domain (US federal government work)"
+GRID_TERMS = "GRID audiovisual corpus, CC BY 4.0 (Cooke, Barker, Cunningham, Shao 2006)"
+MEAD_TERMS = "MEAD corpus, research terms"
+NOT_STATED = "not stated"
+CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS)
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str  # file name under the footage folder
+    speaker: str  # clips of one speaker share it: a held-out speaker is never trained on
+    language: str
+    terms: str
+    source: str  # repository @ commit: path
+    held_out: bool = False
+
+    @property
+    def path(self) -> Path:
+        return footage_dir() / self.name
+
+    @property
+    def clear_terms(self) -> bool:
+        return self.terms in CLEAR_TERMS
+
+
+_STYLETALK = "FuxiVirtualHuman/styletalk @17b046cb: samples/source_video/"
+_EDTALK = "tanshuai0219/EDTalk @06a9a968: test_data/"
+_RETALKING = "OpenTalker/video-retalking @d32e8e58: examples/face/"
+_GRID = "rizkiarm/LipNet @bec592aa: evaluation/samples/GRID/"
+_MEAD = "filby89/spectre @0b339a84: samples/MEAD/"
+
+CLIPS: tuple[Clip, ...] = (
+    # Training clips.
+    Clip("styletalk_Obama_clip1.mp4", "obama", "en", PUBLIC_DOMAIN, _STYLETALK),
+    Clip("styletalk_Obama_clip2.mp4", "obama", "en", PUBLIC_DOMAIN, _STYLETALK),
+    Clip("styletalk_Obama_clip3.mp4", "obama", "en", PUBLIC_DOMAIN, _STYLETALK),
+    Clip("edtalk_uncrop_Obama.mp4", "obama", "en", PUBLIC_DOMAIN, _EDTALK),
+    Clip("edtalk_pose_source2.mp4", "congressman", "en", PUBLIC_DOMAIN, _EDTALK),
+    *(
+        Clip(f"grid/{n}.mpg", f"grid-{n[:1]}", "en", GRID_TERMS, _GRID)
+        for n in (
+            "bbaf2n",
+            "brbk7n",
+            "lbax4n",
+            "lbbc2a",
+            "lrwp9a",
+            "lwbsza",
+            "pwij3p",
+            "sbia1a",
+            "sbwe5n",
+            "swiz3n",
+        )
+    ),  # fmt: skip
+    Clip("styletalk_andrew_clip_1.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
+    Clip("styletalk_andrew_clip_2.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
+    Clip("styletalk_feifeili_clip1.mp4", "feifeili", "en", NOT_STATED, _STYLETALK),
+    Clip("styletalk_feifeili_clip2_short.mp4", "feifeili", "en", NOT_STATED, _STYLETALK),
+    Clip("styletalk_feifeili_clip3.mp4", "feifeili", "en", NOT_STATED, _STYLETALK),
+    Clip("edtalk_mouth_source.mp4", "edtalk-mouth", "en", NOT_STATED, _EDTALK),
+    Clip("dfrf_cnn2_25fps.mp4", "cnn2", "en", NOT_STATED, "sstzal/DFRF @2c7bd69c: dataset/vids/"),
+    Clip("retalking_face_1.mp4", "retalking-1", "en", NOT_STATED, _RETALKING),
+    Clip("retalking_face_4.mp4", "retalking-4", "en", NOT_STATED, _RETALKING),
+    Clip("retalking_face_5.mp4", "retalking-5", "en", NOT_STATED, _RETALKING),
+    *(
+        Clip(f"mead/{n}.mp4", f"mead-{n[:4]}", "en", MEAD_TERMS, _MEAD)
+        for n in (
+            "M003_level_1_disgusted_015",
+            "M026_level_3_disgusted_018",
+            "M030_level_3_angry_016",
+            "W023_level_2_surprised_010",
+            "W036_level_3_happy_007",
+            "W040_level_3_happy_029",
+        )
+    ),  # fmt: skip
+    # Held out: speakers never trained on, two of them in other languages.
+    Clip("styletalk_reagan_clip1.mp4", "reagan", "en", PUBLIC_DOMAIN, _STYLETALK, True),
+    Clip("styletalk_KristiNoem.mp4", "noem", "en", NOT_STATED, _STYLETALK, True),
+    Clip(
+        "dfrf_french.mp4", "french", "fr", NOT_STATED, "sstzal/DFRF @2c7bd69c: dataset/vids/", True
+    ),
+    Clip(
+        "mimictalk_German_20s.mp4",
+        "german",
+        "de",
+        NOT_STATED,
+        "yerfor/MimicTalk @a79f90ed: data/raw/examples/",
+        True,
+    ),  # fmt: skip
+    Clip(
+        "infinitetalk_ref_video.mp4",
+        "infinitetalk",
+        "en",
+        NOT_STATED,
+        "MeiGen-AI/InfiniteTalk @0107cd96: examples/single/",
+        True,
+    ),  # fmt: skip
+    Clip(
+        "real3dportrait_May_5s.mp4",
+        "may",
+        "en",
+        NOT_STATED,
+        "yerfor/Real3DPortrait @a9d70c7e: data/raw/examples/",
+        True,
+    ),  # fmt: skip
+    Clip("retalking_face_2.mp4", "retalking-2", "en", NOT_STATED, _RETALKING, True),
+)
+
+
+def footage_dir() -> Path:
+    return Path(os.environ.get("CHAMELAION_FOOTAGE", ROOT.parent / "shared" / "footage"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHAMELAION_CACHE", ROOT / ".cache")) / "footage"
+
+
+def available(clips: tuple[Clip, ...] | list[Clip] = CLIPS) -> list[Clip]:
+    return [c for c in clips if c.path.exists()]
+
+
+def training_clips(clear_terms_only: bool) -> list[Clip]:
+    return [c for c in available() if not c.held_out and (c.clear_terms or not clear_terms_only)]
+
+
+def held_out_clips() -> list[Clip]:
+    return [c for c in available() if c.held_out]
+
+
+def by_name(name: str) -> Clip:
+    for clip in CLIPS:
+        if clip.name == name or Path(clip.name).stem == name:
+            return clip
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Footage:
+    """A clip as the models see it: landmarks per video frame, speech at 16 kHz."""
+
+    clip: Clip
+    fps: float
+    landmarks: np.ndarray  # (frames, 478, 2) float32 pixels, NaN where no face was found
+    audio: np.ndarray  # float32 mono, 16 kHz, time 0 = the first video frame
+
+    @property
+    def frames(self) -> int:
+        return len(self.landmarks)
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+
+def load(clip: Clip) -> Footage:
+    """The clip's landmarks and speech, from the cache or extracted now (a few seconds a clip)."""
+    cached = cache_dir() / (clip.name.replace("/", "__") + ".npz")
+    if cached.exists() and cached.stat().st_mtime >= clip.path.stat().st_mtime:
+        data = np.load(cached)
+        return Footage(clip, float(data["fps"]), data["landmarks"], data["audio"])
+    info = media.probe(clip.path)
+    landmarks = extract_landmarks(clip.path, info.fps)
+    audio = media.read_audio(clip.path)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial.npz")
+    np.savez(partial, fps=float(info.fps), landmarks=landmarks, audio=audio)
+    partial.replace(cached)
+    return Footage(clip, float(info.fps), landmarks, audio)
+
+
+def extract_landmarks(path: Path, fps: Fraction) -> np.ndarray:
+    """The largest face's landmarks in every frame (NaN where none was found)."""
+    rows = []
+    with LandmarkDetector(max_faces=1) as detect:
+        for rgb in media.read_frames(path, fps):
+            faces = detect(rgb)
+            if faces:
+                rows.append(max(faces, key=lambda f: box_of(f).area))
+            else:
+                rows.append(np.full((LANDMARK_COUNT, 2), np.nan, np.float32))
+    return np.array(rows, dtype=np.float32).reshape(-1, LANDMARK_COUNT, 2)
+
+
+if __name__ == "__main__":
+    # python train/footage.py [--part K/N]: extract (and cache) every available clip.
+    part, parts = 0, 1
+    if len(sys.argv) == 3 and sys.argv[1] == "--part":
+        part, parts = (int(x) for x in sys.argv[2].split("/"))
+    for k, c in enumerate(available()):
+        if k % parts == part:
+            f = load(c)
+            found = float(np.mean(~np.isnan(f.landmarks[:, 0, 0])))
+            print(f"{c.name}: {f.frames} frames at {f.fps:.2f} fps, {f.seconds:.1f} s, "
+                  f"face {found:.0%}", flush=True)  # fmt: skip
