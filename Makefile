@@ -39,8 +39,8 @@ test-postgres: setup
 		--ignore=tests/server/test_scaleout.py
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench train
+	$(BIN)/ruff format --check src tests bench train
 	$(BIN)/mypy
 
 bench: setup

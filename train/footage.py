@@ -81,7 +81,7 @@ CLIPS: tuple[Clip, ...] = (
             "sbwe5n",
             "swiz3n",
         )
-    ),  # fmt: skip
+    ),
     Clip("styletalk_andrew_clip_1.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
     Clip("styletalk_andrew_clip_2.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
     Clip("styletalk_feifeili_clip1.mp4", "feifeili", "en", NOT_STATED, _STYLETALK),
@@ -102,7 +102,7 @@ CLIPS: tuple[Clip, ...] = (
             "W036_level_3_happy_007",
             "W040_level_3_happy_029",
         )
-    ),  # fmt: skip
+    ),
     # Held out: speakers never trained on, two of them in other languages.
     Clip("styletalk_reagan_clip1.mp4", "reagan", "en", PUBLIC_DOMAIN, _STYLETALK, True),
     Clip("styletalk_KristiNoem.mp4", "noem", "en", NOT_STATED, _STYLETALK, True),
@@ -116,7 +116,7 @@ CLIPS: tuple[Clip, ...] = (
         NOT_STATED,
         "yerfor/MimicTalk @a79f90ed: data/raw/examples/",
         True,
-    ),  # fmt: skip
+    ),
     Clip(
         "infinitetalk_ref_video.mp4",
         "infinitetalk",
@@ -124,7 +124,7 @@ CLIPS: tuple[Clip, ...] = (
         NOT_STATED,
         "MeiGen-AI/InfiniteTalk @0107cd96: examples/single/",
         True,
-    ),  # fmt: skip
+    ),
     Clip(
         "real3dportrait_May_5s.mp4",
         "may",
@@ -132,7 +132,7 @@ CLIPS: tuple[Clip, ...] = (
         NOT_STATED,
         "yerfor/Real3DPortrait @a9d70c7e: data/raw/examples/",
         True,
-    ),  # fmt: skip
+    ),
     Clip("retalking_face_2.mp4", "retalking-2", "en", NOT_STATED, _RETALKING, True),
 )
 
