@@ -27,6 +27,7 @@ from pathlib import Path
 
 import footage
 import numpy as np
+from heldout import Figures, held_out_figures
 
 from chamelaion.engine import faces, sync
 
@@ -60,9 +61,6 @@ def augment(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return shapes.reshape(
         len(windows), -1
     )  # same-clip windows this close to the anchor are not negatives
-
-
-BENCH_SHIFTS = (-6, -3, 0, 3, 6)
 
 
 @dataclass
@@ -192,72 +190,6 @@ def train_cca(clips: list[ClipData], dim: int, ridge: float = 0.1) -> dict[str, 
     }
 
 
-# ----------------------------------------------------------------------------------------------
-# Held-out figures (the benchmark's, on cached landmarks)
-
-
-def shifted(audio: np.ndarray, frames: int, fps: float) -> np.ndarray:
-    """`audio` delayed by `frames` video frames (negative: advanced), length kept."""
-    n = round(abs(frames) * footage.media.ANALYSIS_SAMPLE_RATE / fps)
-    if frames >= 0:
-        return np.concatenate([np.zeros(n, np.float32), audio])[: len(audio)]
-    return np.concatenate([audio[n:], np.zeros(n, np.float32)])
-
-
-def fitted(audio: np.ndarray, seconds: float) -> np.ndarray:
-    """`audio` repeated or cut to `seconds`."""
-    n = round(seconds * footage.media.ANALYSIS_SAMPLE_RATE)
-    return np.resize(audio, n).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Figures:
-    tracking: float  # share of (clip, shift) with the offset moving by the shift ±1
-    own_wins: float  # share of (clip, other speech) pairs where own speech is more confident
-    own_confidence: float  # median
-    other_confidence: float  # median
-    lines: list[str]
-
-
-def held_out_figures(model: sync.SyncModel) -> Figures:
-    clips = footage.held_out_clips()
-    loaded = [footage.load(c) for c in clips]
-    lines, hits, total = [], 0, 0
-    own: list[float] = []
-    for f in loaded:
-        curves = {
-            s: sync.sync_curve(
-                sync.frame_distances(f.landmarks, f.fps, shifted(f.audio, s, f.fps), model=model)
-            )
-            for s in BENCH_SHIFTS
-        }
-        base = curves[0].offset
-        moved = {s: curves[s].offset - base for s in BENCH_SHIFTS if s}
-        hits += sum(abs(m - s) <= 1 for s, m in moved.items())
-        total += len(moved)
-        own.append(curves[0].confidence)
-        lines.append(
-            f"{f.clip.name:32s} offset {base:+3d}  conf {curves[0].confidence:.3f}  "
-            f"dist {curves[0].distance:.3f}  shifts "
-            + " ".join(f"{s:+d}->{m:+d}" for s, m in moved.items())
-        )
-    wins, pairs = 0, 0
-    other: list[float] = []
-    for i, f in enumerate(loaded):
-        for j, g in enumerate(loaded):
-            if i == j:
-                continue
-            curve = sync.sync_curve(
-                sync.frame_distances(f.landmarks, f.fps, fitted(g.audio, f.seconds), model=model)
-            )
-            other.append(curve.confidence)
-            wins += own[i] > curve.confidence
-            pairs += 1
-    return Figures(
-        hits / total, wins / pairs, float(np.median(own)), float(np.median(other)), lines
-    )
-
-
 def model_from(arrays: dict[str, np.ndarray]) -> sync.SyncModel:
     def layers(prefix: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
         count = sum(1 for k in arrays if k.startswith(f"{prefix}_w"))
@@ -285,8 +217,9 @@ def train(clips: list[footage.Clip], args: argparse.Namespace) -> tuple[dict[str
 def report(name: str, figures: Figures, how: str) -> str:
     return (
         f"{name} ({how}): shifts tracked within ±1 frame {figures.tracking:.1%}, own speech more "
-        f"confident than another clip's in {figures.own_wins:.1%} of pairs (median confidence "
-        f"own {figures.own_confidence:.3f}, other {figures.other_confidence:.3f})"
+        f"confident than another clip's in {figures.separation:.1%} of pairs (median confidence "
+        f"own {np.median(figures.own_confidence):.3f}, other "
+        f"{np.median(figures.other_confidence):.3f})"
     )
 
 

@@ -64,8 +64,8 @@ def _mean_over(values: np.ndarray, speech: mediagen.Speech, symbols: set[str]) -
 def test_opening_follows_the_speech_envelope(synced: Path, articulation_wav: Path) -> None:
     score = sync_score(synced, articulation_wav)
     assert score.face_detection_rate == 1.0
-    assert score.correlation >= 0.6
-    assert abs(score.lag_frames) <= 1
+    assert score.loudness_correlation >= 0.6
+    assert abs(score.loudness_lag_frames) <= 1
     assert score.silent_frames > 20
     assert score.silent_closed_share >= 0.95
 

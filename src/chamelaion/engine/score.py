@@ -3,15 +3,26 @@
 The mouth is measured by the same face mesh the engine uses, on the decoded output, so the
 figures describe what a viewer sees, not the engine's intentions:
 
-- `correlation`: Pearson r between the mouth opening (inner-lip gap over mouth width) and the
-  audio's speech envelope, at the lag (within ±5 frames) where it is highest;
-- `lag_frames`: that lag; positive means the mouth moves after the sound;
+- `offset_frames`, `confidence`, `distance`: the learned sync scorer (`engine/sync.py`, trained
+  on real footage, independent of the engine's audio-to-mouth model). `offset_frames` is the
+  shift, within ±15 frames, that best aligns sound and picture, positive when the audio is late
+  (the sound comes after the mouth movement that makes it); `confidence` is how far the distance
+  at that offset stands below the median over all offsets (SyncNet's confidence: about 0.1 for a
+  real speaker with their own speech on held-out footage, about 0.03 for someone else's speech);
+  `distance` is the mean embedding distance (0..2) at that offset. When there is nothing to
+  score (no face, no speech, a mouth that never moves, audio that covers too little of the
+  video), `confidence` is 0, `offset_frames` 0, `distance` None and `note` says why;
 - `silent_closed_share`: of the frames well inside silences, the share with a closed mouth;
-- `face_detection_rate`: share of frames where a face was found.
+- `face_detection_rate`: share of frames where a face was found;
+- `loudness_correlation`, `loudness_lag_frames`: Pearson r between the mouth opening (inner-lip
+  gap over mouth width) and the speech loudness, at the lag within ±5 frames where it is
+  highest. Kept as what it is: a check that a mouth opens with loudness, which the engine's own
+  output is designed to do. It is not a sync measure for real speech (real mouths do not open in
+  step with loudness: r = 0.1-0.3 on correctly synced real footage), the learned scorer is.
 
-What these cannot see: a mouth that merely opens with loudness scores well on correlation
-alone; articulation (closures on /p b m/, rounding on /u/) needs phoneme-level checks, which the
-test suite makes with speech of known timing. Nor do they judge how the mouth looks.
+What these cannot see: articulation (closures on /p b m/, rounding on /u/) needs phoneme-level
+checks, which the test suite makes with speech of known timing. Nor do they judge how the mouth
+looks.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chamelaion.engine import features, media
+from chamelaion.engine import features, media, sync
 from chamelaion.engine.faces import (
     EYE_OUTER_CORNERS,
     JAWLINE,
@@ -75,41 +86,93 @@ def measure_mouth(video: str | Path) -> MouthMeasurements:
     )
 
 
-def speech_envelope(audio: str | Path, fps: float, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per video frame: speech loudness (0..1) and the share of the frame that is speech."""
-    return features.per_video_frame(features.analyze(media.read_audio(audio)), fps, frames)
+MIN_SPEECH_SECONDS = 0.5
+STILL_MOUTH = 1e-3  # lip shapes varying less than this (eye spans, RMS) do not move
 
 
 @dataclass(frozen=True)
 class SyncScore:
-    correlation: float
-    lag_frames: int
-    silent_closed_share: float
+    offset_frames: int
+    confidence: float
+    distance: float | None
+    scored_frames: int
     face_detection_rate: float
+    silent_closed_share: float
     frames: int
     silent_frames: int
+    loudness_correlation: float
+    loudness_lag_frames: int
+    note: str | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
 
 def sync_score(video: str | Path, audio: str | Path | None = None) -> SyncScore:
     """Score `video` against `audio` (default: the video's own sound track)."""
     measured = measure_mouth(video)
+    samples = media.read_audio(audio or video)
     n = len(measured.opening)
-    loud, speech = speech_envelope(audio or video, measured.fps, n)
+    loud, speech = features.per_video_frame(features.analyze(samples), measured.fps, n)
     correlation, lag = best_lag_correlation(measured.opening, loud)
     # Frames well inside silence: no speech within two frames either side.
     quiet = np.convolve(speech > 0, np.ones(5), mode="same") == 0
     silent = quiet & measured.found
     closed = measured.opening[silent] < CLOSED_OPENING
+    learned = learned_sync(measured, samples, float(speech.sum() / measured.fps))
     return SyncScore(
-        correlation=round(correlation, 4),
-        lag_frames=lag,
-        silent_closed_share=round(float(closed.mean()) if closed.size else 1.0, 4),
+        offset_frames=learned.offset_frames,
+        confidence=learned.confidence,
+        distance=learned.distance,
+        scored_frames=learned.scored_frames,
         face_detection_rate=round(float(measured.found.mean()) if n else 0.0, 4),
+        silent_closed_share=round(float(closed.mean()) if closed.size else 1.0, 4),
         frames=n,
         silent_frames=int(silent.sum()),
+        loudness_correlation=round(correlation, 4),
+        loudness_lag_frames=lag,
+        note=learned.note,
+    )
+
+
+@dataclass(frozen=True)
+class LearnedSync:
+    offset_frames: int
+    confidence: float
+    distance: float | None
+    scored_frames: int
+    note: str | None
+
+
+def learned_sync(
+    measured: MouthMeasurements, audio: np.ndarray, speech_seconds: float
+) -> LearnedSync:
+    """The learned scorer's verdict, or confidence 0 and the reason when there is nothing it
+    could judge (scoring a flat curve would only report noise)."""
+
+    def unscored(note: str, frames: int = 0) -> LearnedSync:
+        return LearnedSync(0, 0.0, None, frames, note)
+
+    if not measured.found.any():
+        return unscored("no face detected in video")
+    if speech_seconds < MIN_SPEECH_SECONDS:
+        return unscored("no speech in the audio")
+    shapes = sync.lip_shapes(measured.landmarks)
+    if float(np.sqrt(np.nanmean(shapes**2))) < STILL_MOUTH:
+        return unscored("the mouth never moves (a still picture?)")
+    curve = sync.sync_curve(sync.frame_distances(measured.landmarks, measured.fps, audio))
+    if np.isnan(curve.distances).all():
+        return unscored(
+            f"too little to score: audio and face overlap on fewer than "
+            f"{sync.MIN_SCORED_FRAMES} frames",
+            curve.scored_frames,
+        )
+    return LearnedSync(
+        curve.offset,
+        round(max(curve.confidence, 0.0), 4),
+        round(curve.distance, 4),
+        curve.scored_frames,
+        None,
     )
 
 
