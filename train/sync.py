@@ -32,7 +32,7 @@ from heldout import Figures, held_out_figures
 from chamelaion.engine import faces, sync
 
 HARD_SHIFTS = np.array([s for s in range(-12, 13) if abs(s) >= 3])
-NEAR_FRAMES = 2
+NEAR_FRAMES = 2  # same-clip windows this close to the anchor are not negatives
 LIP_COUNT = len(sync.LIP_POINTS)
 
 
@@ -58,9 +58,7 @@ def augment(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     shapes[flip] = shapes[flip][..., MIRROR]
     shapes[flip, :, 0] *= -1
     shapes *= rng.uniform(0.7, 1.4, size=(len(windows), 1, 1, 1))
-    return shapes.reshape(
-        len(windows), -1
-    )  # same-clip windows this close to the anchor are not negatives
+    return shapes.reshape(len(windows), -1)
 
 
 @dataclass

@@ -7,16 +7,21 @@ skipped where the footage is absent. The clips used here are held out: never tra
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import cv2
 import footage
 import numpy as np
 import pytest
 from heldout import shifted
 
 import mediagen
-from chamelaion.engine import media
+from chamelaion.engine import features, media
+from chamelaion.engine.faces import box_of
+from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.score import MouthMeasurements, SyncScore, learned_sync, sync_score
+from chamelaion.engine.speaker import SourceSpeech, choose_faces
 
 SPEAKER = footage.by_name("retalking_face_2")  # 5 s, 25 fps, English
 OTHER = footage.by_name("mimictalk_German_20s")  # another held-out speaker, German
@@ -109,3 +114,44 @@ def test_a_face_seen_too_briefly_scores_zero_with_the_reason() -> None:
     scored = learned_sync(measured, clip.audio, speech_seconds=clip.seconds)
     assert (scored.confidence, scored.distance, scored.offset_frames) == (0.0, None, 0)
     assert scored.note is not None and scored.note.startswith("too little to score")
+
+
+def _composite(path: Path, left: footage.Clip, right: footage.Clip, speaker: str) -> Path:
+    """Two real clips side by side (256x256 each, 4 s), with the sound of the `speaker` side."""
+    fps = media.probe(left.path).fps
+    frames = int(4 * fps)
+    both = zip(media.read_frames(left.path, fps), media.read_frames(right.path, fps), strict=False)
+    pictures = (
+        (i / float(fps), np.concatenate([cv2.resize(p, (256, 256)) for p in pair], axis=1))
+        for i, pair in enumerate(itertools.islice(both, frames))
+    )
+    sound = footage.load(left if speaker == "left" else right).audio
+    samples = sound[: round(frames / float(fps) * media.ANALYSIS_SAMPLE_RATE)]
+    speech = mediagen.Speech(samples, media.ANALYSIS_SAMPLE_RATE)
+    return mediagen.write_video(path, pictures, float(fps), speech)
+
+
+@pytest.mark.parametrize("speaker", ["left", "right"])
+def test_the_speaking_face_of_two_real_ones_is_chosen(tmp_path: Path, speaker: str) -> None:
+    """Two real speakers on screen, the sound of one: the learned scorer names that one. (The
+    loudness correlation it replaced chose the silent face when the left one spoke, and could
+    not decide when the right one did.)"""
+    left, right = SPEAKER, footage.by_name("real3dportrait_May_5s")
+    _require(left, right)
+    video = _composite(tmp_path / "two.mp4", left, right, speaker)
+    info = media.probe(video)
+    scan = scan_faces(video, info.fps, info.frame_count, lambda: None)
+    assert len(scan.tracks) == 2
+    samples = media.read_audio(video)
+    loudness, speech = features.per_video_frame(
+        features.analyze(samples), float(info.fps), scan.frames
+    )
+    source = SourceSpeech(loudness, speech, samples)
+    choice = choose_faces(scan.tracks, scan.frames, float(info.fps), True, lambda: source, [])
+    sides = [
+        "left" if box_of(points).x1 < 256 + 20 else "right"
+        for f, face in enumerate(choice.faces)
+        if face is not None and (points := face.at(f)) is not None
+    ]
+    assert len(sides) == scan.frames
+    assert sides.count(speaker) >= 0.9 * len(sides)

@@ -1,13 +1,21 @@
 """Which face to re-animate in each frame: the active speaker, or the largest face.
 
 Active speaker detection reads the source video's own sound: within each shot, over sliding
-two-second windows, it correlates every face's mouth opening with the speech envelope (trying
-lags of up to ±2 frames) and names the face that correlates best, if it does so clearly. Each
-frame then goes to the face with the most confident windows around it (frames no window
+windows, the learned sync scorer (`engine/sync.py`) measures how clearly each face's lips agree
+with the sound: the window's median embedding distance over offsets of ±15 frames minus its
+distance at the shot's sound-to-picture offset (measured once per shot, within ±`SYNC_LAG`
+frames: the source's own sound is in sync up to a little recording delay); the face that agrees
+best names the window, if it does so clearly.
+Each frame then goes to the face with the most confident windows around it (frames no window
 decides keep the nearest decision up to a second away: a pause is not a change of speaker), and
 choices shorter than half a second are absorbed by their neighbours, so the choice follows a
 change of speaker without flickering. Where that cannot decide (one face only, no sound, no
 speech, or no face clearly in sync), the largest face is used, and a note says so.
+
+Given only per-frame loudness (`SourceSpeech.samples` absent), the windows are judged by the
+earlier measure, each face's mouth opening correlated with loudness: it picks a mouth that opens
+with loudness, which real speakers' mouths do not reliably do, so it is a fallback for callers
+that do not pass the samples, not a measure of sync.
 
 Max-face: the largest face on screen, with hysteresis, so two faces of similar size do not make
 the choice flicker: the current face keeps the role until another is clearly larger
@@ -22,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chamelaion.engine import sync
 from chamelaion.engine.faces import FaceTrack, box_of
 from chamelaion.engine.geometry import inner_gap
 
@@ -32,6 +41,12 @@ HOP_SECONDS = 0.5
 MAX_LAG = 2
 MIN_CORRELATION = 0.3
 MIN_MARGIN = 0.15
+# The learned scorer's windows (see bench/speaker.py for the figures on real footage).
+SYNC_WINDOW_SECONDS = 2.0
+SYNC_LAG = 5
+MIN_SYNC_CONFIDENCE = 0.01
+MIN_SYNC_MARGIN = 0.01
+MAX_MISSING = 0.4  # a face missing from more of a window than this does not compete in it
 MIN_SPEECH_SHARE = 0.2
 MIN_RUN_SECONDS = 0.5
 HOLD_SECONDS = 1.0  # how far a decision reaches into undecided frames around it
@@ -51,6 +66,7 @@ class SourceSpeech:
 
     loudness: np.ndarray  # 0..1
     speech: np.ndarray  # share of the frame that is speech
+    samples: np.ndarray | None = None  # the sound itself, mono 16 kHz, time 0 = first frame
 
 
 def choose_faces(
@@ -76,9 +92,10 @@ def choose_faces(
     if sound is None:
         return FaceChoice(largest, ["source video has no audio: used the largest face"])
     choice = FaceChoice(list(largest))
+    embedded = None if sound.samples is None else sync.embed_sound(sound.samples, fps, frames)
     bounds = [0, *shots, frames]
     for start, stop in itertools.pairwise(bounds):
-        _detect_in_shot(tracks, start, stop, fps, sound, largest, choice)
+        _detect_in_shot(tracks, start, stop, fps, sound, embedded, largest, choice)
     return choice
 
 
@@ -92,15 +109,21 @@ def _detect_in_shot(
     stop: int,
     fps: float,
     source: SourceSpeech,
+    sound: np.ndarray | None,
     largest: list[FaceTrack | None],
     choice: FaceChoice,
 ) -> None:
     present = [t for t in tracks if t.start < stop and t.end > start]
     if len(present) < 2:
         return  # one face (or none): it is the only one to animate
-    window = max(8, round(WINDOW_SECONDS * fps))
+    if sound is not None:
+        window_seconds, floor, margin = SYNC_WINDOW_SECONDS, MIN_SYNC_CONFIDENCE, MIN_SYNC_MARGIN
+        score = _learned_scorer(present, start, stop, fps, sound)
+    else:
+        window_seconds, floor, margin = WINDOW_SECONDS, MIN_CORRELATION, MIN_MARGIN
+        score = _loudness_scorer(present, start, stop, source.loudness)
+    window = max(8, round(window_seconds * fps))
     hop = max(1, round(HOP_SECONDS * fps))
-    openings = {id(t): _openings(t, start, stop) for t in present}
     votes = np.zeros((len(present), stop - start))
     decided = np.zeros(stop - start, dtype=bool)
     undecided_reasons: set[str] = set()
@@ -110,12 +133,10 @@ def _detect_in_shot(
         if speech_share < MIN_SPEECH_SHARE:
             undecided_reasons.add("no speech in the source audio")
             continue
-        scores = [
-            _sync(openings[id(t)][w0 - start : w1 - start], source.loudness[w0:w1]) for t in present
-        ]
+        scores = [score(k, w0 - start, w1 - start) for k in range(len(present))]
         order = np.argsort(scores)[::-1]
         best, second = scores[order[0]], scores[order[1]]
-        if best < MIN_CORRELATION or best - second < MIN_MARGIN:
+        if best < floor or best - second < margin:
             undecided_reasons.add("no face clearly in sync with the source audio")
             continue
         votes[order[0], w0 - start : w1 - start] += best
@@ -154,6 +175,61 @@ def _hold_decisions(
     return np.where(decided, winner, winner[nearer]), decided | reachable
 
 
+Scorer = Callable[[int, int, int], float]  # (face, window start, stop in the shot) -> score
+
+
+def _learned_scorer(
+    present: list[FaceTrack], start: int, stop: int, fps: float, sound: np.ndarray
+) -> Scorer:
+    """Each face's agreement with the sound in a window: the median distance over all offsets
+    minus the distance at the shot's offset (0 when the face is missing from much of it).
+
+    The offset between sound and picture belongs to the recording, not to a face, so it is
+    measured once per shot, within ±SYNC_LAG frames, on the face whose lips agree with the
+    sound most clearly over the whole shot, and every face is then judged at that offset.
+    Letting each face pick its own best offset in every window would let a face that is not
+    speaking find a chance match somewhere among the offsets, window after window.
+    """
+    table = []
+    for track in present:
+        lo, hi = max(start, track.start), min(stop, track.end)
+        lips = sync.embed_lips(track.points[lo - track.start : hi - track.start], fps)
+        rows = np.full((stop - start, 2 * sync.MAX_OFFSET + 1), np.nan)
+        rows[lo - start : hi - start] = sync.distances(lips, sound, sync.MAX_OFFSET, first=lo)
+        table.append(rows)
+    near = slice(sync.MAX_OFFSET - SYNC_LAG, sync.MAX_OFFSET + SYNC_LAG + 1)
+    best_dip, column = -np.inf, sync.MAX_OFFSET
+    for rows in table:
+        curve = sync.sync_curve(rows).distances
+        if np.isnan(curve[near]).all():
+            continue
+        dip = float(np.nanmedian(curve) - np.nanmin(curve[near]))
+        if dip > best_dip:
+            best_dip, column = dip, near.start + int(np.nanargmin(curve[near]))
+
+    def score(face: int, w0: int, w1: int) -> float:
+        block = table[face][w0:w1]
+        if np.isnan(block[:, column]).mean() > MAX_MISSING:
+            return 0.0
+        curve = sync.sync_curve(block).distances
+        if np.isnan(curve[column]):
+            return 0.0
+        return float(np.nanmedian(curve) - curve[column])
+
+    return score
+
+
+def _loudness_scorer(
+    present: list[FaceTrack], start: int, stop: int, loudness: np.ndarray
+) -> Scorer:
+    openings = [_openings(t, start, stop) for t in present]
+
+    def score(face: int, w0: int, w1: int) -> float:
+        return _sync(openings[face][w0:w1], loudness[start + w0 : start + w1])
+
+    return score
+
+
 def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
     out = np.full(stop - start, np.nan)
     for f in range(max(start, track.start), min(stop, track.end)):
@@ -166,7 +242,7 @@ def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
 def _sync(opening: np.ndarray, loudness: np.ndarray) -> float:
     """Best Pearson r of opening against loudness over lags of ±MAX_LAG frames; 0 when the
     face is missing for much of the window or its mouth does not move."""
-    if np.isnan(opening).mean() > 0.4:
+    if np.isnan(opening).mean() > MAX_MISSING:
         return 0.0
     best = 0.0
     for lag in range(-MAX_LAG, MAX_LAG + 1):

@@ -204,6 +204,35 @@ def default_model() -> SyncModel:
     return SyncModel.load()
 
 
+def embed_lips(landmarks: np.ndarray, fps: float, model: SyncModel | None = None) -> np.ndarray:
+    """(frames, dim): one face's lip embedding per frame (NaN where it is missing). The face's
+    mean shape is taken over these frames: pass one face's track, not a mixture of faces."""
+    return (model or default_model()).embed_visual(visual_windows(lip_shapes(landmarks), fps))
+
+
+def embed_sound(
+    audio: np.ndarray,
+    fps: float,
+    frames: int,
+    max_offset: int = MAX_OFFSET,
+    model: SyncModel | None = None,
+) -> np.ndarray:
+    """(frames + 2 * max_offset, dim): the sound's embedding at video frames -max_offset ..
+    frames + max_offset - 1 (NaN where the window reaches past the audio)."""
+    times = np.arange(-max_offset, frames + max_offset) / fps
+    return (model or default_model()).embed_audio(audio_windows(mfcc(audio), times))
+
+
+def distances(lips: np.ndarray, sound: np.ndarray, max_offset: int, first: int = 0) -> np.ndarray:
+    """(len(lips), 2 * max_offset + 1): distance (0..2, one minus the cosine) between the lip
+    embedding of video frame first + t and the sound embedding d frames later, column
+    d + max_offset (`sound` as `embed_sound` gives it for the whole video, with the same
+    `max_offset`); NaN where either is missing. Positive d: the sound comes after the mouth."""
+    offsets = np.arange(-max_offset, max_offset + 1)
+    rows = first + np.arange(len(lips))[:, None] + offsets[None, :] + max_offset
+    return 1.0 - np.einsum("td,tkd->tk", lips, sound[rows])
+
+
 def frame_distances(
     landmarks: np.ndarray,
     fps: float,
@@ -211,17 +240,9 @@ def frame_distances(
     max_offset: int = MAX_OFFSET,
     model: SyncModel | None = None,
 ) -> np.ndarray:
-    """(frames, 2 * max_offset + 1): distance (0..2, one minus the cosine) between frame t's lip
-    embedding and the audio embedding at frame t + d, column d + max_offset; NaN where either
-    is missing. Positive d means the sound comes d frames after the mouth."""
-    model = model or default_model()
-    n = len(landmarks)
-    visual = model.embed_visual(visual_windows(lip_shapes(landmarks), fps))
-    times = (np.arange(-max_offset, n + max_offset)) / fps
-    sound = model.embed_audio(audio_windows(mfcc(audio), times))
-    offsets = np.arange(-max_offset, max_offset + 1)
-    rows = np.arange(n)[:, None] + offsets[None, :] + max_offset
-    return 1.0 - np.einsum("td,tkd->tk", visual, sound[rows])
+    """`distances` for one face's landmarks over a whole video and its audio."""
+    lips = embed_lips(landmarks, fps, model)
+    return distances(lips, embed_sound(audio, fps, len(landmarks), max_offset, model), max_offset)
 
 
 @dataclass(frozen=True)
