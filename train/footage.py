@@ -34,6 +34,7 @@ GRID_TERMS = "GRID audiovisual corpus, CC BY 4.0 (Cooke, Barker, Cunningham, Sha
 MEAD_TERMS = "MEAD corpus, research terms"
 NOT_STATED = "not stated"
 CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS)
+CACHE_VERSION = 2  # raised whenever what `load` extracts changes
 
 
 @dataclass(frozen=True)
@@ -184,13 +185,13 @@ class Footage:
 
 def load(clip: Clip) -> Footage:
     """The clip's landmarks and speech, from the cache or extracted now (a few seconds a clip)."""
-    cached = cache_dir() / (clip.name.replace("/", "__") + ".npz")
+    cached = cache_dir() / (clip.name.replace("/", "__") + f".v{CACHE_VERSION}.npz")
     if cached.exists() and cached.stat().st_mtime >= clip.path.stat().st_mtime:
         data = np.load(cached)
         return Footage(clip, float(data["fps"]), data["landmarks"], data["audio"])
     info = media.probe(clip.path)
     landmarks = extract_landmarks(clip.path, info.fps)
-    audio = media.read_audio(clip.path)
+    audio = media.read_audio(clip.path, with_video=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".partial.npz")
     np.savez(partial, fps=float(info.fps), landmarks=landmarks, audio=audio)

@@ -82,3 +82,10 @@ def test_sync_modes_match_the_engine() -> None:
     from chamelaion.engine import SyncMode
 
     assert set(SYNC_MODES) == {mode.value for mode in SyncMode}
+
+
+def test_models_match_the_engine() -> None:
+    from chamelaion.engine.mouthmodel import MODELS as ENGINE_MODELS
+    from chamelaion.server.schemas import MODELS
+
+    assert MODELS == ENGINE_MODELS

@@ -235,12 +235,34 @@ def _first_frame_time(path: str | Path) -> float:
     return _first_time_cache[key]
 
 
-def read_audio(path: str | Path, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> np.ndarray:
-    """The whole first audio stream as mono float32 at `sample_rate` (for analysis)."""
+def read_audio(
+    path: str | Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, with_video: bool = False
+) -> np.ndarray:
+    """The whole first audio stream as mono float32 at `sample_rate` (for analysis).
+
+    `with_video`: a video's own sound, aligned so that sample 0 plays with frame 0 of
+    `read_frames` (a sound track may start before the first picture: an MP4 whose video begins
+    at 0.08 s would otherwise put its speech 2 frames early against its own mouth).
+    """
     chunks = list(iter_audio(path, sample_rate, "mono"))
     if not chunks:
         raise EmptyMediaError(f"{Path(path).name} has no audio samples")
-    return np.concatenate(chunks, axis=1)[0]
+    samples = np.concatenate(chunks, axis=1)[0]
+    if not with_video:
+        return samples
+    shift = round((_first_frame_time(path) - _first_audio_time(path)) * sample_rate)
+    if shift >= 0:
+        return samples[shift:]
+    return np.concatenate([np.zeros(-shift, np.float32), samples])
+
+
+def _first_audio_time(path: str | Path) -> float:
+    with _open(path) as container:
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                return float(frame.time)
+    return 0.0
 
 
 def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[np.ndarray]:

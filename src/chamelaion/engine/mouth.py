@@ -1,13 +1,19 @@
-"""Target mouth shapes from audio: one `MouthShape` per output video frame.
+"""Target mouth shapes: what the new audio says, made to move as this speaker's mouth moves.
 
-A shape has three numbers, each visible on a face from the front:
-- `opening`: inner-lip gap as a fraction of the mouth's width (0 closed, about 0.45 wide open);
-  it follows speech loudness and F1 (jaw height), and is 0 in silence;
-- `spread`: relative change of mouth width (+0.12 spread as in /i/, -0.15 rounded as in /u/);
-  read from F2 relative to the speaker's own F2 range, weighted by how close the vowel is
-  (open vowels leave the lips neutral), so it adapts to any voice and language;
-- closures: frames where the audio says the lips are shut (/p b m/) get opening 0, applied after
-  smoothing so they stay crisp.
+Two halves meet here:
+- `SpeechTrack`: per output frame, the audio-to-mouth model's speaker-normalised shape (gap,
+  width, jaw, lips; see `mouthmodel`) and whether the frame lies in a pause, where the lips
+  close and rest. Only pauses count, not every quiet frame: on real speech, closing the mouth
+  wherever an energy rule says "quiet" or "bilabial" lowered the correlation with the true
+  mouth (0.34 -> 0.23, bench/realspeech.py clips): real lips do not follow loudness;
+- `SpeakerMouth`: how the face on screen moves its mouth, read off the source video itself: its
+  average shape and range while it speaks (its own speech, when the source carries any: the
+  dub's original track), or a prior from real talking heads scaled to this mouth when the
+  source gives nothing to learn from.
+
+`SpeakerMouth.target` turns a normalised shape into this speaker's gap and width for one frame.
+The width is added to the source frame's own slowly varying width, so a smile stays a smile
+while the lips articulate; in silences the lips close and rest.
 """
 
 from __future__ import annotations
@@ -15,94 +21,112 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, median_filter
 
-from chamelaion.engine.features import FRAME_RATE, AudioFeatures
+from chamelaion.engine import features
+from chamelaion.engine.geometry import GAP, WIDTH
+from chamelaion.engine.mouthmodel import MouthModel
 
-MAX_OPENING = 0.36
-MAX_SPREAD = 0.15
-MAX_ROUNDING = 0.26
-# Lips move slightly ahead of the sound they shape; this shift (seconds) reads the audio that
-# much later for each frame. Calibrated so the measured audio-visual lag is 0 (see `score`).
-VISUAL_LEAD = 0.03
+# Priors, as fractions of the mouth's width, measured on the real talking heads of
+# train/footage.py (medians over clips): how far the lips part on average while talking and
+# how much gap and width vary.
+PRIOR_GAP_MEAN = 0.146
+PRIOR_GAP_SCALE = 0.096
+PRIOR_WIDTH_SCALE = 0.060
+# A source "speaks" when this share of its frames is speech and its mouth moves at least this
+# much (std of the gap over the mouth's width): otherwise there is nothing to learn from.
+MIN_SPEECH_SHARE = 0.2
+MIN_GAP_MOVEMENT = 0.02
+EXPRESSION_SECONDS = 1.2  # slower than this, a width change is expression, not speech
+PAUSE_SECONDS = 0.6  # a stretch without speech at least this long is a pause: lips rest
 
 
 @dataclass(frozen=True)
-class MouthTrack:
-    """Per output frame: target opening, spread, and whether the lips are shut."""
+class SpeechTrack:
+    """Per output frame: what the new audio asks of the mouth."""
 
-    opening: np.ndarray
-    spread: np.ndarray
-    closed: np.ndarray  # bool
+    shape: np.ndarray  # (frames, 4) normalised mouth parameters
+    closed: np.ndarray  # bool: the frame lies in a pause
 
     def __len__(self) -> int:
-        return len(self.opening)
+        return len(self.closed)
 
 
-def mouth_track(features: AudioFeatures, fps: float, frames: int) -> MouthTrack:
-    """Sample the audio features at each video frame's time and turn them into mouth targets."""
-    opening_audio, spread_audio = _articulation(features)
-    times = np.arange(frames) / fps + VISUAL_LEAD
+def speech_track(samples: np.ndarray, fps: float, frames: int, model: MouthModel) -> SpeechTrack:
+    """The model's shapes and the pauses of `samples` (mono 16 kHz) at each output frame."""
+    # A light temporal smoothing: the model decides each frame on its own.
+    shape = gaussian_filter1d(model.predict(samples, fps, frames), 0.7, axis=0, mode="nearest")
+    shape = _standardise(shape, fps)
+    times = np.arange(frames) / fps
     half = 0.5 / fps
-    opening = _window_mean(opening_audio, times - half, times + half)
-    spread = _window_mean(spread_audio, times - half, times + half)
-    closure = _window_max(features.closure, times - half * 0.8, times + half * 0.8)
-    speech = _window_mean(features.speech.astype(np.float64), times - half, times + half)
-
-    opening = gaussian_filter1d(opening, 0.7, mode="nearest")
-    spread = gaussian_filter1d(spread, 1.0, mode="nearest")
-    closed = (closure >= 0.5) | (speech < 0.25)
-    opening = np.where(closed, 0.0, opening * (1.0 - closure))
-    return MouthTrack(opening.astype(np.float32), spread.astype(np.float32), closed)
+    speech = features.window_mean(
+        features.analyze(samples).speech.astype(np.float64), times - half, times + half
+    )
+    return SpeechTrack(shape, _pauses(speech >= 0.5, round(PAUSE_SECONDS * fps)))
 
 
-def _articulation(features: AudioFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """Opening and spread per audio frame (10 ms)."""
-    f1_open = _normalise(features.f1, 250.0, 750.0, default=0.45)
-    jaw = 0.5 * features.loudness**0.7 + 0.5 * f1_open
-    # Fricatives and bursts (energy high in frequency) barely open the mouth.
-    hiss = np.clip((features.high_fraction - 0.3) / 0.4, 0.0, 1.0)
-    opening = MAX_OPENING * (0.1 + 0.9 * jaw) * (1.0 - 0.7 * hiss)
-    opening = np.where(features.speech, opening, 0.0)
-
-    voiced_f2 = features.f2[~np.isnan(features.f2)]
-    spread = np.zeros(features.frames)
-    if len(voiced_f2) >= 10:
-        lo, hi = np.percentile(voiced_f2, [10, 90])
-        f2n = _normalise(features.f2, lo, max(hi, lo + 300.0), default=np.nan)
-        closeness = 1.0 - f1_open
-        direction = 2.0 * f2n - 1.0
-        amount = np.where(direction > 0, MAX_SPREAD, MAX_ROUNDING)
-        spread = np.nan_to_num(direction * amount * closeness, nan=0.0)
-        spread = _hold_last(spread, ~np.isnan(features.f2) & features.speech)
-    return opening, spread
+def _pauses(speech: np.ndarray, min_frames: int) -> np.ndarray:
+    """Frames in runs without speech of at least `min_frames` (or touching either end)."""
+    pause = ~speech
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], pause.astype(np.int8), [0]])))
+    out = np.zeros_like(pause)
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start >= min_frames or start == 0 or stop == len(pause):
+            out[start:stop] = True
+    return out
 
 
-def _normalise(values: np.ndarray, lo: float, hi: float, default: float) -> np.ndarray:
-    out = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
-    return np.where(np.isnan(values), default, out)
+def _standardise(shape: np.ndarray, fps: float) -> np.ndarray:
+    """Each parameter z-scored over the utterance, as the model's training targets were (per
+    clip): a model unsure of unfamiliar speech (a synthetic voice, a noisy line) answers with
+    muted movement, and this gives the mouth its full range back. Short audio (under two
+    seconds) has too few frames for the statistics and is left as predicted."""
+    if len(shape) < 2 * fps:
+        return shape
+    std = shape.std(axis=0)
+    return ((shape - shape.mean(axis=0)) / np.where(std > 1e-3, std, 1.0)).astype(np.float32)
 
 
-def _hold_last(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Carry the last valid value through invalid frames (consonants keep the vowel's lips)."""
-    index = np.where(valid, np.arange(len(values)), 0)
-    np.maximum.accumulate(index, out=index)
-    held = values[index]
-    return np.where(valid | (index > 0), held, 0.0)
+@dataclass(frozen=True)
+class SpeakerMouth:
+    """One face's mouth: average gap while talking and each parameter's range, in the face's
+    canonical units, plus its width per source frame with speech movement removed."""
+
+    gap_mean: float
+    gap_scale: float
+    width_scale: float
+    expression_width: np.ndarray  # per frame of the face's track
+    adapted: bool  # learned from the source's own speech (else the prior)
+
+    def target(self, shape: np.ndarray, closed: bool, track_frame: int) -> tuple[float, float]:
+        """(gap, width) for a normalised `shape` on track frame `track_frame`."""
+        width = self.expression_width[track_frame] + self.width_scale * float(shape[WIDTH])
+        gap = 0.0 if closed else max(0.0, self.gap_mean + self.gap_scale * float(shape[GAP]))
+        return gap, max(width, 1e-6)
 
 
-def _window_mean(series: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """Mean of a 100 Hz series over [start, stop) seconds for each window (0 past the end)."""
-    cumsum = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)])
-    a = np.clip(np.round(start * FRAME_RATE).astype(int), 0, len(series))
-    b = np.clip(np.round(stop * FRAME_RATE).astype(int), 0, len(series))
-    b = np.maximum(b, np.minimum(a + 1, len(series)))
-    count = np.maximum(b - a, 1)
-    return (cumsum[b] - cumsum[a]) / count * (b > a)
-
-
-def _window_max(series: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    a = np.clip(np.round(start * FRAME_RATE).astype(int), 0, len(series))
-    b = np.clip(np.round(stop * FRAME_RATE).astype(int), 0, len(series))
-    return np.array([series[i:max(j, i + 1)].max() if i < len(series) else 0.0
-                     for i, j in zip(a, b, strict=True)])  # fmt: skip
+def speaker_mouth(params: np.ndarray, found: np.ndarray, fps: float, speaks: bool) -> SpeakerMouth:
+    """This face's mouth from its track's `params` (frames, 4; `geometry.mouth_params` of the
+    smoothed canonical shapes). `speaks`: the source's sound has speech in it."""
+    gap, width = params[found, GAP], params[found, WIDTH]
+    typical_width = float(np.median(width))
+    expression = np.full(len(params), typical_width)
+    size = max(3, round(EXPRESSION_SECONDS * fps) | 1)
+    expression[found] = median_filter(width, size=size, mode="nearest")
+    expression[found] = gaussian_filter1d(expression[found], size / 6, mode="nearest")
+    moving = float(np.std(gap)) >= MIN_GAP_MOVEMENT * typical_width
+    if speaks and moving and len(gap) >= fps:
+        return SpeakerMouth(
+            float(np.mean(gap)),
+            float(np.std(gap)),
+            float(np.std(width - expression[found])) or PRIOR_WIDTH_SCALE * typical_width,
+            expression,
+            True,
+        )
+    return SpeakerMouth(
+        PRIOR_GAP_MEAN * typical_width,
+        PRIOR_GAP_SCALE * typical_width,
+        PRIOR_WIDTH_SCALE * typical_width,
+        expression,
+        False,
+    )

@@ -22,6 +22,8 @@ class LipsyncOptions:
     sync_mode: SyncMode = SyncMode.CUT_OFF
     # True: find who speaks in the source and re-animate that face. False: the largest face.
     active_speaker_detection: bool = True
+    # The audio-to-mouth model (`mouthmodel.MODELS`).
+    model: str = "lipsync-2"
     # Caps that protect the machine; an input over one fails with InputTooLargeError.
     max_pixels: int = 3840 * 2160
     max_duration_s: float = 30 * 60.0

@@ -1,8 +1,9 @@
 """The lip-sync pipeline: two passes over the video, in one readable function.
 
 1. Analysis: decode every source frame once, keep only face landmarks (a few KB a frame).
-   Tracks are built and smoothed with the whole video known; the target audio becomes one
-   mouth shape per output frame.
+   Tracks are built and smoothed with the whole video known; the audio-to-mouth model turns the
+   target audio into one mouth shape per output frame, and each re-animated face's own way of
+   moving its mouth is read off the source (`mouth.speaker_mouth`).
 2. Render: decode again, re-shape the chosen face's lower face in each frame, and stream the
    frames and the target audio to the encoder.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from chamelaion.engine import features, media
-from chamelaion.engine.articulation import articulate, jaw_drop, mouth_frame
+from chamelaion.engine.articulation import articulate, jaw_drop
 from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import InputTooLargeError, NoFaceError
 from chamelaion.engine.faces import (
@@ -32,8 +34,16 @@ from chamelaion.engine.faces import (
     apply_affine,
     smooth_track,
 )
+from chamelaion.engine.geometry import WIDTH, mouth_params
 from chamelaion.engine.interior import MouthLighting
-from chamelaion.engine.mouth import MouthTrack, mouth_track
+from chamelaion.engine.mouth import (
+    MIN_SPEECH_SHARE,
+    SpeakerMouth,
+    SpeechTrack,
+    speaker_mouth,
+    speech_track,
+)
+from chamelaion.engine.mouthmodel import get_model
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
 from chamelaion.engine.render import MouthRenderer, WarpRenderer, build_mesh
 from chamelaion.engine.scan import scan_faces
@@ -84,15 +94,16 @@ def lipsync(
         options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
     )
     samples = _fit_length(samples, len(plan) / float(fps))
-    mouths = mouth_track(features.analyze(samples), float(fps), len(plan))
+    mouths = speech_track(samples, float(fps), len(plan), get_model(options.model))
     chosen = [None if t is None else t.key for t in analysis.choice.faces]
     animate = set(chosen)
+    speaks = _source_speaks(video, video_info)
     faces = {
-        t.key: _FaceModel.of(t, analysis.banks.get(t.key))
+        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks)
         for t in analysis.tracks
         if t.key in animate
     }
-    notes = tuple(analysis.choice.notes)
+    notes = tuple(analysis.choice.notes) + _adaptation_notes(faces.values())
     del analysis  # the raw landmarks: from here on only the smoothed ones of chosen faces count
 
     # Pass 2: render.
@@ -179,13 +190,30 @@ def analyse_video(
     def source_speech() -> SourceSpeech | None:
         if not info.has_audio:
             return None
-        own = features.analyze(media.read_audio(video), formants=False)
+        own = features.analyze(media.read_audio(video, with_video=True))
         return SourceSpeech(*features.per_video_frame(own, float(fps), frames))
 
     choice = choose_faces(
         scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
     )
     return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice)
+
+
+def _source_speaks(video: str | Path, info: media.MediaInfo) -> bool:
+    """Whether the source's own sound has enough speech to learn its speaker's mouth from."""
+    if not info.has_audio:
+        return False
+    share = float(features.analyze(media.read_audio(video, with_video=True)).speech.mean())
+    return share >= MIN_SPEECH_SHARE
+
+
+def _adaptation_notes(faces: Iterable[_FaceModel]) -> tuple[str, ...]:
+    if any(not face.speaker.adapted for face in faces):
+        return (
+            "the source has no usable speech of the speaker: the mouth moves within the typical "
+            "range of real talking heads, scaled to this mouth",
+        )
+    return ()
 
 
 def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
@@ -201,18 +229,21 @@ class _FaceModel:
     """What rendering needs of one face track: smoothed pose and shape, mesh, resting width."""
 
     poses: PoseTrack
+    speaker: SpeakerMouth
     rest_width: float
     bank: MouthBank | None
     renderer: MouthRenderer | None = None
 
     @classmethod
-    def of(cls, track: FaceTrack, bank: MouthBank | None) -> _FaceModel:
+    def of(cls, track: FaceTrack, bank: MouthBank | None, fps: float, speaks: bool) -> _FaceModel:
         poses = smooth_track(track)
-        widths = [mouth_frame(s).half_width * 2 for s in poses.shapes[poses.found]]
-        return cls(poses, float(np.median(widths)), bank if bank else None)
+        params = mouth_params(poses.shapes)
+        speaker = speaker_mouth(params, poses.found, fps, speaks)
+        rest_width = float(np.median(params[poses.found, WIDTH]))
+        return cls(poses, speaker, rest_width, bank if bank else None)
 
     def render(
-        self, frame: np.ndarray, source_index: int, mouths: MouthTrack, out_index: int
+        self, frame: np.ndarray, source_index: int, mouths: SpeechTrack, out_index: int
     ) -> int:
         """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
         i = source_index - self.poses.start
@@ -221,8 +252,9 @@ class _FaceModel:
         pose, shape = self.poses.poses[i], self.poses.shapes[i]
         if self.renderer is None:
             self.renderer = self._renderer(frame, shape, pose)
-        opening = float(mouths.opening[out_index])
-        target = articulate(shape, opening, float(mouths.spread[out_index]), self.rest_width)
+        gap, width = self.speaker.target(mouths.shape[out_index], bool(mouths.closed[out_index]), i)
+        opening = gap / width
+        target = articulate(shape, opening, width / self.rest_width - 1.0, self.rest_width)
         drop = jaw_drop(opening)
         self.renderer.render(
             frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop, opening

@@ -29,6 +29,7 @@ class ClaimedJob:
     video_source: str
     audio_source: str
     sync_mode: str
+    model: str
     disable_active_speaker_detection: bool
     attempt: int
 
@@ -88,6 +89,7 @@ class JobStore:
                         video_source=job.video_source,
                         audio_source=job.audio_source,
                         sync_mode=job.sync_mode,
+                        model=job.model,
                         disable_active_speaker_detection=job.disable_active_speaker_detection,
                         attempt=job.attempts,
                     )

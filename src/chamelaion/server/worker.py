@@ -155,6 +155,7 @@ class Worker:
 
         options = LipsyncOptions(
             sync_mode=SyncMode(job.sync_mode),
+            model=job.model,
             active_speaker_detection=not job.disable_active_speaker_detection,
         )
         # Render under a name of this attempt's own, then move it into place: if a lease ran

@@ -1,0 +1,76 @@
+"""Log-mel spectrogram: the speaker-independent speech features of the audio-to-mouth model.
+
+100 frames a second (frame k centred at k * 10 ms), 25 ms Hann windows, 40 mel bands from 60 Hz
+to 7.6 kHz, log power. `normalise` removes each band's mean and scales by its deviation over
+the utterance, so a recording's level, microphone colour and room hardly matter.
+
+The training script computes the very same features with these functions, so the shipped model
+sees at run time exactly what it learned from.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+HOP = 160
+WINDOW = 400
+FFT_SIZE = 512
+FRAME_RATE = SAMPLE_RATE // HOP
+BANDS = 40
+_LOW_HZ, _HIGH_HZ = 60.0, 7600.0
+_BLOCK = 4096  # windows per block, so an hour of audio never holds its whole spectrum
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@cache
+def filterbank() -> np.ndarray:
+    """(BANDS, FFT_SIZE // 2 + 1) triangular mel filters."""
+    freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(_LOW_HZ)), _hz_to_mel(np.array(_HIGH_HZ)),
+                                   BANDS + 2))  # fmt: skip
+    bank = np.zeros((BANDS, len(freqs)))
+    for b in range(BANDS):
+        lo, mid, hi = edges[b : b + 3]
+        rising = (freqs - lo) / (mid - lo)
+        falling = (hi - freqs) / (hi - mid)
+        bank[b] = np.clip(np.minimum(rising, falling), 0.0, None)
+    return bank
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """(frames, BANDS) log mel power of mono 16 kHz `samples`, ceil(len / HOP) frames."""
+    samples = np.asarray(samples, dtype=np.float32)
+    count = max(1, -(-len(samples) // HOP))
+    padded = np.pad(samples, (WINDOW // 2, WINDOW))
+    taper = np.hanning(WINDOW).astype(np.float32)
+    bank = filterbank().T.astype(np.float32)
+    out = np.empty((count, BANDS), np.float32)
+    for start in range(0, count, _BLOCK):
+        stop = min(start + _BLOCK, count)
+        index = np.arange(WINDOW)[None, :] + HOP * np.arange(start, stop)[:, None]
+        power = np.abs(np.fft.rfft(padded[index] * taper, FFT_SIZE)) ** 2
+        out[start:stop] = np.log(power.astype(np.float32) @ bank + 1e-8)
+    return out
+
+
+def normalise(mel: np.ndarray) -> np.ndarray:
+    """Per-band mean and variance normalisation over the utterance's louder half of frames.
+
+    Statistics over speech only: long silences would otherwise decide the mean. The louder half
+    of frames by total energy is a language- and level-independent stand-in for "speech".
+    """
+    energy = mel.mean(axis=1)
+    loud = energy >= np.median(energy) if len(mel) > 1 else np.ones(len(mel), bool)
+    mean = mel[loud].mean(axis=0)
+    std = mel[loud].std(axis=0) + 1e-3
+    return ((mel - mean) / std).astype(np.float32)

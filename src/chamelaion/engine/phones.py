@@ -1,0 +1,77 @@
+"""Phone posteriors: how likely each speech sound is, 100 times a second.
+
+Which phone is spoken says more about the lips than loudness does (/u/ rounds, /i/ spreads,
+/m/ closes whatever the volume). The recogniser is hama's CTC phoneme model (Apache-2.0, PyPI
+`hama`; its 5 MB model ships inside the wheel, CPU only): trained on an IPA phone set across
+languages, so it gives usable phone evidence for French or German speech as well as English.
+
+The model emits a distribution over its 191 tokens every 20 ms; we take its log-probabilities,
+repeat them to the 10 ms frames of `logmel`, and feed them beside the log-mel to the
+audio-to-mouth model. Long audio is recognised in overlapping chunks, so time and memory grow
+linearly with duration.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from chamelaion.engine import logmel
+
+CHUNK_SECONDS = 30.0
+CONTEXT_SECONDS = 2.0  # recognised on either side of a chunk and dropped: no edge effects
+_SAMPLES_PER_OUTPUT = 320  # the model's 20 ms output step at 16 kHz
+FLOOR = -12.0  # log-probabilities below this carry no information, only noise
+
+
+@cache
+def _session() -> tuple[Any, str, str, str]:
+    """hama's recogniser and its tensor names, loaded once per process."""
+    import hama
+
+    model = hama.ASRModel()
+    inputs = [node.name for node in model.session.get_inputs()]
+    outputs = [node.name for node in model.session.get_outputs()]
+    waveform = next(n for n in inputs if n.startswith("waveform") and "length" not in n)
+    lengths = next(n for n in inputs if "length" in n)
+    log_probs = next(n for n in outputs if n.startswith("log_probs"))
+    return model.session, waveform, lengths, log_probs
+
+
+def tokens() -> int:
+    """How many phone tokens a posterior frame has."""
+    return len(_run(np.zeros(_SAMPLES_PER_OUTPUT * 4, np.float32))[0])
+
+
+def _run(samples: np.ndarray) -> np.ndarray:
+    session, waveform, lengths, log_probs = _session()
+    wav = samples.reshape(1, -1).astype(np.float32)
+    (out,) = session.run([log_probs], {waveform: wav, lengths: np.array([wav.shape[1]], np.int64)})
+    return np.asarray(out[0], np.float32)
+
+
+def phone_posteriors(samples: np.ndarray) -> np.ndarray:
+    """(frames, tokens) log phone probabilities of mono 16 kHz `samples`, one row per `logmel`
+    frame (ceil(len / HOP) rows), floored at `FLOOR` and scaled to about -1..1."""
+    samples = np.clip(np.asarray(samples, np.float32), -1.0, 1.0)
+    frames = max(1, -(-len(samples) // logmel.HOP))
+    rate = logmel.SAMPLE_RATE
+    chunk, context = int(CHUNK_SECONDS * rate), int(CONTEXT_SECONDS * rate)
+    pieces = []
+    for start in range(0, max(len(samples), 1), chunk):
+        lo = max(0, start - context)
+        hi = min(len(samples), start + chunk + context)
+        piece = samples[lo:hi]
+        if len(piece) < _SAMPLES_PER_OUTPUT * 4:
+            piece = np.pad(piece, (0, _SAMPLES_PER_OUTPUT * 4 - len(piece)))
+        out = _run(piece)
+        first = (start - lo) // _SAMPLES_PER_OUTPUT
+        count = -(-(min(start + chunk, len(samples)) - start) // _SAMPLES_PER_OUTPUT)
+        pieces.append(out[first : first + count])
+    posteriors = np.concatenate(pieces) if pieces else np.zeros((0, tokens()), np.float32)
+    step = _SAMPLES_PER_OUTPUT // logmel.HOP
+    index = np.minimum(np.arange(frames) // step, len(posteriors) - 1)
+    scaled = (np.maximum(posteriors, FLOOR) - FLOOR / 2) / (-FLOOR / 2)
+    return scaled[np.maximum(index, 0)].astype(np.float32)

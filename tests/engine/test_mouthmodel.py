@@ -1,0 +1,125 @@
+"""The audio-to-mouth model and speaker adaptation, on espeak speech and made-up mouths.
+
+How well the model predicts real mouths is measured on real footage (test_realspeech.py and
+bench/realspeech.py); here: that it behaves on any input and that its pieces do what they say.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mediagen
+from chamelaion.engine import logmel, phones
+from chamelaion.engine.geometry import GAP, WIDTH
+from chamelaion.engine.mouth import SpeakerMouth, speaker_mouth, speech_track
+from chamelaion.engine.mouthmodel import MODELS, get_model
+
+FPS = 25.0
+
+
+def _speech_16k(text: str) -> np.ndarray:
+    speech = mediagen.speak(text)
+    x = speech.samples
+    n = int(len(x) * 16000 / speech.sample_rate)
+    return np.interp(np.arange(n) * speech.sample_rate / 16000, np.arange(len(x)), x).astype(
+        np.float32
+    )
+
+
+def test_the_model_gives_one_finite_shape_per_frame_for_any_audio() -> None:
+    model = get_model()
+    rng = np.random.default_rng(0)
+    cases = {
+        "speech": _speech_16k("peter piper picked a peck of pickled peppers"),
+        "silence": np.zeros(16000 * 3, np.float32),
+        "a click": np.zeros(800, np.float32),
+        "loud noise": rng.uniform(-1, 1, 16000 * 2).astype(np.float32),
+        "a chord (music)": sum(
+            np.sin(2 * np.pi * f * np.arange(16000 * 2) / 16000) for f in (220, 277, 330)
+        ).astype(np.float32)
+        / 3,
+    }
+    for name, samples in cases.items():
+        frames = int(len(samples) / 16000 * FPS) + 5  # a few frames past the audio's end
+        shape = model.predict(samples, FPS, frames)
+        assert shape.shape == (frames, 4), name
+        assert np.isfinite(shape).all(), name
+
+
+def test_unknown_model_names_are_refused() -> None:
+    assert MODELS == ("lipsync-2",)
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model("lipsync-9")
+
+
+def test_silence_closes_the_mouth_and_speech_opens_it() -> None:
+    speech = _speech_16k("we will see you soon my friend")
+    samples = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(16000, np.float32)])
+    frames = int(len(samples) / 16000 * FPS)
+    track = speech_track(samples, FPS, frames, get_model())
+    leading, trailing = slice(0, int(0.8 * FPS)), slice(frames - int(0.8 * FPS), frames)
+    assert track.closed[leading].all() and track.closed[trailing].all()
+    talking = slice(int(1.2 * FPS), frames - int(1.2 * FPS))
+    assert (~track.closed[talking]).mean() > 0.5
+
+
+def test_phone_posteriors_are_the_same_in_chunks_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long audio is recognised in chunks with context on both sides; the seams must not show."""
+    samples = _speech_16k("the quick brown fox jumps over the lazy dog, and then it sleeps")
+    whole = phones.phone_posteriors(samples)
+    assert whole.shape == (-(-len(samples) // logmel.HOP), phones.tokens())
+    monkeypatch.setattr(phones, "CHUNK_SECONDS", 1.5)
+    chunked = phones.phone_posteriors(samples)
+    assert chunked.shape == whole.shape
+    agree = (chunked.argmax(axis=1) == whole.argmax(axis=1)).mean()
+    assert agree > 0.9, f"the most likely phone agrees on only {agree:.0%} of frames"
+
+
+def _mouth_track(seconds: float, gap_motion: float, smile_at: float | None) -> np.ndarray:
+    """(frames, 4) mouth parameters of a made-up face: the gap moves at syllable rate; the
+    width steps up by 10 % (a smile) at `smile_at` seconds."""
+    t = np.arange(int(seconds * FPS)) / FPS
+    params = np.zeros((len(t), 4))
+    params[:, GAP] = 0.05 + gap_motion * (1 + np.sin(2 * np.pi * 4 * t))
+    params[:, WIDTH] = 0.8 * (1.0 + (0.1 * (t >= smile_at) if smile_at is not None else 0.0))
+    params[:, WIDTH] += 0.01 * np.sin(2 * np.pi * 5 * t)  # speech-rate width movement
+    return params
+
+
+def test_a_speaking_source_teaches_its_own_range() -> None:
+    params = _mouth_track(8, gap_motion=0.2, smile_at=None)  # twice the prior's range
+    found = np.ones(len(params), bool)
+    adapted = speaker_mouth(params, found, FPS, speaks=True)
+    assert adapted.adapted
+    assert adapted.gap_mean == pytest.approx(params[:, GAP].mean(), rel=1e-6)
+    assert adapted.gap_scale == pytest.approx(params[:, GAP].std(), rel=1e-6)
+    prior = speaker_mouth(params, found, FPS, speaks=False)
+    assert not prior.adapted
+    assert prior.gap_scale < 0.7 * adapted.gap_scale
+
+
+def test_a_still_mouth_falls_back_to_the_prior_even_with_speech() -> None:
+    params = _mouth_track(8, gap_motion=0.0, smile_at=None)
+    mouth = speaker_mouth(params, np.ones(len(params), bool), FPS, speaks=True)
+    assert not mouth.adapted
+
+
+def test_a_smile_is_kept_under_the_speech_motion() -> None:
+    params = _mouth_track(8, gap_motion=0.1, smile_at=4.0)
+    mouth: SpeakerMouth = speaker_mouth(params, np.ones(len(params), bool), FPS, speaks=True)
+    neutral = np.zeros(4)
+    before = mouth.target(neutral, closed=False, track_frame=int(2 * FPS))[1]
+    after = mouth.target(neutral, closed=False, track_frame=int(6 * FPS))[1]
+    assert after / before == pytest.approx(1.1, abs=0.02)  # the smile, not flattened
+    # ...while the speech-rate wobble of the source's width is not copied into the target.
+    widths = [mouth.target(neutral, False, k)[1] for k in range(int(0.5 * FPS), int(3.5 * FPS))]
+    assert np.std(widths) < 0.2 * 0.01
+
+
+def test_closed_frames_get_no_gap() -> None:
+    params = _mouth_track(8, gap_motion=0.1, smile_at=None)
+    mouth = speaker_mouth(params, np.ones(len(params), bool), FPS, speaks=True)
+    wide_open = np.array([3.0, 0.0, 0.0, 0.0])
+    assert mouth.target(wide_open, closed=True, track_frame=10)[0] == 0.0
+    assert mouth.target(wide_open, closed=False, track_frame=10)[0] > mouth.gap_mean

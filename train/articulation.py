@@ -1,0 +1,346 @@
+"""Train the audio-to-mouth model ("lipsync-2") on real talking-head footage.
+
+    python train/articulation.py                 # clear-terms clips -> the shipped weights
+    python train/articulation.py --all -o X.npz  # every training clip (not shipped: see the card)
+    python train/articulation.py --evaluate      # held-out figures of the shipped weights only
+
+The model reads log-mel speech and phone posteriors (`mouthmodel.speech_features`, the same
+code the engine runs) and predicts,
+per video frame, the speaker-normalised mouth parameters of engine/geometry.py (gap, width,
+jaw, lips; each z-scored per clip, so a speaker's own rest shape and range are not the model's
+business: the engine adapts them to the speaker at run time). A dilated 1-D convolution stack
+over time, fully convolutional, so the engine runs it over a whole soundtrack in numpy.
+
+Augmentation stands in for the data we do not have: additive noise, speed changes (audio and
+mouth together), mel-axis warping (vocal tract length), band and time masks.
+
+Figures printed at the end are prediction-level Pearson r against the true mouth on held-out
+clips (speakers never trained on); the rendered-output figures come from bench/realspeech.py.
+Needs torch (CPU): `pip install torch==2.13.0` (the `train` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import footage
+import numpy as np
+
+from chamelaion.engine import logmel, phones
+from chamelaion.engine.geometry import PARAM_NAMES, mouth_params
+from chamelaion.engine.mouthmodel import speech_features
+
+WEIGHTS = footage.ROOT / "src" / "chamelaion" / "engine" / "weights" / "lipsync2.npz"
+CHANNELS = 96
+KERNEL = 5
+DILATIONS = (1, 2, 4, 8, 1)
+INPUTS = logmel.BANDS + phones.tokens()
+CROP = 300  # mel frames per training crop (3 s)
+PHONE_DROPOUT = 0.2
+
+
+@dataclass
+class Example:
+    name: str
+    mel: np.ndarray  # (T, BANDS) normalised
+    frame_index: np.ndarray  # (F,) mel frame of each video frame
+    target: np.ndarray  # (F, P) z-scored mouth params, NaN where no face
+
+
+def targets_of(landmarks: np.ndarray) -> np.ndarray:
+    """Per-clip z-scored mouth parameters (NaN rows stay NaN)."""
+    params = mouth_params(landmarks)
+    mean = np.nanmean(params, axis=0)
+    std = np.nanstd(params, axis=0) + 1e-6
+    return ((params - mean) / std).astype(np.float32)
+
+
+def mel_frames_of(frames: int, fps: float, speed: float = 1.0) -> np.ndarray:
+    return np.round(np.arange(frames) / fps / speed * logmel.FRAME_RATE).astype(int)
+
+
+def examples_of(clip: footage.Clip, augment: bool, rng: np.random.Generator) -> list[Example]:
+    data = footage.load(clip)
+    target = targets_of(data.landmarks)
+    out = []
+    variants: list[tuple[float, float | None]] = [(1.0, None)]
+    if augment:
+        variants += [(0.9, None), (1.1, None), (1.0, 20.0), (1.0, 8.0)]
+    for speed, snr in variants:
+        audio = data.audio
+        if speed != 1.0:
+            n = int(len(audio) / speed)
+            audio = np.interp(np.arange(n) * speed, np.arange(len(audio)), audio).astype(np.float32)
+        if snr is not None:
+            power = float(np.mean(audio**2)) + 1e-12
+            noise = rng.standard_normal(len(audio)).astype(np.float32)
+            audio = audio + noise * np.sqrt(power / 10 ** (snr / 10))
+        mel = cached_features(f"{clip.name}.v{footage.CACHE_VERSION}@{speed}/{snr}", audio)
+        index = mel_frames_of(data.frames, data.fps, speed)
+        keep = index < len(mel)
+        out.append(Example(f"{clip.name}@{speed}/{snr}", mel, index[keep], target[keep]))
+    return out
+
+
+def cached_features(key: str, audio: np.ndarray) -> np.ndarray:
+    """`speech_features` of an (augmented) clip, cached on disk: phone recognition is the slow
+    part of a training run. Noise is seeded, so a variant's audio is the same every run."""
+    path = footage.cache_dir().parent / "features" / (key.replace("/", "_") + ".npy")
+    if path.exists():
+        return np.load(path)
+    features = speech_features(audio)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, features)
+    return features
+
+
+def build_model():  # type: ignore[no-untyped-def]
+    import torch
+    from torch import nn
+
+    class Articulator(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            channels = INPUTS
+            for d in DILATIONS:
+                layers += [
+                    nn.Conv1d(channels, CHANNELS, KERNEL, dilation=d, padding=d * (KERNEL // 2)),
+                    nn.GELU(),
+                    nn.Dropout(0.2),
+                ]
+                channels = CHANNELS
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Conv1d(CHANNELS, len(PARAM_NAMES), 1)
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:  # (B, BANDS, T) -> (B, P, T)
+            return self.head(self.body(mel))
+
+    return Articulator()
+
+
+def augment_batch(features, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    """Per example: mel-axis warp (vocal tract length) and a band mask on the log-mel part, a
+    time mask on everything, and now and then no phone evidence at all (so the model never
+    leans on the recogniser alone: it errs most on languages it knows least)."""
+    import torch
+
+    b, _, t = features.shape
+    bands = logmel.BANDS
+    out = features.clone()
+    for i in range(b):
+        factor = rng.uniform(0.88, 1.12)
+        src = np.clip(np.arange(bands) * factor, 0, bands - 1)
+        lo = np.floor(src).astype(int)
+        hi = np.minimum(lo + 1, bands - 1)
+        w = torch.tensor(src - lo, dtype=features.dtype)[:, None]
+        out[i, :bands] = features[i, lo] * (1 - w) + features[i, hi] * w
+        f0 = rng.integers(0, bands - 6)
+        out[i, f0 : f0 + rng.integers(0, 6)] = 0.0
+        t0 = rng.integers(0, max(1, t - 15))
+        out[i, :, t0 : t0 + rng.integers(0, 15)] = 0.0
+        if rng.random() < PHONE_DROPOUT:
+            out[i, bands:] = 0.0
+    return out
+
+
+def train(examples: list[Example], epochs: int, seed: int):  # type: ignore[no-untyped-def]
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
+    lengths = np.array([len(e.mel) for e in examples], float)
+    steps_per_epoch = max(1, int(lengths.sum() / CROP / 16))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=2e-3, total_steps=epochs * steps_per_epoch
+    )
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            mels, masks, targets = [], [], []
+            for k in rng.choice(len(examples), 16, p=lengths / lengths.sum()):
+                e = examples[k]
+                start = int(rng.integers(0, max(1, len(e.mel) - CROP)))
+                crop = np.zeros((CROP, INPUTS), np.float32)
+                piece = e.mel[start : start + CROP]
+                crop[: len(piece)] = piece
+                inside = (e.frame_index >= start) & (e.frame_index < start + CROP)
+                mask = np.zeros((CROP, len(PARAM_NAMES)), np.float32)
+                target = np.zeros((CROP, len(PARAM_NAMES)), np.float32)
+                rows = e.frame_index[inside] - start
+                values = e.target[inside]
+                good = ~np.isnan(values)
+                target[rows] = np.nan_to_num(values)
+                mask[rows] = good
+                mels.append(crop.T)
+                masks.append(mask.T)
+                targets.append(target.T)
+            mel = augment_batch(torch.tensor(np.array(mels)), rng)
+            mask_t = torch.tensor(np.array(masks))
+            target_t = torch.tensor(np.array(targets))
+            out = model(mel)
+            loss = ((out - target_t) ** 2 * mask_t).sum() / mask_t.sum().clamp(min=1)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach())
+        if epoch % 10 == 0 or epoch == epochs - 1:
+            print(f"  epoch {epoch:3d} loss {total / steps_per_epoch:.3f}", flush=True)
+    model.eval()
+    return model
+
+
+def export(model, path: Path, output_scale: np.ndarray, card: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """Weights as plain arrays: conv{i}_w (out, in, k), conv{i}_b, head_w, head_b."""
+    arrays: dict[str, np.ndarray] = {}
+    convs = [m for m in model.body if m.__class__.__name__ == "Conv1d"]
+    for i, conv in enumerate(convs):
+        arrays[f"conv{i}_w"] = conv.weight.detach().numpy().astype(np.float32)
+        arrays[f"conv{i}_b"] = conv.bias.detach().numpy().astype(np.float32)
+    arrays["head_w"] = model.head.weight.detach().numpy()[:, :, 0].astype(np.float32)
+    arrays["head_b"] = model.head.bias.detach().numpy().astype(np.float32)
+    arrays["dilations"] = np.array(DILATIONS, np.int32)
+    arrays["output_scale"] = output_scale.astype(np.float32)
+    for key, value in card.items():
+        arrays[f"card_{key}"] = np.array(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    good = ~np.isnan(a) & ~np.isnan(b)
+    if good.sum() < 3 or np.std(a[good]) == 0 or np.std(b[good]) == 0:
+        return float("nan")
+    return float(np.corrcoef(a[good], b[good])[0, 1])
+
+
+def evaluate(weights: Path, clips: list[footage.Clip]) -> dict[str, list[float]]:
+    """Prediction-level r per held-out clip and parameter, with the numpy model the engine runs."""
+    from chamelaion.engine.mouthmodel import load_model
+
+    model = load_model(weights)
+    results: dict[str, list[float]] = {}
+    for clip in clips:
+        data = footage.load(clip)
+        predicted = model.predict(data.audio, data.fps, data.frames)
+        truth = mouth_params(data.landmarks)
+        results[clip.name] = [
+            pearson(predicted[:, p], truth[:, p]) for p in range(len(PARAM_NAMES))
+        ]
+    return results
+
+
+def print_evaluation(results: dict[str, list[float]]) -> None:
+    print(f"{'held-out clip':36s} " + " ".join(f"{n:>6s}" for n in PARAM_NAMES))
+    for name, rs in results.items():
+        print(f"{name:36s} " + " ".join(f"{r:6.3f}" for r in rs))
+    mean = np.nanmean(np.array(list(results.values())), axis=0)
+    print(f"{'mean':36s} " + " ".join(f"{r:6.3f}" for r in mean))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--all", action="store_true", help="train on every training clip")
+    parser.add_argument("-o", "--output", type=Path, default=WEIGHTS)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluate", action="store_true", help="only evaluate --output")
+    args = parser.parse_args()
+    if not args.evaluate:
+        import torch
+
+        torch.set_num_threads(1)
+        rng = np.random.default_rng(args.seed)
+        clips = footage.training_clips(clear_terms_only=not args.all)
+        seconds = sum(footage.load(c).seconds for c in clips)
+        print(f"training on {len(clips)} clips, {seconds:.0f} s", flush=True)
+        started = time.time()
+        examples = [e for c in clips for e in examples_of(c, True, rng)]
+        model = train(examples, args.epochs, args.seed)
+        # Regression shrinks towards the mean; the engine scales predictions back up so the
+        # mouth moves as much as a real one does (measured on the clean training audio).
+        import torch
+
+        spread = []
+        for c in clips:
+            e = examples_of(c, False, rng)[0]
+            with torch.no_grad():
+                out = model(torch.tensor(e.mel.T[None]))[0].numpy().T
+            spread.append(out[e.frame_index])
+        output_scale = 1.0 / np.std(np.concatenate(spread), axis=0)
+        card = {
+            "clips": "\n".join(f"{c.name}\t{c.terms}\t{c.source}" for c in clips),
+            "seconds": f"{seconds:.0f}",
+            "trained": time.strftime("%Y-%m-%d"),
+        }
+        export(model, args.output, output_scale, card)
+        print(f"trained in {time.time() - started:.0f} s -> {args.output}")
+    results = evaluate(args.output, footage.held_out_clips())
+    print_evaluation(results)
+    if not args.evaluate:
+        write_card(args.output.with_suffix(".md"), clips, results, args)
+    return 0
+
+
+def write_card(path: Path, clips: list[footage.Clip], results: dict[str, list[float]],
+               args: argparse.Namespace) -> None:  # fmt: skip
+    """The data card beside the weights: what the model learned from, on what terms, and how
+    well it predicts mouths it never saw."""
+    lines = [
+        "# lipsync-2: data card",
+        "",
+        "Audio-to-mouth model of the Chamelaion engine (`engine/mouthmodel.py`), trained by",
+        f"`python train/articulation.py{' --all' if args.all else ''} --epochs {args.epochs}"
+        f" --seed {args.seed}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        "- Input: 40 log-mel bands (per-utterance normalised) and the 191 phone log-posteriors of",
+        "  hama's CTC phoneme recogniser (Apache-2.0, shipped in its wheel), 100 frames a second.",
+        f"- Network: {len(DILATIONS)} dilated 1-D convolutions ({CHANNELS} channels, kernel"
+        f" {KERNEL}, dilations {DILATIONS}; receptive field ±{sum(DILATIONS) * (KERNEL // 2) * 10}"
+        " ms), GELU, a linear head.",
+        "- Output: per video frame, the speaker-normalised (per-clip z-scored) mouth parameters of",
+        "  `engine/geometry.py`: inner-lip gap, mouth width, jaw drop, lip thickness.",
+        "- Targets: mediapipe face-mesh landmarks of the clips' own video (largest face).",
+        "- Augmentation: speed 0.9/1.1, additive noise at 20 and 8 dB SNR, mel warping (vocal",
+        "  tract length), band and time masks, phone evidence dropped for 20 % of examples.",
+        "",
+        "## Training clips",
+        "",
+        "Third-party media, never committed: read from `../shared/footage/` (its `SOURCES.md`).",
+        "",
+        "| clip | seconds | terms | from |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c.name} | {footage.load(c).seconds:.1f} | {c.terms} | {c.source} |" for c in clips
+    ]
+    lines += [
+        "",
+        "Shipped weights learn only from clips whose terms allow it: public-domain US government",
+        "addresses and the GRID corpus (CC BY 4.0). `--all` adds clips whose terms are not",
+        "stated; that model is measured for comparison and not shipped.",
+        "",
+        "## Held-out speakers (never trained on)",
+        "",
+        "Pearson r at lag 0 between the model's prediction and the true mouth, per video frame,",
+        "before rendering (the rendered output is measured by `bench/realspeech.py`).",
+        "",
+        "| clip | " + " | ".join(PARAM_NAMES) + " |",
+        "|---|" + "---|" * len(PARAM_NAMES),
+    ]
+    lines += [f"| {n} | " + " | ".join(f"{r:.2f}" for r in rs) + " |" for n, rs in results.items()]
+    mean = np.nanmean(np.array(list(results.values())), axis=0)
+    lines += ["| mean | " + " | ".join(f"{r:.2f}" for r in mean) + " |", ""]
+    path.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
