@@ -190,8 +190,9 @@ def analyse_video(
     def source_speech() -> SourceSpeech | None:
         if not info.has_audio:
             return None
-        own = features.analyze(media.read_audio(video, with_video=True))
-        return SourceSpeech(*features.per_video_frame(own, float(fps), frames))
+        samples = media.read_audio(video, with_video=True)
+        own = features.analyze(samples)
+        return SourceSpeech(*features.per_video_frame(own, float(fps), frames), samples)
 
     choice = choose_faces(
         scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
