@@ -105,7 +105,7 @@ def speaking_share(video: Path, speaker: str, learned: bool) -> float:
     fps = float(info.fps)
 
     def sound() -> SourceSpeech:
-        samples = media.read_audio(video)
+        samples = media.read_audio(video, with_video=True)
         loudness, speech = features.per_video_frame(features.analyze(samples), fps, scan.frames)
         return SourceSpeech(loudness, speech, samples if learned else None)
 

@@ -142,7 +142,7 @@ def test_the_speaking_face_of_two_real_ones_is_chosen(tmp_path: Path, speaker: s
     info = media.probe(video)
     scan = scan_faces(video, info.fps, info.frame_count, lambda: None)
     assert len(scan.tracks) == 2
-    samples = media.read_audio(video)
+    samples = media.read_audio(video, with_video=True)
     loudness, speech = features.per_video_frame(
         features.analyze(samples), float(info.fps), scan.frames
     )

@@ -114,7 +114,9 @@ class SyncScore:
 def sync_score(video: str | Path, audio: str | Path | None = None) -> SyncScore:
     """Score `video` against `audio` (default: the video's own sound track)."""
     measured = measure_mouth(video)
-    samples = media.read_audio(audio or video)
+    # A separate audio file starts with the video's first frame; a video's own sound track may
+    # start before its first picture, and is aligned to it.
+    samples = media.read_audio(audio) if audio else media.read_audio(video, with_video=True)
     n = len(measured.opening)
     loud, speech = features.per_video_frame(features.analyze(samples), measured.fps, n)
     correlation, lag = best_lag_correlation(measured.opening, loud)
