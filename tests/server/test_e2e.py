@@ -111,6 +111,7 @@ def test_url_job_end_to_end(
         body = wait_for_status(client, request_id, {"completed", "failed"}, JOB_TIMEOUT)
     assert body["status"] == "completed", body
     assert "error_message" not in body
+    assert set(body["sync"]) == {"offset_frames", "confidence"}  # the output's measured sync
     assert_times(body)
     output = download(str(body["output_url"]), tmp_path / "out.mp4")
     assert_output_is_the_video_with_the_target_audio(output, short_speech)

@@ -21,6 +21,16 @@ INTERRUPTED_TOO_OFTEN = "processing was interrupted {attempts} times; giving up"
 
 
 @dataclass(frozen=True)
+class OutputSync:
+    """The output's lip sync, measured by the worker after rendering (`chamelaion eval`'s
+    learned scorer): the offset in frames (positive: the sound is late) and the confidence,
+    0 where nothing could be scored (no face, no speech)."""
+
+    offset_frames: int
+    confidence: float
+
+
+@dataclass(frozen=True)
 class ClaimedJob:
     """What a worker needs to run a job, detached from any session."""
 
@@ -115,7 +125,9 @@ class JobStore:
             job_id, worker_id, heartbeat_at=utcnow(), progress=progress, progress_stage=stage
         )
 
-    def complete(self, job_id: str, worker_id: str, output_path: str) -> bool:
+    def complete(
+        self, job_id: str, worker_id: str, output_path: str, sync: OutputSync | None = None
+    ) -> bool:
         return self._update_held(
             job_id,
             worker_id,
@@ -124,6 +136,8 @@ class JobStore:
             output_path=output_path,
             progress=1.0,
             error_message=None,
+            sync_offset_frames=None if sync is None else sync.offset_frames,
+            sync_confidence=None if sync is None else sync.confidence,
         )
 
     def fail(self, job_id: str, worker_id: str, message: str) -> bool:

@@ -148,6 +148,9 @@ class LipsyncJob(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     progress_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The output's lip sync as `chamelaion eval` measures it (None: not measured).
+    sync_offset_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sync_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Celery queue only: when the job's pending message was published; None while none is
     # (not yet published, or already taken by a worker). The sweep publishes what lacks one.
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

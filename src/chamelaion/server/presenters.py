@@ -34,6 +34,10 @@ class JobView(Protocol):
     def error_message(self) -> str | None: ...
     @property
     def reference_id(self) -> str | None: ...
+    @property
+    def sync_offset_frames(self) -> int | None: ...
+    @property
+    def sync_confidence(self) -> float | None: ...
 
 
 PUBLIC_COLUMNS = (
@@ -44,6 +48,8 @@ PUBLIC_COLUMNS = (
     LipsyncJob.finished_at,
     LipsyncJob.error_message,
     LipsyncJob.reference_id,
+    LipsyncJob.sync_offset_frames,
+    LipsyncJob.sync_confidence,
 )
 
 
@@ -65,6 +71,11 @@ def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
         body["finished_at"] = utc_text(job.finished_at)
     if job.status == _COMPLETED:
         body["output_url"] = state.signer.url(base_url, job.id)
+        if job.sync_offset_frames is not None and job.sync_confidence is not None:
+            body["sync"] = {
+                "offset_frames": job.sync_offset_frames,
+                "confidence": job.sync_confidence,
+            }
     if job.status == _FAILED and job.error_message:
         body["error_message"] = job.error_message
     return body

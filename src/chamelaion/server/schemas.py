@@ -85,6 +85,22 @@ def _optional(description: str, string_format: str | None = None) -> Any:
     return Field(None, description=description, json_schema_extra=document)
 
 
+class OutputSync(BaseModel):
+    """The output's lip sync, measured after rendering as `chamelaion eval` does."""
+
+    offset_frames: int = Field(
+        description="The shift that best aligns the output's sound and picture, in frames: "
+        "positive when the sound comes after the mouth movement that makes it (|offset| <= 1 "
+        "is in sync); searched over +-15 frames."
+    )
+    confidence: float = Field(
+        description="How clearly that offset stands out (median distance over offsets minus "
+        "the smallest, as SyncNet's confidence): about 0.1 for real speakers with their own "
+        "speech, under 0.03 for someone else's; 0 when nothing could be scored (no face, no "
+        "speech)."
+    )
+
+
 class LipsyncRequest(BaseModel):
     """A request as clients see it: fields that do not apply yet are absent, never null."""
 
@@ -99,6 +115,7 @@ class LipsyncRequest(BaseModel):
     output_url: str = _optional("Signed, expiring URL of the output MP4 (when completed).", "uri")
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
+    sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
 
 
 class Pagination(BaseModel):

@@ -23,7 +23,7 @@ from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.fetch import FetchError, download
-from chamelaion.server.jobs import ClaimedJob, JobStore
+from chamelaion.server.jobs import ClaimedJob, JobStore, OutputSync
 from chamelaion.server.models import InputKind
 from chamelaion.server.storage import Storage
 
@@ -40,6 +40,11 @@ class StopRequestedError(Exception):
 class _Progress:
     fraction: float = 0.0
     stage: str | None = None
+
+
+@dataclass(frozen=True)
+class _Completed:
+    sync: OutputSync | None  # None where the output's sync could not be measured
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -93,9 +98,9 @@ class Worker:
         finally:
             done.set()
             beat.join()
-        if outcome is None:
+        if isinstance(outcome, _Completed):
             recorded = self.store.complete(
-                job.id, self.worker_id, str(self.storage.output_path(job.id))
+                job.id, self.worker_id, str(self.storage.output_path(job.id)), outcome.sync
             )
         else:
             recorded = self.store.fail(job.id, self.worker_id, outcome)
@@ -104,11 +109,12 @@ class Worker:
             # which now owns it and its inputs): leave everything to the new attempt.
             log.warning("job %s: no longer held by this worker; outcome dropped", job.id)
             return
-        log.info("job %s: %s", job.id, "completed" if outcome is None else f"failed: {outcome}")
+        completed = isinstance(outcome, _Completed)
+        log.info("job %s: %s", job.id, "completed" if completed else f"failed: {outcome}")
         self.storage.discard_inputs(job.id)
 
-    def _execute(self, job: ClaimedJob, progress: _Progress) -> str | None:
-        """Run the job; None on success, else the message to store as error_message."""
+    def _execute(self, job: ClaimedJob, progress: _Progress) -> _Completed | str:
+        """Run the job: its outcome on success, else the message to store as error_message."""
         from chamelaion.engine import (
             EngineError,
             InvalidMediaError,
@@ -171,8 +177,10 @@ class Worker:
             return str(exc) or "lip-sync failed"
         for note in result.notes:  # e.g. where the largest face stood in for the speaker
             log.info("job %s: %s", job.id, note)
+        progress.stage = "scoring"
+        sync = _measure_sync(job.id, rendered)
         os.replace(rendered, final)
-        return None
+        return _Completed(sync)
 
     def _heartbeat(self, job_id: str, progress: _Progress, done: threading.Event) -> None:
         interval = min(1.0, self.settings.job_lease_seconds / 4)
@@ -181,6 +189,24 @@ class Worker:
                 self.store.heartbeat(job_id, self.worker_id, progress.fraction, progress.stage)
             except Exception:
                 log.exception("job %s: heartbeat failed; will retry", job_id)
+
+
+def _measure_sync(job_id: str, output: Path) -> OutputSync | None:
+    """The output's lip sync against its own sound track, as `chamelaion eval` measures it (a
+    face-mesh pass over the output: about a tenth of its duration at 512x512), so the request
+    object tells the user how well it came out. None if it cannot be measured: the score is
+    information about the output, never a reason to fail a job that rendered."""
+    from chamelaion.engine import EngineError
+    from chamelaion.engine.score import sync_score
+
+    try:
+        score = sync_score(output)
+    except EngineError as exc:
+        log.warning("job %s: output sync not measured: %s", job_id, exc)
+        return None
+    if score.note is not None:
+        log.info("job %s: output sync confidence 0: %s", job_id, score.note)
+    return OutputSync(score.offset_frames, score.confidence)
 
 
 def worker_main(settings_json: str, parent_pid: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .lipsync_generate import LipsyncGenerate
 from .lipsync_generate_params import Input, LipsyncGenerateParams, ModelName, SyncMode
 from .lipsync_generate_with_media_params import LipsyncGenerateWithMediaParams
-from .lipsync_request import FINISHED_STATUSES, LipsyncRequest, RequestStatus
+from .lipsync_request import FINISHED_STATUSES, LipsyncRequest, OutputSync, RequestStatus
 from .request_list_params import RequestListParams
 from .request_list_response import Pagination, RequestListResponse
 
@@ -17,6 +17,7 @@ __all__ = [
     "LipsyncGenerateWithMediaParams",
     "LipsyncRequest",
     "ModelName",
+    "OutputSync",
     "Pagination",
     "RequestListParams",
     "RequestListResponse",

@@ -5,12 +5,24 @@ from typing import Literal
 
 from .._models import BaseModel
 
-__all__ = ["FINISHED_STATUSES", "LipsyncRequest", "RequestStatus"]
+__all__ = ["FINISHED_STATUSES", "LipsyncRequest", "OutputSync", "RequestStatus"]
 
 RequestStatus = Literal["queued", "processing", "completed", "failed"]
 """A request moves ``queued`` → ``processing`` → ``completed`` | ``failed``."""
 
 FINISHED_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+
+
+class OutputSync(BaseModel):
+    """The output's lip sync, measured by the service after rendering (as ``chamelaion eval``)."""
+
+    offset_frames: int
+    """The shift that best aligns the output's sound and picture, in frames; positive when the
+    sound comes after the mouth movement that makes it. Within ±1 is in sync."""
+
+    confidence: float
+    """How clearly that offset stands out: about 0.1 for real speakers with their own speech,
+    under 0.03 for someone else's speech; 0 when nothing could be scored (no face, no speech)."""
 
 
 class LipsyncRequest(BaseModel):
@@ -39,6 +51,9 @@ class LipsyncRequest(BaseModel):
 
     started_at: datetime | None = None
     """Processing start time (UTC)."""
+
+    sync: OutputSync | None = None
+    """The output's lip sync once ``completed`` (absent if it could not be measured)."""
 
     @property
     def is_finished(self) -> bool:
