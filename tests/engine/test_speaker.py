@@ -81,7 +81,7 @@ def test_with_the_flag_the_largest_face_is_used(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # speaker.py is being reworked: a fix may land before this mark is lifted
     reason="known regression: the learned sync scorer (trained on real lips) fixes one offset "
     "per shot and misjudges these synthetic faces lip-synced by the learned mouth model when "
     "the speaker changes within a shot; real two-speaker composites: bench/speaker.py",
