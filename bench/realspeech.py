@@ -41,7 +41,6 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,14 +295,6 @@ class Source:
         return dataclasses.replace(self, frames=min(self.frames, frames - frames % 2))
 
 
-def _first_time(path: Path, kind: str) -> float:
-    with av.open(str(path)) as container:
-        for frame in container.decode(**{kind: 0}):
-            if frame.time is not None:
-                return float(frame.time)
-    return 0.0
-
-
 def open_source(path: Path, seconds: float | None) -> Source:
     """The clip as the benchmark uses it: at most `seconds` long (as the container's duration
     says: see `Source.decoded`), an even number of frames.
@@ -318,10 +309,8 @@ def open_source(path: Path, seconds: float | None) -> Source:
     total = info.frame_count
     if seconds is not None:
         total = min(total, int(seconds * info.fps))
-    offset = _first_time(path, "video") - _first_time(path, "audio")
-    audio = media.read_audio(path)
-    shift = round(offset * SAMPLE_RATE)
-    audio = audio[shift:] if shift >= 0 else np.concatenate([np.zeros(-shift, np.float32), audio])
+    audio = media.read_audio(path, with_video=True)
+    offset = media.audio_lead(path)
     return Source(path, info.fps, info.width, info.height, total - total % 2, audio, offset)
 
 

@@ -250,10 +250,15 @@ def read_audio(
     samples = np.concatenate(chunks, axis=1)[0]
     if not with_video:
         return samples
-    shift = round((_first_frame_time(path) - _first_audio_time(path)) * sample_rate)
+    shift = round(audio_lead(path) * sample_rate)
     if shift >= 0:
         return samples[shift:]
     return np.concatenate([np.zeros(-shift, np.float32), samples])
+
+
+def audio_lead(path: str | Path) -> float:
+    """Seconds a file's sound track starts before its first picture (negative: after it)."""
+    return _first_frame_time(path) - _first_audio_time(path)
 
 
 def _first_audio_time(path: str | Path) -> float:

@@ -14,10 +14,11 @@ so the two cores share the work.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -97,7 +98,7 @@ def lipsync(
     mouths = speech_track(samples, float(fps), len(plan), get_model(options.model))
     chosen = [None if t is None else t.key for t in analysis.choice.faces]
     animate = set(chosen)
-    speaks = _source_speaks(video, video_info)
+    speaks = _source_speaks(analysis)
     faces = {
         t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks)
         for t in analysis.tracks
@@ -160,6 +161,8 @@ class VideoAnalysis:
     banks: dict[int, MouthBank]
     shots: list[int]  # first frame of each shot after the first
     choice: FaceChoice  # the face to re-animate in each frame
+    # The source's own sound per frame (None without a sound track), read on first call only.
+    source_speech: Callable[[], SourceSpeech | None]
 
 
 def analyse_video(
@@ -187,6 +190,7 @@ def analyse_video(
         raise NoFaceError()
     frames = scan.frames
 
+    @functools.cache
     def source_speech() -> SourceSpeech | None:
         if not info.has_audio:
             return None
@@ -197,15 +201,14 @@ def analyse_video(
     choice = choose_faces(
         scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
     )
-    return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice)
+    return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice, source_speech)
 
 
-def _source_speaks(video: str | Path, info: media.MediaInfo) -> bool:
-    """Whether the source's own sound has enough speech to learn its speaker's mouth from."""
-    if not info.has_audio:
-        return False
-    share = float(features.analyze(media.read_audio(video, with_video=True)).speech.mean())
-    return share >= MIN_SPEECH_SHARE
+def _source_speaks(analysis: VideoAnalysis) -> bool:
+    """Whether the source's own sound has enough speech, over the video's frames, to learn its
+    speaker's mouth from. Speaker detection may have read that sound already: read once."""
+    sound = analysis.source_speech()
+    return sound is not None and float(sound.speech.mean()) >= MIN_SPEECH_SHARE
 
 
 def _adaptation_notes(faces: Iterable[_FaceModel]) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chamelaion.engine import logmel
 from chamelaion.engine.faces import (
     EYE_OUTER_CORNERS,
     INNER_LOWER_LIP,
@@ -51,7 +52,7 @@ SAMPLE_RATE = 16000
 HOP = 160  # 10 ms
 WINDOW = 400  # 25 ms
 FFT_SIZE = 512
-MEL_BANDS = 40
+MEL_BANDS = logmel.BANDS  # the engine's mel filterbank (60 Hz to 7.6 kHz), cepstra on top
 CEPSTRA = 13
 AUDIO_RATE = SAMPLE_RATE / HOP
 AUDIO_TAPS = 20  # 0.2 s of MFCC frames around the instant
@@ -83,22 +84,6 @@ def lip_shapes(landmarks: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _mel_filterbank() -> np.ndarray:
-    def mel(hz: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + hz / 700.0)
-
-    def hz(m: np.ndarray) -> np.ndarray:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-
-    edges = hz(np.linspace(mel(np.array(60.0)), mel(np.array(7600.0)), MEL_BANDS + 2))
-    bins = np.fft.rfftfreq(FFT_SIZE, 1.0 / SAMPLE_RATE)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None] - lower) / (centre - lower)
-    falling = (upper - bins[None]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling))
-
-
-@cache
 def _dct_matrix() -> np.ndarray:
     n = np.arange(MEL_BANDS)
     k = np.arange(CEPSTRA)[:, None]
@@ -119,8 +104,8 @@ def mfcc(audio: np.ndarray) -> np.ndarray:
         index = np.arange(WINDOW)[None, :] + HOP * np.arange(start, stop)[:, None]
         power = np.abs(np.fft.rfft(padded[index] * window, FFT_SIZE)) ** 2
         # The floor (about 80 dB under full scale) makes digital silence look like a quiet room.
-        logmel = np.log(power @ _mel_filterbank().T + MEL_FLOOR)
-        out[start:stop] = logmel @ _dct_matrix().T
+        log_power = np.log(power @ logmel.filterbank().T + MEL_FLOOR)
+        out[start:stop] = log_power @ _dct_matrix().T
     padded_c = np.pad(out, ((2, 2), (0, 0)), mode="edge")
     delta = (
         2 * (padded_c[4:] - padded_c[:-4]) + (padded_c[3:-1] - padded_c[1:-3])
