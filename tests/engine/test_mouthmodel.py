@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mediagen
-from chamelaion.engine import logmel, phones
+from chamelaion.engine import logmel, phones, phonetics
 from chamelaion.engine.geometry import GAP, WIDTH
 from chamelaion.engine.mouth import SpeakerMouth, speaker_mouth, speech_track
 from chamelaion.engine.mouthmodel import MODELS, get_model
@@ -123,3 +123,54 @@ def test_closed_frames_get_no_gap() -> None:
     wide_open = np.array([3.0, 0.0, 0.0, 0.0])
     assert mouth.target(wide_open, closed=True, track_frame=10)[0] == 0.0
     assert mouth.target(wide_open, closed=False, track_frame=10)[0] > mouth.gap_mean
+
+
+def test_the_phonetic_table_describes_the_sounds_that_shape_lips() -> None:
+    """Each recogniser token is described from its IPA letters: open vowels more open than
+    close ones, /u o w/ rounded, /i e/ spread, /p b m/ bilabial, /f v/ labiodental, blank and
+    markers nothing at all; and every token of the vocabulary gets a row."""
+    vocabulary = phones.vocabulary()
+    assert len(vocabulary) == phones.tokens() and "<blank>" in vocabulary
+    column = {name: k for k, name in enumerate(phonetics.ARTICULATORS)}
+
+    def has(token: str, feature: str) -> float:
+        assert token in vocabulary, token
+        return float(phonetics.describe(token)[column[feature]])
+
+    assert has("a", "openness") > has("ɛ", "openness") > has("e", "openness") > has("i", "openness")
+    assert all(has(t, "vowel") == 1.0 for t in ("a", "i", "u", "oʊ", "aɪ"))
+    assert all(has(t, "rounded") == 1.0 for t in ("u", "o", "w", "y", "ø"))
+    assert all(has(t, "rounded") == 0.0 for t in ("i", "a", "m"))
+    assert all(has(t, "spread") == 1.0 for t in ("i", "e", "ɪ"))
+    assert all(has(t, "bilabial") == 1.0 for t in ("p", "b", "m", "pʰ"))
+    assert all(has(t, "labiodental") == 1.0 for t in ("f", "v"))
+    assert all(has(t, "postalveolar") == 1.0 for t in ("ʃ", "ʒ", "t͡ʃ", "d͡ʒ"))
+    assert all(has(t, "other_consonant") == 1.0 for t in ("t", "k", "s", "n", "l"))
+    assert not phonetics.describe("<blank>").any()
+    assert np.isfinite(np.stack([phonetics.describe(t) for t in vocabulary])).all()
+
+
+def test_articulator_tracks_follow_the_spoken_sounds() -> None:
+    """Real recognition of espeak sentences (isolated vowels it does not recognise reliably):
+    /u w/-heavy speech is rounder and less spread than /i/-heavy speech, /m b/-heavy speech
+    more bilabial than either, and silence has far less phone evidence than any. Means over
+    the frames with the most phone evidence (the sounds, not the gaps between words)."""
+    column = {name: k for k, name in enumerate(phonetics.ARTICULATORS)}
+    evidence = column["phone_evidence"]
+
+    def mean_track(samples: np.ndarray) -> np.ndarray:
+        tracks = phonetics.articulators(phones.phone_posteriors(samples))
+        spoken = tracks[:, evidence] >= np.median(tracks[:, evidence])
+        return tracks[spoken].mean(axis=0)
+
+    rounded = mean_track(_speech_16k("who knew you would move to the zoo"))
+    spread = mean_track(_speech_16k("we see three green trees"))
+    bilabial = mean_track(_speech_16k("mama may make my mum memos"))
+    silence = phonetics.articulators(phones.phone_posteriors(np.zeros(32000, np.float32)))
+    assert rounded[column["rounded"]] > spread[column["rounded"]] + 0.03
+    assert spread[column["spread"]] > rounded[column["spread"]] + 0.05
+    assert (
+        bilabial[column["bilabial"]]
+        > max(rounded[column["bilabial"]], spread[column["bilabial"]]) + 0.2
+    )
+    assert silence[:, evidence].mean() < min(t[evidence] for t in (rounded, spread, bilabial)) - 1.0

@@ -27,11 +27,17 @@ FLOOR = -12.0  # log-probabilities below this carry no information, only noise
 
 
 @cache
-def _session() -> tuple[Any, str, str, str]:
-    """hama's recogniser and its tensor names, loaded once per process."""
+def _model() -> Any:
+    """hama's recogniser, loaded once per process."""
     import hama
 
-    model = hama.ASRModel()
+    return hama.ASRModel()
+
+
+@cache
+def _session() -> tuple[Any, str, str, str]:
+    """The recogniser's inference session and its tensor names."""
+    model = _model()
     inputs = [node.name for node in model.session.get_inputs()]
     outputs = [node.name for node in model.session.get_outputs()]
     waveform = next(n for n in inputs if n.startswith("waveform") and "length" not in n)
@@ -42,7 +48,13 @@ def _session() -> tuple[Any, str, str, str]:
 
 def tokens() -> int:
     """How many phone tokens a posterior frame has."""
-    return len(_run(np.zeros(_SAMPLES_PER_OUTPUT * 4, np.float32))[0])
+    return len(vocabulary())
+
+
+@cache
+def vocabulary() -> tuple[str, ...]:
+    """The recogniser's tokens (IPA phones, "<blank>" and a few markers), in column order."""
+    return tuple(_model().decoder_tokens)
 
 
 def _run(samples: np.ndarray) -> np.ndarray:
@@ -75,3 +87,8 @@ def phone_posteriors(samples: np.ndarray) -> np.ndarray:
     index = np.minimum(np.arange(frames) // step, len(posteriors) - 1)
     scaled = (np.maximum(posteriors, FLOOR) - FLOOR / 2) / (-FLOOR / 2)
     return scaled[np.maximum(index, 0)].astype(np.float32)
+
+
+def log_probabilities(posteriors: np.ndarray) -> np.ndarray:
+    """`phone_posteriors` output back to log-probabilities (floored at `FLOOR`)."""
+    return posteriors * (-FLOOR / 2) + FLOOR / 2
