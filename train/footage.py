@@ -154,6 +154,16 @@ def training_clips(clear_terms_only: bool) -> list[Clip]:
     return [c for c in available() if not c.held_out and (c.clear_terms or not clear_terms_only)]
 
 
+def validation_clips(clear_terms_only: bool) -> list[Clip]:
+    """Clips to choose a model's settings on: for the shipped (clear-terms) weights, the
+    training clips whose terms keep them out of its training; speakers it never learns from,
+    and not the held-out clips, whose figures must stay untouched by any choice. Empty when
+    every training clip is learned from."""
+    return (
+        [c for c in available() if not c.held_out and not c.clear_terms] if clear_terms_only else []
+    )
+
+
 def held_out_clips() -> list[Clip]:
     return [c for c in available() if c.held_out]
 

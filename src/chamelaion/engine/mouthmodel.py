@@ -4,12 +4,13 @@
 parameters (the columns of `geometry.mouth_params`, each z-scored: 0 is this speaker's average,
 1 one standard deviation of their own movement) for given video frame times. The request's
 `model` field names the one to use (`MODELS`); the engine adapts the normalised track to the
-speaker at hand (see `adapt`).
+speaker at hand (see `mouth`).
 
-"lipsync-2" is a small dilated convolution network over log-mel speech (engine/logmel.py) and
-phone posteriors (engine/phones.py), trained on real talking heads by train/articulation.py;
-its weights ship in the package (weights/lipsync2.npz, data card weights/lipsync2.md) and run
-here in numpy: no download, no deep-learning runtime.
+"lipsync-2" averages two regressors trained on real talking heads by train/articulation.py, a
+small dilated convolution network and a ridge regression, over the same input: log-mel speech
+(engine/logmel.py) and articulator tracks (engine/phonetics.py) derived from phone posteriors
+(engine/phones.py). Its weights ship in the package (weights/lipsync2.npz, data card
+weights/lipsync2.md) and run here in numpy: no download, no deep-learning runtime.
 """
 
 from __future__ import annotations
@@ -22,16 +23,28 @@ from typing import Protocol
 
 import numpy as np
 
-from chamelaion.engine import logmel, phones
+from chamelaion.engine import logmel, phones, phonetics
 
 DEFAULT_MODEL = "lipsync-2"
 
 
-def speech_features(samples: np.ndarray) -> np.ndarray:
-    """(frames, features) model input at 100 frames a second: normalised log-mel, then phone
-    posteriors. The training script calls this very function."""
+def speech_evidence(samples: np.ndarray) -> np.ndarray:
+    """(frames, BANDS + tokens) at 100 frames a second: normalised log-mel, then phone
+    posteriors. The slow part of `speech_features` (phone recognition), which training caches."""
     mel = logmel.normalise(logmel.log_mel(samples))
     return np.concatenate([mel, phones.phone_posteriors(samples)[: len(mel)]], axis=1)
+
+
+def model_inputs(evidence: np.ndarray) -> np.ndarray:
+    """(frames, BANDS + articulators): the log-mel of `speech_evidence`, then its posteriors as
+    `phonetics.articulators` tracks."""
+    mel = evidence[:, : logmel.BANDS]
+    return np.concatenate([mel, phonetics.articulators(evidence[:, logmel.BANDS :])], axis=1)
+
+
+def speech_features(samples: np.ndarray) -> np.ndarray:
+    """The model's input for mono 16 kHz `samples`; the training script calls this very code."""
+    return model_inputs(speech_evidence(samples))
 
 
 class MouthModel(Protocol):
@@ -44,20 +57,24 @@ class MouthModel(Protocol):
         ...
 
 
+class Regressor(Protocol):
+    def track(self, inputs: np.ndarray) -> np.ndarray:
+        """(T, P) mouth parameters, each with unit spread on training speech, from (T, F)
+        `speech_features` rows (100 a second)."""
+        ...
+
+
 @dataclass(frozen=True)
-class ConvolutionalMouthModel:
+class ConvolutionalRegressor:
     """A stack of dilated 1-D convolutions (GELU between), then a per-frame linear head."""
 
-    name: str
     weights: tuple[tuple[np.ndarray, np.ndarray, int], ...]  # (out, in, k) kernel, bias, dilation
     head: tuple[np.ndarray, np.ndarray]  # (P, C), (P,)
     output_scale: np.ndarray  # (P,) undoes the regression's shrinkage towards the mean
 
-    def predict(self, samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
-        hidden = self._body(speech_features(samples).T)
-        out = (self.head[0] @ hidden + self.head[1][:, None]).T * self.output_scale
-        index = np.round(np.arange(frames) / fps * logmel.FRAME_RATE).astype(int)
-        return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
+    def track(self, inputs: np.ndarray) -> np.ndarray:
+        hidden = self._body(inputs.T)
+        return (self.head[0] @ hidden + self.head[1][:, None]).T * self.output_scale
 
     def _body(self, x: np.ndarray) -> np.ndarray:
         """(C, T) -> (C', T): 'same' convolutions, one matrix product per kernel tap."""
@@ -73,6 +90,46 @@ class ConvolutionalMouthModel:
         return x
 
 
+@dataclass(frozen=True)
+class LinearRegressor:
+    """Ridge regression over the features at a few fixed offsets around each frame: fewer ways
+    to overfit three minutes of speech than the network, and it errs differently, so the two
+    together beat either (weights/lipsync2.md)."""
+
+    offsets: np.ndarray  # (K,) feature frames relative to the predicted one
+    mean: np.ndarray  # (K * F,) standardisation of the stacked features
+    std: np.ndarray
+    weights: np.ndarray  # (K * F, P)
+    output_scale: np.ndarray  # (P,)
+
+    def track(self, inputs: np.ndarray) -> np.ndarray:
+        rows = np.clip(np.arange(len(inputs))[:, None] + self.offsets[None, :], 0, len(inputs) - 1)
+        stacked = inputs[rows].reshape(len(inputs), -1)
+        return ((stacked - self.mean) / self.std) @ self.weights * self.output_scale
+
+
+@dataclass(frozen=True)
+class EnsembleMouthModel:
+    """Speech features computed once, the members' tracks averaged, sampled at video frames
+    `delay` seconds after the sound that shapes them.
+
+    The delay is measured, not assumed: the training clips agree on their own sound-to-picture
+    timing, which need not be the timing of other footage; on speakers the model never learned
+    from, the true mouth follows its prediction by a few frames (train/articulation.py measures
+    how much on the validation clips and stores it with the weights)."""
+
+    name: str
+    members: tuple[Regressor, ...]
+    delay: float = 0.0  # seconds
+
+    def predict(self, samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
+        inputs = speech_features(samples)
+        out = np.mean([member.track(inputs) for member in self.members], axis=0)
+        times = np.arange(frames) / fps - self.delay
+        index = np.round(times * logmel.FRAME_RATE).astype(int)
+        return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU as torch computes it by default (the exact, erf-based form)."""
     from scipy.special import erf
@@ -80,13 +137,28 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))).astype(np.float32)
 
 
-def load_model(path: str | Path) -> ConvolutionalMouthModel:
+def load_model(path: str | Path) -> EnsembleMouthModel:
+    """The members stored in one weights file: `conv{i}_w/_b`, `head_w/_b`, `output_scale` and
+    `dilations` of the network; `linear_*` of the ridge regression and the measured
+    `delay_seconds`, if present."""
     with np.load(path) as data:
         dilations = [int(d) for d in data["dilations"]]
         layers = tuple((data[f"conv{i}_w"], data[f"conv{i}_b"], d) for i, d in enumerate(dilations))
-        return ConvolutionalMouthModel(
-            DEFAULT_MODEL, layers, (data["head_w"], data["head_b"]), data["output_scale"]
-        )
+        members: list[Regressor] = [
+            ConvolutionalRegressor(layers, (data["head_w"], data["head_b"]), data["output_scale"])
+        ]
+        if "linear_weights" in data:
+            members.append(
+                LinearRegressor(
+                    data["linear_offsets"],
+                    data["linear_mean"],
+                    data["linear_std"],
+                    data["linear_weights"],
+                    data["linear_output_scale"],
+                )
+            )
+        delay = float(data["delay_seconds"]) if "delay_seconds" in data else 0.0
+        return EnsembleMouthModel(DEFAULT_MODEL, tuple(members), delay)
 
 
 @cache
