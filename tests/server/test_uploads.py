@@ -66,7 +66,8 @@ def test_upload_is_accepted_and_stored(
         (lambda f, d: d.update(model="lipsync-1"), "unsupported model"),
         (lambda f, d: d.update(disable_active_speaker_detection="maybe"), "invalid request body"),
         (lambda f, d: d.update(sync_mode="sideways"), "invalid request body"),
-        (lambda f, d: d.update(reference_id="x" * 300), "invalid request body"),
+        (lambda f, d: d.update(reference_id="x" * 300), "invalid reference_id"),
+        (lambda f, d: d.update(reference_id="a/b"), "invalid reference_id"),
         (
             lambda f, d: f.update(video=("v.mp4", b"not a video at all", "video/mp4")),
             "invalid video file",

@@ -3,8 +3,8 @@
 `MouthModel` is the seam: anything that turns mono 16 kHz speech into speaker-normalised mouth
 parameters (the columns of `geometry.mouth_params`, each z-scored: 0 is this speaker's average,
 1 one standard deviation of their own movement) for given video frame times. The request's
-`model` field names the one to use (`MODELS`); the engine adapts the normalised track to the
-speaker at hand (see `adapt`).
+`model` field names the one to use (one of `options.MODELS`); the engine adapts the normalised
+track to the speaker at hand (see `adapt`).
 
 "lipsync-2" is a small dilated convolution network over log-mel speech (engine/logmel.py) and
 phone posteriors (engine/phones.py), trained on real talking heads by train/articulation.py;
@@ -23,8 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from chamelaion.engine import logmel, phones
-
-DEFAULT_MODEL = "lipsync-2"
+from chamelaion.engine.options import DEFAULT_MODEL, MODELS
 
 
 def speech_features(samples: np.ndarray) -> np.ndarray:
@@ -94,9 +93,6 @@ def _shipped(name: str) -> MouthModel:
     weights = resources.files("chamelaion.engine") / "weights" / "lipsync2.npz"
     with resources.as_file(weights) as path:
         return load_model(path)
-
-
-MODELS = (DEFAULT_MODEL,)
 
 
 def get_model(name: str = DEFAULT_MODEL) -> MouthModel:
