@@ -104,16 +104,29 @@ class JobOptions(BaseModel):
     )
 
 
+def _one_of_each_kind(schema: dict[str, Any]) -> None:
+    """Say in JSON Schema what `validate_generate` checks (with its own messages): two inputs,
+    one of each type, in any order."""
+    schema.update(minItems=2, maxItems=2)
+    schema["allOf"] = [
+        {"contains": {"properties": {"type": {"const": kind}}, "required": ["type"]}}
+        for kind in ("video", "audio")
+    ]
+
+
 class GenerateBody(JobOptions):
     inputs: list[GenerateInput] = Field(
         description="Exactly one video input and one audio input (order does not matter).",
-        json_schema_extra={"minItems": 2, "maxItems": 2},
+        json_schema_extra=_one_of_each_kind,
     )
 
 
 class GenerateWithMediaForm(JobOptions):
     """The upload's form, for the OpenAPI document only: the upload reader streams the files
-    to disk and `validate_upload_fields` takes the rest."""
+    to disk and `validate_upload_fields` takes the rest. Other fields are ignored but count
+    against the reader's part caps, so the document asks for none."""
+
+    model_config = ConfigDict(extra="forbid")
 
     video: bytes = Field(description="Source video file.")
     audio: bytes = Field(description="Target audio file.")
