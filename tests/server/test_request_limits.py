@@ -124,6 +124,7 @@ def test_every_other_part_is_capped(
 
 
 def test_part_headers_are_capped(api_server: ApiServer, short_speech: Path) -> None:
+    """(python-multipart enforces this one; kept here as part of "every part is capped".)"""
     body = multipart(
         ("audio", "a.wav", short_speech.read_bytes()), headers=f"X-Junk: {'j' * 65536}\r\n"
     )

@@ -4,9 +4,9 @@ Starlette's form parser buffers each file in a spooled temp file and only then l
 its size, so a 10 GB upload would land on disk before being refused. This reader writes each
 file part straight to its final place under the data dir, counts bytes as they arrive, and
 stops writing the moment a file passes the cap: memory stays at one network chunk. Every other
-part is capped too (text fields, file parts under other names, each part's headers), so no
-part of a request is read without a limit. Each file's SHA-256 is taken as it streams by, for
-the idempotency fingerprint, at no extra pass over the file.
+part is capped too (text fields and file parts under other names here, each part's headers by
+python-multipart), so no part of a request is read without a limit. Each file's SHA-256 is
+taken as it streams by, for the idempotency fingerprint, at no extra pass over the file.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from chamelaion.server.storage import safe_suffix
 
 FILE_FIELDS = ("video", "audio")
 MAX_TEXT_FIELD = 64 * 1024  # also the cap of a file part under a name we do not use
-MAX_PART_HEADERS = 16 * 1024
 MAX_PARTS = 32
 # After refusing an oversized upload we keep reading (and dropping) what the client is still
 # sending, so it gets our 413 instead of a connection reset, but only this far past the cap.
@@ -56,7 +55,6 @@ class _Receiver:
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
         self._name = ""
-        self._header_bytes = 0
         self._file: BinaryIO | None = None
         self._file_path: Path | None = None
         self._file_hash = hashlib.sha256()
@@ -77,24 +75,15 @@ class _Receiver:
 
     def on_part_begin(self) -> None:
         self._headers = {}
-        self._header_bytes = 0
         self._parts += 1
         if self._parts > MAX_PARTS:
             self.fail(ApiError(400, errors.INVALID_BODY))
 
-    def _count_header_bytes(self, count: int) -> bool:
-        self._header_bytes += count
-        if self._header_bytes > MAX_PART_HEADERS:
-            self.fail(ApiError(400, errors.INVALID_BODY))
-        return self.error is None
-
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        if self._count_header_bytes(end - start):
-            self._header_field += data[start:end]
+        self._header_field += data[start:end]  # python-multipart caps a part's headers
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        if self._count_header_bytes(end - start):
-            self._header_value += data[start:end]
+        self._header_value += data[start:end]
 
     def on_header_end(self) -> None:
         self._headers[self._header_field.lower()] = self._header_value
