@@ -54,6 +54,25 @@ def test_a_repeat_returns_the_first_response_and_creates_nothing(api_server: Api
     assert jobs_of(api_server.server.data_dir, key) == 2
 
 
+def test_the_retry_of_the_create_that_used_the_last_of_the_quota_is_answered(
+    api_server: ApiServer,
+) -> None:
+    key = new_key(api_server.server.data_dir, "last-one", max_requests=1)
+    idempotency_key = str(uuid.uuid4())
+    with api_server.client(key) as client:
+        first = generate(client, idempotency_key)
+        assert first.status_code == 200, first.text
+        again = generate(client, idempotency_key)
+        assert (again.status_code, again.json()) == (200, first.json())
+        for other_key in (None, str(uuid.uuid4())):
+            response = generate(client, other_key)
+            assert (response.status_code, response.json()) == (
+                402,
+                {"error": "token limit reached"},
+            )
+    assert jobs_of(api_server.server.data_dir, key) == 1
+
+
 def test_the_same_key_with_another_body_is_a_409(api_server: ApiServer) -> None:
     idempotency_key = str(uuid.uuid4())
     with api_server.client() as client:
