@@ -189,3 +189,26 @@ def test_a_redirect_is_held_to_the_same_rules(
     """(httpx itself refuses the first as a protocol error; the second only we refuse.)"""
     with pytest.raises(FetchError, match=r"invalid URL|Invalid URL|RemoteProtocolError"):
         fetch(media_server.url("goto/" + location.replace("/", "%2F")), tmp_path / "video")
+
+
+def test_a_name_is_resolved_once_per_connection_and_that_answer_is_used(
+    media_server: MediaServer, short_speech: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DNS-rebinding window: a resolver that gives another answer the second time (here a
+    stand-in for a rebinding DNS server, which cannot run on this machine) is asked once, and
+    the connection goes to its first answer, the one that was checked."""
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int, *args: object, **kwargs: object) -> object:
+        if host != "rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        asked.append(host)
+        answer = "127.0.0.1" if len(asked) == 1 else "127.0.0.2"  # nothing listens there
+        return real_getaddrinfo(answer, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = media_server.base_url.rsplit(":", 1)[1]
+    fetch(f"http://rebind.test:{port}/{short_speech.name}", tmp_path / "audio")
+    assert (tmp_path / "audio").read_bytes() == short_speech.read_bytes()
+    assert asked == ["rebind.test"]
