@@ -114,12 +114,7 @@ def test_every_other_part_is_capped(
         extra,
         ("audio", "a.wav", short_speech.read_bytes()),
     )
-    with api_server.client() as client:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            content=body,
-            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
-        )
+    response = api_server.post_multipart(body, BOUNDARY)
     assert (response.status_code, response.json()) == (400, {"error": "invalid request body"})
 
 
@@ -128,12 +123,7 @@ def test_part_headers_are_capped(api_server: ApiServer, short_speech: Path) -> N
     body = multipart(
         ("audio", "a.wav", short_speech.read_bytes()), headers=f"X-Junk: {'j' * 65536}\r\n"
     )
-    with api_server.client() as client:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            content=body,
-            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
-        )
+    response = api_server.post_multipart(body, BOUNDARY)
     assert (response.status_code, response.json()) == (400, {"error": "invalid request body"})
 
 

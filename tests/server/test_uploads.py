@@ -121,12 +121,7 @@ def test_truncated_multipart_is_rejected(api_server: ApiServer) -> None:
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n'
         "Content-Type: video/mp4\r\n\r\nhalf a file"
     ).encode()
-    with api_server.client() as client:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            content=body,
-            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
-        )
+    response = api_server.post_multipart(body, BOUNDARY)
     assert (response.status_code, response.json()) == (400, {"error": "invalid request body"})
 
 
