@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -55,6 +55,20 @@ IdempotencyHeader = Annotated[
         json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
     ),
 ]
+
+
+_REPLAY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The request was created, or (with an `Idempotency-Key` seen before) "
+        "this is the response of the request that was.",
+        "headers": {
+            REPLAYED_HEADER: {
+                "description": "`true` when this answers a repeat of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    }
+}
 
 
 def _create_job(
@@ -140,7 +154,7 @@ def _job(
     summary="Generate lip sync from URLs",
     description="Starts a lip sync job from exactly one remote video URL and one remote audio "
     "URL. The response includes a request identifier to poll later.",
-    responses=error_responses(400, *AUTHENTICATED, 402, 409, 413, 415),
+    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -208,7 +222,7 @@ def _check_uploads(video: Path, audio: Path) -> None:
     description="Starts a lip sync job by uploading one video file and one audio file as "
     "multipart form-data. Both files are checked before the job is accepted: decodable, a "
     "video rather than a still image, within the engine's resolution and duration caps.",
-    responses=error_responses(400, *AUTHENTICATED, 402, 409, 413, 415),
+    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
     openapi_extra={
         "requestBody": {
             "required": True,
