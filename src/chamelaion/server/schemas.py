@@ -51,10 +51,6 @@ ReferenceId = Annotated[
 ]
 
 
-def _normalized(url: str) -> str:
-    return normalized_url(url)  # its ValueError becomes a validation error
-
-
 MediaUrl = Annotated[
     str,
     Field(
@@ -62,7 +58,7 @@ MediaUrl = Annotated[
         description="Absolute http(s) URL of the media resource.",
         json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"},
     ),
-    AfterValidator(_normalized),
+    AfterValidator(normalized_url),  # its ValueError becomes a validation error
 ]
 
 
