@@ -225,6 +225,16 @@ def test_good_reference_ids_are_kept_as_given(api_server: ApiServer, reference_i
         assert client.get(f"/lipsync/requests/{request_id}").json()["reference_id"] == reference_id
 
 
+def test_looking_up_a_reference_id_no_request_can_have_finds_nothing(api_server: ApiServer) -> None:
+    """A NUL once reached PostgreSQL from these lookups, which answered an error (a 500)."""
+    with api_server.client() as client:
+        response = client.get("/lipsync/requests/nul%00inside")
+        assert (response.status_code, response.json()) == (404, {"error": "not found"})
+        response = client.get("/lipsync/requests", params={"reference_id": "nul\x00inside"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"data": [], "pagination": {"limit": 20, "offset": 0, "total": 0}}
+
+
 # --- URLs -----------------------------------------------------------------------------------------
 
 
