@@ -5,6 +5,7 @@ untrusted Host header. All over real HTTP against a real server."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import socket
@@ -21,6 +22,14 @@ from server.helpers import ApiServer, new_key, sessions_for
 VIDEO = {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"}
 AUDIO = {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"}
 BOUNDARY = "limitsBoundary"
+
+
+@pytest.fixture(scope="module")
+def api_server(api_server: ApiServer) -> ApiServer:
+    """The session's server, with a key of this module's own whose generate rate limit stays
+    out of the way (the shared key's 60/minute is for the contract tests)."""
+    key = new_key(api_server.server.data_dir, "limits", rate_limit_generate="100000/minute")
+    return dataclasses.replace(api_server, key=key)
 
 
 def exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes, http.client.HTTPResponse]:
