@@ -300,6 +300,47 @@ def write_blank_video(path: Path, seconds: float, fps: float = 25.0, size: int =
     return write_video(path, frames(), fps)
 
 
+def write_still_image(path: Path, width: int = 320, height: int = 240) -> Path:
+    """A PNG picture (by its suffix): what someone might send as a "video"."""
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), "rgb24")
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def write_flat_video(path: Path, width: int, height: int, frames: int = 2) -> Path:
+    """A flat grey H.264 video of any size, small on disk (190 KB at 8000x8000) and quick to
+    make (its planes are filled in place; no RGB frame is ever built)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "51"}
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(b"\x80" * plane.buffer_size)
+        for index in range(frames):
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def write_long_silence(path: Path, seconds: float, sample_rate: int = 1000) -> Path:
+    """`seconds` of digital silence as FLAC: an hour is a quarter of a megabyte."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("flac", rate=sample_rate, layout="mono")
+        block = np.zeros((1, 4096), np.int16)
+        for start in range(0, round(seconds * sample_rate), block.shape[1]):
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = sample_rate, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
 # ----------------------------------------------------------------------------------------------
 # Scenes with several faces
 

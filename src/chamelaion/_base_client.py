@@ -8,7 +8,9 @@ Retry policy: connection errors, timeouts, 408, 409, 429 and 5xx are retried up 
 ``max_retries`` times (default 2) with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s,
 minus up to 25 % jitter), or after exactly ``Retry-After`` seconds when the server sends it (up to
 60 s; a longer wait is not retried, the error is raised). Other 4xx are never retried. Uploads
-are re-sent from the start; an upload from a stream that cannot seek is not retried.
+are re-sent from the start; an upload from a stream that cannot seek is not retried. Creates
+carry an `Idempotency-Key` (one per call, the same on each of its attempts), so retrying a
+create whose response was lost returns the job it made rather than making another.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class RequestOptions:
     headers: Headers | None = None
     timeout: Timeout | NotGiven = NOT_GIVEN
     max_retries: int | NotGiven = NOT_GIVEN
+    # Sent as `Idempotency-Key` on every attempt of this call, so a retry of a create that did
+    # reach the server gets its response back instead of making a second job.
+    idempotency_key: str | None = None
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
@@ -256,6 +261,8 @@ class BaseClient(Generic[_HttpxClientT]):
             "x-api-key": self.api_key,
             **dict(options.headers or {}),
         }
+        if options.idempotency_key is not None:
+            headers["Idempotency-Key"] = options.idempotency_key
         if retries_taken:
             headers["x-chamelaion-retry-count"] = str(retries_taken)
         return headers

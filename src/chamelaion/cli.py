@@ -32,15 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
+    from chamelaion.engine.options import SyncMode  # stdlib only: --help stays instant
+
     run = commands.add_parser("lipsync", help="re-animate a video's speaker to new audio")
     run.add_argument("video", help="source video file")
     run.add_argument("audio", help="target audio file (any format FFmpeg reads)")
     run.add_argument("-o", "--output", required=True, help="output MP4 path")
     run.add_argument(
         "--sync-mode",
-        default="cut_off",
-        choices=["cut_off", "loop", "bounce", "silence", "remap"],
-        help="what to do when video and audio durations differ (default: cut_off)",
+        default=SyncMode.CUT_OFF.value,
+        choices=[mode.value for mode in SyncMode],
+        help="what to do when video and audio durations differ (default: %(default)s)",
     )
     run.add_argument(
         "--disable-active-speaker-detection",

@@ -21,6 +21,7 @@ from chamelaion.engine import (
     NoFaceError,
     NoVideoStreamError,
     Progress,
+    StillImageError,
     SyncMode,
     lipsync,
     media,
@@ -215,6 +216,16 @@ def test_zero_duration_audio(tmp_path: Path, short_face_video: Path) -> None:
         (EmptyMediaError, InvalidMediaError),
         "empty.wav|zero duration|no audio",
     )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("frames", [0, 1])
+def test_a_still_image_is_refused(tmp_path: Path, short_speech: Path, frames: int) -> None:
+    """A picture file, or a video of one frame: nothing to animate over time."""
+    if frames:
+        still = mediagen.write_flat_video(tmp_path / "one-frame.mp4", 320, 240, frames=frames)
+    else:
+        still = mediagen.write_still_image(tmp_path / "picture.png")
+    _assert_fails(tmp_path, still, short_speech, StillImageError, "video input is a still image")
 
 
 def test_size_caps(tmp_path: Path, short_face_video: Path, short_speech: Path) -> None:

@@ -213,6 +213,15 @@ class ApiServer:
             timeout=30,
         )
 
+    def post_multipart(self, body: bytes, boundary: str) -> httpx.Response:
+        """POST a hand-made multipart body (for bodies httpx would not make) to the upload."""
+        with self.client() as client:
+            return client.post(
+                "/lipsync/generate-with-media",
+                content=body,
+                headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+            )
+
 
 class MediaHandler(http.server.SimpleHTTPRequestHandler):
     """Files from a directory, plus `/redirect/<n>/<name>` (n 302 redirects, then the file) and

@@ -12,7 +12,6 @@ import httpx
 from sqlalchemy import select
 
 from chamelaion.server.models import Base
-from chamelaion.server.schemas import SYNC_MODES
 from server.helpers import Server, database_url, sessions_for
 
 
@@ -76,16 +75,3 @@ def test_first_serve_creates_and_prints_a_working_key(tmp_path: Path) -> None:
     server.start()  # a second start has keys already: it prints none
     server.stop()
     assert "CHAMELAION_API_KEY" not in server.stdout_path.read_text()
-
-
-def test_sync_modes_match_the_engine() -> None:
-    from chamelaion.engine import SyncMode
-
-    assert set(SYNC_MODES) == {mode.value for mode in SyncMode}
-
-
-def test_models_match_the_engine() -> None:
-    from chamelaion.engine.mouthmodel import MODELS as ENGINE_MODELS
-    from chamelaion.server.schemas import MODELS
-
-    assert MODELS == ENGINE_MODELS

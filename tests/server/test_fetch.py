@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chamelaion.server.fetch import FetchError, address_allowed, download
+from chamelaion.server.fetch import FetchError, address_allowed, download, normalized_url
 from server.helpers import MediaServer
 
 
@@ -124,7 +124,91 @@ def test_refuses_a_redirect_to_another_scheme(media_server: MediaServer, tmp_pat
         ("240.0.0.1", False),
         ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
         ("::ffff:8.8.8.8", True),
+        # IPv6 transition forms: NAT64 is judged by the IPv4 address it carries ...
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("64:ff9b::7f00:1", False),  # NAT64 of loopback
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8: how an IPv6-only host reaches it
+        # ... the rest are refused whatever they carry
+        ("64:ff9b:1::808:808", False),  # local-use NAT64
+        ("2002:a9fe:a9fe::1", False),  # 6to4
+        ("2002:808:808::1", False),
+        ("::a9fe:a9fe", False),  # IPv4-compatible
+        ("::808:808", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("::ffff:0:808:808", False),  # IPv4-translated (SIIT)
     ],
 )
 def test_address_policy(address: str, allowed: bool) -> None:
     assert address_allowed(address) is allowed
+
+
+@pytest.mark.parametrize(
+    ("given", "normal"),
+    [
+        ("HTTP://Example.COM/a?b=c", "http://example.com/a?b=c"),
+        ("https://bücher.de/ä", "https://xn--bcher-kva.de/%C3%A4"),
+        ("http://8.8.8.8:8080/x", "http://8.8.8.8:8080/x"),
+        ("http://[2606:4700::1111]/x", "http://[2606:4700::1111]/x"),
+    ],
+)
+def test_urls_have_one_normal_form(given: str, normal: str) -> None:
+    assert normalized_url(given) == normal
+    assert normalized_url(normal) == normal  # the worker's pass changes nothing
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0177.0.0.1/",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://127.1/",
+        "http://1.2.3.04/",
+        "http://a:99999/",
+        "ftp://a/b",
+        "http:///nohost",
+        "http://a b/",
+        "http://a/\x00",
+    ],
+)
+def test_ambiguous_or_broken_urls_have_none(url: str) -> None:
+    with pytest.raises(ValueError):
+        normalized_url(url)
+
+
+def test_a_url_httpx_cannot_parse_is_a_fetch_error(tmp_path: Path) -> None:
+    """Such a URL once reached the worker and failed with an unhandled httpx.InvalidURL."""
+    with pytest.raises(FetchError, match="invalid URL"):
+        fetch("http://0177.0.0.1/x.mp4", tmp_path / "video")
+
+
+@pytest.mark.parametrize("location", ["http://0177.0.0.1/x.mp4", "http://2130706433/x.mp4"])
+def test_a_redirect_is_held_to_the_same_rules(
+    media_server: MediaServer, tmp_path: Path, location: str
+) -> None:
+    """(httpx itself refuses the first as a protocol error; the second only we refuse.)"""
+    with pytest.raises(FetchError, match=r"invalid URL|Invalid URL|RemoteProtocolError"):
+        fetch(media_server.url("goto/" + location.replace("/", "%2F")), tmp_path / "video")
+
+
+def test_a_name_is_resolved_once_per_connection_and_that_answer_is_used(
+    media_server: MediaServer, short_speech: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DNS-rebinding window: a resolver that gives another answer the second time (here a
+    stand-in for a rebinding DNS server, which cannot run on this machine) is asked once, and
+    the connection goes to its first answer, the one that was checked."""
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int, *args: object, **kwargs: object) -> object:
+        if host != "rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        asked.append(host)
+        answer = "127.0.0.1" if len(asked) == 1 else "127.0.0.2"  # nothing listens there
+        return real_getaddrinfo(answer, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = media_server.base_url.rsplit(":", 1)[1]
+    fetch(f"http://rebind.test:{port}/{short_speech.name}", tmp_path / "audio")
+    assert (tmp_path / "audio").read_bytes() == short_speech.read_bytes()
+    assert asked == ["rebind.test"]

@@ -66,7 +66,8 @@ def test_upload_is_accepted_and_stored(
         (lambda f, d: d.update(model="lipsync-1"), "unsupported model"),
         (lambda f, d: d.update(disable_active_speaker_detection="maybe"), "invalid request body"),
         (lambda f, d: d.update(sync_mode="sideways"), "invalid request body"),
-        (lambda f, d: d.update(reference_id="x" * 300), "invalid request body"),
+        (lambda f, d: d.update(reference_id="x" * 300), "invalid reference_id"),
+        (lambda f, d: d.update(reference_id="a/b"), "invalid reference_id"),
         (
             lambda f, d: f.update(video=("v.mp4", b"not a video at all", "video/mp4")),
             "invalid video file",
@@ -120,12 +121,7 @@ def test_truncated_multipart_is_rejected(api_server: ApiServer) -> None:
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n'
         "Content-Type: video/mp4\r\n\r\nhalf a file"
     ).encode()
-    with api_server.client() as client:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            content=body,
-            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
-        )
+    response = api_server.post_multipart(body, BOUNDARY)
     assert (response.status_code, response.json()) == (400, {"error": "invalid request body"})
 
 

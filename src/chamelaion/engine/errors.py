@@ -27,8 +27,20 @@ class EmptyMediaError(InvalidMediaError):
     """An input decodes to zero frames or zero samples."""
 
 
+class StillImageError(InvalidMediaError):
+    """The video input is a single picture (a PNG or JPEG, or a one-frame video)."""
+
+
 class InputTooLargeError(EngineError):
     """An input exceeds a configured cap (pixels, duration)."""
+
+
+class TooManyPixelsError(InputTooLargeError):
+    """The video's picture is larger than `LipsyncOptions.max_pixels`."""
+
+
+class TooLongError(InputTooLargeError):
+    """An input lasts longer than `LipsyncOptions.max_duration_s`."""
 
 
 class NoFaceError(EngineError):

@@ -28,7 +28,11 @@ from chamelaion.engine.errors import (
     InvalidMediaError,
     NoAudioStreamError,
     NoVideoStreamError,
+    StillImageError,
+    TooLongError,
+    TooManyPixelsError,
 )
+from chamelaion.engine.options import LipsyncOptions
 
 ANALYSIS_SAMPLE_RATE = 16000
 _STANDARD_RATES = (
@@ -143,8 +147,8 @@ def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
 def require_video(info: MediaInfo, name: str) -> None:
     if not info.has_video:
         raise NoVideoStreamError(f"{name} has no video stream")
-    if info.duration <= 0 and info.frame_count <= 0:
-        raise EmptyMediaError(f"{name} has zero duration")
+    if info.duration <= 0 or info.frame_count < 2:
+        raise StillImageError(f"{name} is a still image, not a video")
 
 
 def require_audio(info: MediaInfo, name: str) -> None:
@@ -152,6 +156,34 @@ def require_audio(info: MediaInfo, name: str) -> None:
         raise NoAudioStreamError(f"{name} has no audio stream")
     if info.duration <= 0:
         raise EmptyMediaError(f"{name} has zero duration")
+
+
+def check_video(info: MediaInfo, options: LipsyncOptions) -> None:
+    """Refuse a video input `lipsync` cannot or will not take, from its probe alone.
+
+    These rules live here only: `lipsync` applies them (with `check_audio`) before any work,
+    and the HTTP service applies them when an upload arrives, so a job it accepts is never
+    refused later for a reason that was visible at the door (and no quota is spent on it).
+    """
+    require_video(info, "video input")
+    if info.width * info.height > options.max_pixels:
+        raise TooManyPixelsError(
+            f"video is {info.width}x{info.height}; the limit is {options.max_pixels} pixels"
+        )
+    _check_duration(info, "video", options)
+
+
+def check_audio(info: MediaInfo, options: LipsyncOptions) -> None:
+    """Refuse an audio input `lipsync` cannot or will not take (see `check_video`)."""
+    require_audio(info, "audio input")
+    _check_duration(info, "audio", options)
+
+
+def _check_duration(info: MediaInfo, name: str, options: LipsyncOptions) -> None:
+    if info.duration > options.max_duration_s:
+        raise TooLongError(
+            f"{name} lasts {info.duration:.0f} s; the limit is {options.max_duration_s:.0f} s"
+        )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 `MouthModel` is the seam: anything that turns mono 16 kHz speech into speaker-normalised mouth
 parameters (the columns of `geometry.mouth_params`, each z-scored: 0 is this speaker's average,
 1 one standard deviation of their own movement) for given video frame times. The request's
-`model` field names the one to use (`MODELS`); the engine adapts the normalised track to the
-speaker at hand (see `mouth`).
+`model` field names the one to use (one of `options.MODELS`); the engine adapts the normalised
+track to the speaker at hand (see `mouth`).
 
 "lipsync-2" averages two regressors trained on real talking heads by train/articulation.py, a
 small dilated convolution network and a ridge regression, over the same input: log-mel speech
@@ -24,8 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from chamelaion.engine import logmel, phones, phonetics
-
-DEFAULT_MODEL = "lipsync-2"
+from chamelaion.engine.options import DEFAULT_MODEL, MODELS
 
 
 def speech_evidence(samples: np.ndarray) -> np.ndarray:
@@ -166,9 +165,6 @@ def _shipped(name: str) -> MouthModel:
     weights = resources.files("chamelaion.engine") / "weights" / "lipsync2.npz"
     with resources.as_file(weights) as path:
         return load_model(path)
-
-
-MODELS = (DEFAULT_MODEL,)
 
 
 def get_model(name: str = DEFAULT_MODEL) -> MouthModel:

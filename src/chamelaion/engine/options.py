@@ -1,4 +1,10 @@
-"""What a caller can ask of the engine, and what it reports back while it works."""
+"""What a caller can ask of the engine, and what it reports back while it works.
+
+This module is the one source of the job options (sync modes, model names, caps): the HTTP
+service's request schemas and upload parser, the CLI's choices and the mouth model registry
+all derive from it, and tests hold the SDK's literal copies to it. It imports nothing heavy,
+so the API process (and `chamelaion --help`) can read it without loading the engine.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +23,24 @@ class SyncMode(str, Enum):
     REMAP = "remap"  # video time-stretched to the audio's length
 
 
+DEFAULT_MODEL = "lipsync-2"
+MODELS: tuple[str, ...] = (DEFAULT_MODEL,)
+"""The audio-to-mouth models the engine ships (`mouthmodel.get_model` loads them)."""
+
+MAX_PIXELS = 3840 * 2160
+MAX_DURATION_S = 30 * 60.0
+
+
 @dataclass(frozen=True)
 class LipsyncOptions:
     sync_mode: SyncMode = SyncMode.CUT_OFF
     # True: find who speaks in the source and re-animate that face. False: the largest face.
     active_speaker_detection: bool = True
-    # The audio-to-mouth model (`mouthmodel.MODELS`).
-    model: str = "lipsync-2"
+    # The audio-to-mouth model, one of `MODELS`.
+    model: str = DEFAULT_MODEL
     # Caps that protect the machine; an input over one fails with InputTooLargeError.
-    max_pixels: int = 3840 * 2160
-    max_duration_s: float = 30 * 60.0
+    max_pixels: int = MAX_PIXELS
+    max_duration_s: float = MAX_DURATION_S
     # H.264 settings, shared with the benchmark's transcode floor.
     crf: int = 18
     preset: str = "veryfast"

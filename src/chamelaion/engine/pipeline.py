@@ -28,7 +28,7 @@ import numpy as np
 from chamelaion.engine import features, media
 from chamelaion.engine.articulation import articulate, jaw_drop
 from chamelaion.engine.bank import MouthBank
-from chamelaion.engine.errors import InputTooLargeError, NoFaceError
+from chamelaion.engine.errors import NoFaceError
 from chamelaion.engine.faces import (
     FaceTrack,
     PoseTrack,
@@ -81,10 +81,9 @@ def lipsync(
     options = options or LipsyncOptions()
     report = _Reporter(progress)
     video_info = media.probe(video)
-    media.require_video(video_info, "video input")
+    media.check_video(video_info, options)
     audio_info = media.probe(audio)
-    media.require_audio(audio_info, "audio input")
-    _check_caps(video_info, audio_info, options)
+    media.check_audio(audio_info, options)
     fps = video_info.fps
 
     # Pass 1: analysis.
@@ -138,18 +137,6 @@ def lipsync(
         animated,
         notes,
     )
-
-
-def _check_caps(video: media.MediaInfo, audio: media.MediaInfo, options: LipsyncOptions) -> None:
-    if video.width * video.height > options.max_pixels:
-        raise InputTooLargeError(
-            f"video is {video.width}x{video.height}; the limit is {options.max_pixels} pixels"
-        )
-    for name, info in (("video", video), ("audio", audio)):
-        if info.duration > options.max_duration_s:
-            raise InputTooLargeError(
-                f"{name} lasts {info.duration:.0f} s; the limit is {options.max_duration_s:.0f} s"
-            )
 
 
 @dataclass

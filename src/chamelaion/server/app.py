@@ -14,9 +14,10 @@ from chamelaion.server.accesslog import AccessLogMiddleware, configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.errors import install_error_handlers
+from chamelaion.server.idempotency import Purger
 from chamelaion.server.ratelimit import RateLimiter
 from chamelaion.server.routes import files, health, lipsync, requests
-from chamelaion.server.schemas import GenerateBody
+from chamelaion.server.schemas import GenerateBody, GenerateWithMediaForm
 from chamelaion.server.state import AppState
 from chamelaion.server.storage import OutputSigner
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
             key_prefix=f"{settings.redis_key_prefix}:limits",
         ),
         signer=OutputSigner(settings.signing_key(), settings.output_url_ttl_seconds),
+        idempotency_purger=Purger(sessions),
         dispatcher=dispatcher,
     )
 
@@ -98,9 +100,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    body_schema = GenerateBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(body_schema.pop("$defs", {}))
-    schemas["GenerateBody"] = body_schema
+    for model in (GenerateBody, GenerateWithMediaForm):
+        body_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(body_schema.pop("$defs", {}))
+        schemas[model.__name__] = body_schema
+    _not_nullable(schemas["GenerateWithMediaForm"]["properties"]["reference_id"])
     components["securitySchemes"] = {
         "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
         "BearerAuth": {"type": "http", "scheme": "bearer"},
@@ -111,7 +115,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["security"] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
             # Validation is mapped to our 400 body; FastAPI's 422 never happens.
             operation.get("responses", {}).pop("422", None)
+            for parameter in operation.get("parameters", []):
+                _not_nullable(parameter["schema"])
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """A header, query parameter or form field is a string or absent, never null: turn
+    pydantic's `anyOf: [X, null]` for an optional one into X."""
+    options = schema.pop("anyOf", None)
+    if options is None:
+        return
+    schema.update(next(option for option in options if option.get("type") != "null"))
+    if schema.get("default", "") is None:
+        del schema["default"]

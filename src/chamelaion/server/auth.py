@@ -2,7 +2,9 @@
 
 The checks run in the order the contract fixes, before anything looks at the request body:
 header present → well formed → non-empty → known → not revoked → (generate only) quota left →
-under the rate limit.
+under the rate limit. A create with an `Idempotency-Key` skips the early quota check: it may be
+the retry of a create that used the last of the quota, which must get its first response back
+(`_create_job` still refuses a new job with 402 when no quota is left).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import Request
 
 from chamelaion.server import errors
 from chamelaion.server.errors import ApiError
+from chamelaion.server.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chamelaion.server.keys import find_key
 from chamelaion.server.state import app_state
 
@@ -55,6 +58,7 @@ async def _authenticate(request: Request, kind: str) -> Caller:
         kind == "generate"
         and record.max_requests is not None
         and record.requests_used >= record.max_requests
+        and IDEMPOTENCY_HEADER not in request.headers
     ):
         raise ApiError(402, errors.TOKEN_LIMIT)
     override = record.rate_limit_generate if kind == "generate" else record.rate_limit_read

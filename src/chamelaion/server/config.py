@@ -32,7 +32,13 @@ class Settings(BaseSettings):
     port: int = 8000
     public_base_url: str | None = Field(
         None,
-        description="Base of output URLs, e.g. https://api.example.com; default: the request's.",
+        description="Base of output URLs, e.g. https://api.example.com; default: the request's "
+        "if its Host is trusted (see allowed_hosts), else output URLs are relative.",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names whose Host header output URLs may be built "
+        "from when public_base_url is unset; loopback names and `host` are always trusted.",
     )
     workers: int = Field(1, ge=0, description="Engine worker processes; 0 runs the API only.")
     rate_limit_generate: str = "60/minute"
@@ -85,6 +91,13 @@ class Settings(BaseSettings):
         if self.queue == "celery" and self.broker_url:
             return self.broker_url
         return "memory://"
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Host names a request's Host header may name for links to be built from it."""
+        names = {"localhost", "127.0.0.1", "::1", self.host.strip("[]").lower()}
+        names.update(name.strip().lower() for name in self.allowed_hosts.split(","))
+        return frozenset(names - {"", "0.0.0.0", "::"})
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,7 +5,14 @@ TCP connection is opened, the host is resolved and every address checked; the so
 a checked address (not to a name resolved again later), and the peer it actually reached is
 checked once more. Redirects are followed by hand, at most five, each one going through the same
 connection layer. Loopback, private, link-local, multicast, reserved and unspecified addresses
-are refused unless `allow_private_urls` is set (tests use it for a loopback media server).
+are refused unless `allow_private_urls` is set (tests use it for a loopback media server); so
+are the IPv6 transition forms that reach an IPv4 host (see `address_allowed`).
+
+`normalized_url` is the one parser of a URL input: the API stores its result, and the worker and
+every redirect go through it again, so what is fetched is exactly what was checked. It is the
+parser httpx itself uses, plus the refusals httpx leaves to the resolver: a host that "ends in a
+number" must be a plain dotted-quad IPv4 address (`0177.0.0.1`, `2130706433`, `0x7f.1` and
+`127.1` mean 127.0.0.1 to some resolvers and nothing to others), and the port must exist.
 """
 
 from __future__ import annotations
@@ -20,7 +27,19 @@ import httpcore
 import httpx
 
 MAX_REDIRECTS = 5
+MAX_URL = 4096
 USER_AGENT = "chamelaion-fetch/1"
+
+# IPv6 forms that carry an IPv4 address a gateway may forward to: refused outright, as nothing a
+# media URL needs lives there (6to4 and Teredo are deprecated tunnels, ::a.b.c.d is the retired
+# IPv4-compatible form, 64:ff9b:1::/48 is for local NAT64 networks, ::ffff:0:0:0/96 is SIIT).
+_TUNNELS = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("2002::/16", "2001::/32", "::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96")
+)
+# The well-known NAT64 prefix: an IPv6-only host reaches every IPv4-only site through it, so it
+# is judged by the IPv4 address in its last 32 bits (64:ff9b::a9fe:a9fe is the metadata service).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class FetchError(Exception):
@@ -28,10 +47,54 @@ class FetchError(Exception):
 
 
 def address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Whether a URL input may make us connect to `address` (a public unicast one only)."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif any(ip in tunnel for tunnel in _TUNNELS):
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _ends_in_a_number(host: str) -> bool:
+    """The URL standard's test for a host an IPv4 parser claims (`1.2.3.4`, `0x7f.1`, `017`)."""
+    last = host.removesuffix(".").rsplit(".", 1)[-1].lower()
+    hexadecimal = last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])
+    return last.isdigit() or hexadecimal
+
+
+def normalized_url(text: str) -> str:
+    """The canonical form of an absolute http(s) URL input, or ValueError with the reason."""
+    if len(text) > MAX_URL or not text.isprintable() or any(ch.isspace() for ch in text):
+        raise ValueError("a URL must be printable, without spaces, at most 4096 characters")
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise ValueError(str(exc)) from exc
+    if url.scheme not in ("http", "https"):
+        raise ValueError("only http and https URLs are allowed")
+    if not url.host:
+        raise ValueError("the URL has no host")
+    if ":" not in url.host and _ends_in_a_number(url.host):
+        try:
+            ipaddress.IPv4Address(url.host)
+        except ValueError:
+            raise ValueError(f"ambiguous numeric host {url.host}") from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"port {url.port} does not exist")
+    return str(url)
+
+
+def literal_address(url: str) -> str | None:
+    """The IP address a normalised URL names directly, if it names one rather than a host."""
+    host = httpx.URL(url).host
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 class _GuardedBackend(httpcore.NetworkBackend):
@@ -106,14 +169,12 @@ def download(
         trust_env=False,  # an environment proxy would do the connecting, unchecked
         headers={"User-Agent": USER_AGENT},
     ) as client:
-        current = httpx.URL(url)
+        current = _checked(url)
         for _ in range(MAX_REDIRECTS + 1):
-            if current.scheme not in ("http", "https"):
-                raise FetchError("only http and https URLs are allowed")
             try:
                 with client.stream("GET", current) as response:
                     if response.is_redirect and "location" in response.headers:
-                        current = current.join(response.headers["location"])
+                        current = _checked(current, response.headers["location"])
                         continue
                     if response.status_code != 200:
                         raise FetchError(f"HTTP {response.status_code}")
@@ -129,6 +190,16 @@ def download(
                 destination.unlink(missing_ok=True)
                 raise FetchError(f"connection failed ({type(exc).__name__})") from exc
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _checked(url: str | httpx.URL, redirect: str | None = None) -> httpx.URL:
+    """`url` (or the `redirect` location relative to it) in its normalised form, or FetchError
+    saying why not: a redirect is held to the rules the API held the first URL to."""
+    try:
+        target = httpx.URL(url) if redirect is None else httpx.URL(url).join(redirect)
+        return httpx.URL(normalized_url(str(target)))
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise FetchError(f"invalid URL ({exc})") from exc
 
 
 def _save(response: httpx.Response, destination: Path, max_bytes: int) -> None:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chamelaion.engine.options import DEFAULT_MODEL, SyncMode
+
 _ResultProcessor = Callable[[Any], Any]
 
 
@@ -137,8 +139,8 @@ class LipsyncJob(Base):
     input_kind: Mapped[str] = mapped_column(String(16))
     video_source: Mapped[str] = mapped_column(Text)
     audio_source: Mapped[str] = mapped_column(Text)
-    model: Mapped[str] = mapped_column(String(32), default="lipsync-2")
-    sync_mode: Mapped[str] = mapped_column(String(16), default="cut_off")
+    model: Mapped[str] = mapped_column(String(32), default=DEFAULT_MODEL)
+    sync_mode: Mapped[str] = mapped_column(String(16), default=SyncMode.CUT_OFF.value)
     disable_active_speaker_detection: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Runner bookkeeping: who holds the job and when it last showed signs of life.
@@ -154,3 +156,21 @@ class LipsyncJob(Base):
     # Celery queue only: when the job's pending message was published; None while none is
     # (not yet published, or already taken by a worker). The sweep publishes what lacks one.
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class IdempotencyKey(Base):
+    """A client's `Idempotency-Key` and the request it created: a retry with the same key and
+    the same request gets that request's id back instead of a second job (see `idempotency`)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of what the request asked for (route, options, URLs or file contents).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Not a foreign key: the first response stays the answer even if its request is deleted.
+    request_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

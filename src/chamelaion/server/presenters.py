@@ -13,8 +13,18 @@ from chamelaion.server.state import AppState
 
 
 def public_base_url(request: Request, state: AppState) -> str:
-    """The configured public base URL, else the one the client used to reach us."""
-    return state.settings.public_base_url or str(request.base_url)
+    """The base of output URLs: the configured public base URL; else the one the client used
+    to reach us, if its Host names a trusted host (`Settings.trusted_hosts`); else none, and
+    output URLs are relative (`/api/v1/files/...`, resolved against the URL the client used).
+
+    The Host header is the client's to choose: a link built from any Host would let whoever
+    can put a request in front of a user (a cache, a proxy that forwards Host) point that
+    user's download at a host of their choosing."""
+    if state.settings.public_base_url:
+        return state.settings.public_base_url
+    if (request.url.hostname or "").lower() in state.settings.trusted_hosts:
+        return str(request.base_url)
+    return ""
 
 
 class JobView(Protocol):

@@ -1,29 +1,65 @@
-"""Request and response shapes of the contract, as pydantic models.
+"""Request and response shapes of the contract, as pydantic models, and the one validator of
+the job options both generate routes take.
 
-The models document the API (they generate /openapi.json) and validate structure. The checks
-whose failures have their own contract message (input types, counts, model) run after
-structural validation, in `validate_generate`, so each mistake gets its own clear error.
+The models document the API (they generate /openapi.json) and validate structure: a JSON body
+in strict JSON mode (`GenerateBody`, parsed straight from the bytes, nesting limited), the
+upload's text fields in string mode (`JobOptions`, the same fields, so "true" is a boolean
+there). The option values themselves (sync modes, model names) come from the engine's options
+module. The checks whose failures have their own contract message (input types, counts,
+model, reference_id) run after structural validation, so each mistake gets its own clear error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from chamelaion.engine.options import DEFAULT_MODEL, MODELS, SyncMode
 from chamelaion.server import errors
 from chamelaion.server.errors import ApiError
+from chamelaion.server.fetch import MAX_URL, address_allowed, literal_address, normalized_url
 
-MODELS = ("lipsync-2",)
-# The engine's SyncMode values. Repeated here so the API process never imports the engine;
-# a test keeps the two in step.
-SYNC_MODES = ("cut_off", "loop", "bounce", "silence", "remap")
 MAX_REFERENCE_ID = 256
-MAX_URL = 4096
+# A reference_id is a name, not a path: no control characters (C0, DEL, C1, line and paragraph
+# separators), no "/", no whitespace at either end, and not "." or ".." (which URL clients
+# resolve away: GET /lipsync/requests/.. would never reach it). Without lookarounds, so that
+# every JSON-Schema tool (and the Rust regex engine pydantic uses) reads it the same way.
+_REFERENCE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029/]"
+_REFERENCE_EDGE = r"[^\s\x00-\x1f\x7f-\x9f\u2028\u2029/]"
+REFERENCE_ID_PATTERN = f"^{_REFERENCE_EDGE}(?:{_REFERENCE_CHAR}*{_REFERENCE_EDGE})?$"
+_DOT_SEGMENTS = (".", "..")
 
-ReferenceId = Annotated[str, Field(min_length=1, max_length=MAX_REFERENCE_ID)]
+
+def _not_a_dot_segment(value: str) -> str:
+    if value in _DOT_SEGMENTS:
+        raise ValueError("a reference_id cannot be . or ..")
+    return value
+
+
+ReferenceId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_REFERENCE_ID,
+        pattern=REFERENCE_ID_PATTERN,
+        json_schema_extra={"not": {"enum": list(_DOT_SEGMENTS)}},
+    ),
+    AfterValidator(_not_a_dot_segment),
+]
+
+
+MediaUrl = Annotated[
+    str,
+    Field(
+        max_length=MAX_URL,
+        description="Absolute http(s) URL of the media resource.",
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"},
+    ),
+    AfterValidator(normalized_url),  # its ValueError becomes a validation error
+]
 
 
 class ErrorBody(BaseModel):
@@ -37,33 +73,59 @@ class GenerateInput(BaseModel):
         description='Type of input media: "video" or "audio".',
         json_schema_extra={"enum": ["video", "audio"]},
     )
-    url: str = Field(
-        description="Absolute http(s) URL of the media resource.",
-        json_schema_extra={"format": "uri"},
-        max_length=MAX_URL,
-    )
+    url: MediaUrl
 
 
-class GenerateBody(BaseModel):
+class JobOptions(BaseModel):
+    """The options both generate routes take; one model validates them for both."""
+
     model_config = ConfigDict(strict=True)
 
-    inputs: list[GenerateInput] = Field(
-        description="Exactly one video input and one audio input (order does not matter)."
-    )
     disable_active_speaker_detection: bool = Field(
         False, description="Disable active speaker detection and use the largest face."
     )
     reference_id: ReferenceId | None = Field(
-        None, description="Optional client-provided identifier for later retrieval."
+        None,
+        description="Optional client-provided identifier for later retrieval: 1-256 "
+        'characters, no control characters, no "/", no spaces at either end, not "." or "..".',
     )
     model: str = Field(
-        "lipsync-2",
-        description='Model selector; only "lipsync-2".',
+        DEFAULT_MODEL,
+        description="Model selector.",
         json_schema_extra={"enum": list(MODELS)},
     )
-    sync_mode: Literal["cut_off", "loop", "bounce", "silence", "remap"] = Field(
-        "cut_off", description="How to reconcile a video and an audio of different lengths."
+    sync_mode: SyncMode = Field(
+        SyncMode.CUT_OFF,
+        description="How to reconcile a video and an audio of different lengths.",
     )
+
+
+def _one_of_each_kind(schema: dict[str, Any]) -> None:
+    """Say in JSON Schema what `validate_generate` checks (with its own messages): two inputs,
+    one of each type, in any order."""
+    schema.update(minItems=2, maxItems=2)
+    schema["allOf"] = [
+        {"contains": {"properties": {"type": {"const": kind}}, "required": ["type"]}}
+        for kind in ("video", "audio")
+    ]
+
+
+class GenerateBody(JobOptions):
+    inputs: list[GenerateInput] = Field(
+        description="Exactly one video input and one audio input (order does not matter).",
+        json_schema_extra=_one_of_each_kind,
+    )
+
+
+class GenerateWithMediaForm(JobOptions):
+    """The upload's form, for the OpenAPI document only: the upload reader streams the files
+    to disk and `validate_upload_fields` takes the rest. Other fields are ignored but count
+    against the reader's part caps, so the document asks for none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video: bytes = Field(description="Source video file.")
+    audio: bytes = Field(description="Target audio file.")
 
 
 class LipsyncGenerate(BaseModel):
@@ -112,7 +174,11 @@ class LipsyncRequest(BaseModel):
     )
     started_at: str = _optional("Processing start time in UTC.", "date-time")
     finished_at: str = _optional("Processing completion time in UTC.", "date-time")
-    output_url: str = _optional("Signed, expiring URL of the output MP4 (when completed).", "uri")
+    output_url: str = _optional(
+        "Signed, expiring URL of the output MP4 (when completed): absolute when the server "
+        "knows its public address, else relative to the API's base URL.",
+        "uri-reference",
+    )
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
     sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
@@ -141,29 +207,27 @@ def utc_text(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
-def is_http_url(text: str) -> bool:
-    """Absolute http(s) URL with a host and no whitespace (which would corrupt the request)."""
-    if any(ch.isspace() for ch in text) or len(text) > MAX_URL:
-        return False
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+def _contract_error(exc: ValidationError) -> ApiError:
+    """The 400 for a body that failed validation: `invalid reference_id` when that value (a
+    string) is all that is wrong, else `invalid request body`."""
+    problems = exc.errors()
+    if all(p["loc"][:1] == ("reference_id",) and p["type"] != "string_type" for p in problems):
+        return ApiError(400, errors.INVALID_REFERENCE_ID)
+    return ApiError(400, errors.INVALID_BODY)
 
 
-def check_model(model: str) -> None:
-    if model not in MODELS:
+def _check_options(options: JobOptions) -> None:
+    if options.model not in MODELS:
         raise ApiError(400, errors.UNSUPPORTED_MODEL)
 
 
-def validate_generate(payload: Any) -> tuple[GenerateBody, str, str]:
-    """The body as a model plus (video URL, audio URL), or the contract's 400 for the mistake."""
+def validate_generate(raw: bytes, allow_private_urls: bool) -> tuple[GenerateBody, str, str]:
+    """The JSON body as a model plus its (video URL, audio URL) in normalised form (what the
+    worker will fetch), or the contract's 400 for the first mistake."""
     try:
-        body = GenerateBody.model_validate(payload)
+        body = GenerateBody.model_validate_json(raw)
     except ValidationError as exc:
-        raise ApiError(400, errors.INVALID_BODY) from exc
+        raise _contract_error(exc) from exc
     if any(item.type not in ("video", "audio") for item in body.inputs):
         raise ApiError(400, errors.BAD_INPUT_TYPE)
     videos = [item.url for item in body.inputs if item.type == "video"]
@@ -172,7 +236,20 @@ def validate_generate(payload: Any) -> tuple[GenerateBody, str, str]:
         raise ApiError(400, errors.ONE_VIDEO)
     if len(audios) != 1:
         raise ApiError(400, errors.ONE_AUDIO)
-    if not (is_http_url(videos[0]) and is_http_url(audios[0])):
-        raise ApiError(400, errors.INVALID_BODY)
-    check_model(body.model)
+    _check_options(body)
+    if not allow_private_urls:
+        for url in (videos[0], audios[0]):
+            address = literal_address(url)  # a host name is checked when the worker connects
+            if address is not None and not address_allowed(address):
+                raise ApiError(400, errors.URL_NOT_ALLOWED)
     return body, videos[0], audios[0]
+
+
+def validate_upload_fields(fields: Mapping[str, str]) -> JobOptions:
+    """The upload's text fields as the same options a JSON body carries, or the 400."""
+    try:
+        options = JobOptions.model_validate_strings(dict(fields))
+    except ValidationError as exc:
+        raise _contract_error(exc) from exc
+    _check_options(options)
+    return options

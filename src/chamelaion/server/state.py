@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
 from chamelaion.server.dispatch import Dispatcher
+from chamelaion.server.idempotency import Purger
 from chamelaion.server.ratelimit import RateLimiter
 from chamelaion.server.storage import OutputSigner
 
@@ -21,6 +22,7 @@ class AppState:
     sessions: sessionmaker[Session]
     rate_limiter: RateLimiter
     signer: OutputSigner
+    idempotency_purger: Purger
     # With CHAMELAION_QUEUE=celery: publishes each job once it is committed.
     dispatcher: Dispatcher | None = None
 

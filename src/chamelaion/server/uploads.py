@@ -3,11 +3,15 @@
 Starlette's form parser buffers each file in a spooled temp file and only then lets us look at
 its size, so a 10 GB upload would land on disk before being refused. This reader writes each
 file part straight to its final place under the data dir, counts bytes as they arrive, and
-stops writing the moment a file passes the cap: memory stays at one network chunk.
+stops writing the moment a file passes the cap: memory stays at one network chunk. Every other
+part is capped too (text fields and file parts under other names here, each part's headers by
+python-multipart), so no part of a request is read without a limit. Each file's SHA-256 is
+taken as it streams by, for the idempotency fingerprint, at no extra pass over the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +26,7 @@ from chamelaion.server.errors import ApiError
 from chamelaion.server.storage import safe_suffix
 
 FILE_FIELDS = ("video", "audio")
-MAX_TEXT_FIELD = 64 * 1024
+MAX_TEXT_FIELD = 64 * 1024  # also the cap of a file part under a name we do not use
 MAX_PARTS = 32
 # After refusing an oversized upload we keep reading (and dropping) what the client is still
 # sending, so it gets our 413 instead of a connection reset, but only this far past the cap.
@@ -34,6 +38,8 @@ class UploadForm:
     fields: dict[str, str] = field(default_factory=dict)
     # form name → every file sent under it (more than one is an error the caller reports)
     files: dict[str, list[Path]] = field(default_factory=dict)
+    # path of each file → the SHA-256 of its content
+    digests: dict[Path, str] = field(default_factory=dict)
 
 
 class _Receiver:
@@ -50,8 +56,11 @@ class _Receiver:
         self._headers: dict[bytes, bytes] = {}
         self._name = ""
         self._file: BinaryIO | None = None
+        self._file_path: Path | None = None
+        self._file_hash = hashlib.sha256()
         self._file_bytes = 0
         self._text: bytearray | None = None
+        self._ignored_bytes: int | None = None  # a file part under a name we do not use
         self.complete = False
 
     def fail(self, error: ApiError) -> None:
@@ -71,7 +80,7 @@ class _Receiver:
             self.fail(ApiError(400, errors.INVALID_BODY))
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
+        self._header_field += data[start:end]  # python-multipart caps a part's headers
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
@@ -82,6 +91,7 @@ class _Receiver:
 
     def on_headers_finished(self) -> None:
         self._text = None
+        self._ignored_bytes = None
         if self.error is not None:
             return
         _, options = parse_options_header(self._headers.get(b"content-disposition"))
@@ -93,10 +103,13 @@ class _Receiver:
             path = self.directory / f"{self._name}{len(paths) or ''}{suffix}"
             paths.append(path)
             self._file = path.open("wb")
+            self._file_path = path
+            self._file_hash = hashlib.sha256()
             self._file_bytes = 0
         elif filename is None:
             self._text = bytearray()
-        # any other file part is read and dropped
+        else:
+            self._ignored_bytes = 0  # read and dropped, up to the text field cap
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.error is not None:
@@ -107,12 +120,19 @@ class _Receiver:
                 self.fail(ApiError(413, errors.FILE_TOO_LARGE))
                 return
             self._file.write(data[start:end])
+            self._file_hash.update(data[start:end])
         elif self._text is not None:
             self._text += data[start:end]
             if len(self._text) > MAX_TEXT_FIELD:
                 self.fail(ApiError(400, errors.INVALID_BODY))
+        elif self._ignored_bytes is not None:
+            self._ignored_bytes += end - start
+            if self._ignored_bytes > MAX_TEXT_FIELD:
+                self.fail(ApiError(400, errors.INVALID_BODY))
 
     def on_part_end(self) -> None:
+        if self._file is not None and self._file_path is not None and self.error is None:
+            self.form.digests[self._file_path] = self._file_hash.hexdigest()
         self.close_file()
         if self._text is not None and self.error is None:
             try:

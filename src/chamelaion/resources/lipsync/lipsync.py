@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 
 from ..._base_client import AsyncAPIClient, RequestOptions, SyncAPIClient
@@ -18,6 +19,11 @@ GENERATE_PATH = "/v1/lipsync/generate"
 GENERATE_WITH_MEDIA_PATH = "/v1/lipsync/generate-with-media"
 
 
+def _idempotency_key(given: str | None) -> str:
+    """The caller's key, else a fresh one: every create is made safe to retry."""
+    return given if given is not None else str(uuid.uuid4())
+
+
 def _generate_options(
     *,
     inputs: Iterable[Input],
@@ -25,6 +31,7 @@ def _generate_options(
     reference_id: str | None,
     model: ModelName | None,
     sync_mode: SyncMode | None,
+    idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
 ) -> RequestOptions:
@@ -40,7 +47,12 @@ def _generate_options(
     if sync_mode is not None:
         body["sync_mode"] = sync_mode
     return RequestOptions(
-        "POST", GENERATE_PATH, json_data=body, headers=extra_headers, timeout=timeout
+        "POST",
+        GENERATE_PATH,
+        json_data=body,
+        headers=extra_headers,
+        timeout=timeout,
+        idempotency_key=_idempotency_key(idempotency_key),
     )
 
 
@@ -52,6 +64,7 @@ def _generate_with_media_options(
     model: ModelName | None,
     reference_id: str | None,
     sync_mode: SyncMode | None,
+    idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
 ) -> RequestOptions:
@@ -75,6 +88,7 @@ def _generate_with_media_options(
         files={"video": video, "audio": audio},
         headers=extra_headers,
         timeout=timeout,
+        idempotency_key=_idempotency_key(idempotency_key),
     )
 
 
@@ -95,6 +109,7 @@ class Lipsync(SyncAPIResource):
         reference_id: str | None = None,
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
+        idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncGenerate:
@@ -108,6 +123,10 @@ class Lipsync(SyncAPIResource):
           model: ``"lipsync-2"`` (the default and only model).
           sync_mode: what to do when audio and video lengths differ: ``cut_off``, ``loop``,
             ``bounce``, ``silence`` or ``remap``.
+          idempotency_key: sent as ``Idempotency-Key``; by default a fresh UUID per call, kept
+            across this call's retries. Pass your own to make a create safe to repeat across
+            calls or processes (the server answers a repeat within 24 h with the first
+            response and makes no second job).
           extra_headers: headers to add to this request.
           timeout: this request's timeout, overriding the client's.
 
@@ -121,6 +140,7 @@ class Lipsync(SyncAPIResource):
                 reference_id=reference_id,
                 model=model,
                 sync_mode=sync_mode,
+                idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
             ),
@@ -135,6 +155,7 @@ class Lipsync(SyncAPIResource):
         model: ModelName | None = None,
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
+        idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncGenerate:
@@ -154,6 +175,7 @@ class Lipsync(SyncAPIResource):
                 model=model,
                 reference_id=reference_id,
                 sync_mode=sync_mode,
+                idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
             ),
@@ -177,6 +199,7 @@ class AsyncLipsync(AsyncAPIResource):
         reference_id: str | None = None,
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
+        idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncGenerate:
@@ -192,6 +215,7 @@ class AsyncLipsync(AsyncAPIResource):
                 reference_id=reference_id,
                 model=model,
                 sync_mode=sync_mode,
+                idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
             ),
@@ -206,6 +230,7 @@ class AsyncLipsync(AsyncAPIResource):
         model: ModelName | None = None,
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
+        idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncGenerate:
@@ -223,6 +248,7 @@ class AsyncLipsync(AsyncAPIResource):
                 model=model,
                 reference_id=reference_id,
                 sync_mode=sync_mode,
+                idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
             ),

@@ -9,13 +9,15 @@ from chamelaion.server.schemas import ErrorBody
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
-        400: "Bad input: `invalid request body` and the other documented 400 messages.",
+        400: "Bad input: `invalid request body` and the other documented 400 messages "
+        "(see the README's error list).",
         401: "`missing authorization header`, `invalid authorization format`, `missing token`, "
         "`invalid token` or `unauthorized` (revoked key).",
         402: "`token limit reached`: the key's request quota is used up.",
         403: "`invalid signature` or `link expired`.",
         404: "`not found`.",
-        413: "`file too large`.",
+        409: "`idempotency key already used with a different request`.",
+        413: "`file too large` (an upload) or `request body too large` (JSON over 1 MiB).",
         415: "Wrong content type for this endpoint.",
         416: "`range not satisfiable`.",
         429: "`rate limit exceeded`; see the Retry-After header.",

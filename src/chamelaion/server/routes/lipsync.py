@@ -1,54 +1,103 @@
-"""Creating lip-sync requests: from two URLs (JSON) or from two uploaded files (multipart)."""
+"""Creating lip-sync requests: from two URLs (JSON) or from two uploaded files (multipart).
+
+Both routes take the same options through one validator (`schemas.JobOptions`), honour an
+`Idempotency-Key` the same way (`idempotency`), and create the job through `_create_job`.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, generate_caller
 from chamelaion.server.errors import ApiError
+from chamelaion.server.idempotency import (
+    HEADER,
+    KEY_PATTERN,
+    REPLAYED_HEADER,
+    IdempotentCreate,
+    check_key,
+    fingerprint,
+)
 from chamelaion.server.jobs import submit
 from chamelaion.server.keys import consume_quota
 from chamelaion.server.models import InputKind, LipsyncJob
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
 from chamelaion.server.schemas import (
-    MAX_REFERENCE_ID,
-    SYNC_MODES,
+    JobOptions,
     LipsyncGenerate,
-    check_model,
     validate_generate,
+    validate_upload_fields,
 )
 from chamelaion.server.state import AppState, app_state
 from chamelaion.server.storage import Storage
-from chamelaion.server.uploads import FILE_FIELDS, UploadForm, receive_upload
+from chamelaion.server.uploads import DRAIN_LIMIT, FILE_FIELDS, receive_upload
 
 router = APIRouter(tags=["lipsync"])
 
 MAX_JSON_BODY = 1024 * 1024
 
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Any unique string (e.g. a UUID), 1-255 printable ASCII characters. A "
+        "request with the key of one made in the last 24 hours gets that request's response "
+        "(the same request_id, header `Idempotent-Replayed: true`) and creates no job; with "
+        "another body it is a 409.",
+        json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+    ),
+]
 
-def _create_job(state: AppState, caller: Caller, job: LipsyncJob) -> None:
+
+_REPLAY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The request was created, or (with an `Idempotency-Key` seen before) "
+        "this is the response of the request that was.",
+        "headers": {
+            REPLAYED_HEADER: {
+                "description": "`true` when this answers a repeat of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    }
+}
+
+
+def _create_job(
+    state: AppState, caller: Caller, job: LipsyncJob, idempotent: IdempotentCreate | None
+) -> str:
     """Insert the job and count it against the key's quota, atomically; then hand it to the
-    Celery queue, if that is the queue (only after the commit, so no worker looks too soon)."""
+    Celery queue, if that is the queue (only after the commit, so no worker looks too soon).
+
+    Returns the request id to answer with: the new job's, or that of the earlier create with
+    the same idempotency key (then nothing was created)."""
+    if idempotent is not None:
+        state.idempotency_purger.maybe_purge()
     with state.sessions() as session:
+        if idempotent is not None:
+            earlier = idempotent.claim(session, job.id)
+            if earlier is not None:
+                return earlier
         if not consume_quota(session, caller.key_id):
             raise ApiError(402, errors.TOKEN_LIMIT)
         submit(session, job)
         session.commit()
     if state.dispatcher is not None:
         state.dispatcher.enqueue(job.id)
+    return job.id
 
 
-def _accepted(request_id: str) -> JSONResponse:
-    return JSONResponse({"status": "success", "request_id": request_id})
+def _accepted(request_id: str, created_id: str) -> JSONResponse:
+    headers = {REPLAYED_HEADER: "true"} if request_id != created_id else None
+    return JSONResponse({"status": "success", "request_id": request_id}, headers=headers)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -58,13 +107,54 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+async def _read_json_body(request: Request) -> bytes:
+    """The body, or 413 when it passes MAX_JSON_BODY. What the client is still sending is read
+    and dropped (up to DRAIN_LIMIT), so it gets the 413 and keeps its connection."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BODY + DRAIN_LIMIT:
+        raise ApiError(413, errors.BODY_TOO_LARGE)  # hopeless: do not read any of it
+    raw = bytearray()
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received <= MAX_JSON_BODY:
+            raw += chunk
+        elif received > MAX_JSON_BODY + DRAIN_LIMIT:
+            break
+    if received > MAX_JSON_BODY:
+        raise ApiError(413, errors.BODY_TOO_LARGE)
+    return bytes(raw)
+
+
+def _job(
+    request_id: str,
+    caller: Caller,
+    options: JobOptions,
+    kind: InputKind,
+    video_source: str,
+    audio_source: str,
+) -> LipsyncJob:
+    return LipsyncJob(
+        id=request_id,
+        account_id=caller.account_id,
+        api_key_id=caller.key_id,
+        reference_id=options.reference_id,
+        input_kind=kind.value,
+        video_source=video_source,
+        audio_source=audio_source,
+        model=options.model,
+        sync_mode=options.sync_mode.value,
+        disable_active_speaker_detection=options.disable_active_speaker_detection,
+    )
+
+
 @router.post(
     "/lipsync/generate",
     response_model=LipsyncGenerate,
     summary="Generate lip sync from URLs",
     description="Starts a lip sync job from exactly one remote video URL and one remote audio "
     "URL. The response includes a request identifier to poll later.",
-    responses=error_responses(400, *AUTHENTICATED, 402, 415),
+    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -75,95 +165,54 @@ def _is_json(content_type: str | None) -> bool:
     },
 )
 async def generate(
-    request: Request, caller: Annotated[Caller, Depends(generate_caller)]
+    request: Request,
+    caller: Annotated[Caller, Depends(generate_caller)],
+    idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
     if not _is_json(request.headers.get("content-type")):
         raise ApiError(415, errors.NOT_JSON)
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_JSON_BODY:
-            raise ApiError(400, errors.INVALID_BODY)
-    try:
-        payload: Any = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
-        raise ApiError(400, errors.INVALID_BODY) from exc
-    body, video_url, audio_url = validate_generate(payload)
-    job = LipsyncJob(
-        id=str(uuid.uuid4()),
-        account_id=caller.account_id,
-        api_key_id=caller.key_id,
-        reference_id=body.reference_id,
-        input_kind=InputKind.URL.value,
-        video_source=video_url,
-        audio_source=audio_url,
-        model=body.model,
-        sync_mode=body.sync_mode,
-        disable_active_speaker_detection=body.disable_active_speaker_detection,
+    key = check_key(idempotency_key)
+    raw = await _read_json_body(request)
+    state = app_state(request)
+    body, video_url, audio_url = validate_generate(raw, state.settings.allow_private_urls)
+    job = _job(str(uuid.uuid4()), caller, body, InputKind.URL, video_url, audio_url)
+    idempotent = None
+    if key is not None:
+        idempotent = IdempotentCreate(
+            caller.account_id, key, fingerprint("generate", body.model_dump_json())
+        )
+    request_id = await run_in_threadpool(_create_job, state, caller, job, idempotent)
+    return _accepted(request_id, job.id)
+
+
+def _check_uploads(video: Path, audio: Path) -> None:
+    """Refuse, before any quota is spent, what the worker would refuse: files the engine
+    cannot decode, a still image, or inputs over the engine's caps (by the engine's own
+    rules, `media.check_video`/`check_audio`; probing reads headers and one frame)."""
+    from chamelaion.engine import (
+        InvalidMediaError,
+        LipsyncOptions,
+        StillImageError,
+        TooLongError,
+        TooManyPixelsError,
     )
-    await run_in_threadpool(_create_job, app_state(request), caller, job)
-    return _accepted(job.id)
+    from chamelaion.engine.media import check_audio, check_video, probe
 
-
-_UPLOAD_SCHEMA = {
-    "type": "object",
-    "required": ["video", "audio"],
-    "properties": {
-        "video": {"type": "string", "format": "binary", "description": "Source video file."},
-        "audio": {"type": "string", "format": "binary", "description": "Target audio file."},
-        "disable_active_speaker_detection": {
-            "type": "boolean",
-            "description": "Disable active speaker detection and use the largest face.",
-        },
-        "model": {"type": "string", "enum": ["lipsync-2"], "description": "Model selector."},
-        "reference_id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": MAX_REFERENCE_ID,
-            "description": "Optional client-provided identifier for later retrieval.",
-        },
-        "sync_mode": {"type": "string", "enum": list(SYNC_MODES)},
-    },
-}
-
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-
-
-def _upload_options(form: UploadForm) -> tuple[bool, str, str, str | None]:
-    """(disable_asd, model, sync_mode, reference_id) from the text fields, or a 400."""
-    for name in FILE_FIELDS:
-        if len(form.files.get(name, [])) != 1:
-            raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)
-    flag = form.fields.get("disable_active_speaker_detection", "false").strip().lower()
-    if flag not in _TRUE + _FALSE:
-        raise ApiError(400, errors.INVALID_BODY)
-    sync_mode = form.fields.get("sync_mode", "cut_off")
-    if sync_mode not in SYNC_MODES:
-        raise ApiError(400, errors.INVALID_BODY)
-    reference_id = form.fields.get("reference_id")
-    if reference_id is not None and not 1 <= len(reference_id) <= MAX_REFERENCE_ID:
-        raise ApiError(400, errors.INVALID_BODY)
-    model = form.fields.get("model", "lipsync-2")
-    check_model(model)
-    return flag in _TRUE, model, sync_mode, reference_id
-
-
-def _probe_uploads(video: Path, audio: Path) -> None:
-    """Refuse files the engine could not decode now, rather than fail the job later."""
-    from chamelaion.engine import InvalidMediaError
-    from chamelaion.engine.media import probe
-
-    for path, wants_video, message in (
-        (video, True, errors.INVALID_VIDEO),
-        (audio, False, errors.INVALID_AUDIO),
+    options = LipsyncOptions()
+    for path, check, invalid, too_long in (
+        (video, check_video, errors.INVALID_VIDEO, errors.VIDEO_TOO_LONG),
+        (audio, check_audio, errors.INVALID_AUDIO, errors.AUDIO_TOO_LONG),
     ):
         try:
-            info = probe(path)
+            check(probe(path), options)
+        except StillImageError as exc:
+            raise ApiError(400, errors.STILL_IMAGE) from exc
         except InvalidMediaError as exc:
-            raise ApiError(400, message) from exc
-        if not (info.has_video if wants_video else info.has_audio):
-            raise ApiError(400, message)
+            raise ApiError(400, invalid) from exc
+        except TooManyPixelsError as exc:
+            raise ApiError(400, errors.VIDEO_TOO_LARGE) from exc
+        except TooLongError as exc:
+            raise ApiError(400, too_long) from exc
 
 
 @router.post(
@@ -171,42 +220,56 @@ def _probe_uploads(video: Path, audio: Path) -> None:
     response_model=LipsyncGenerate,
     summary="Generate lip sync from uploaded media",
     description="Starts a lip sync job by uploading one video file and one audio file as "
-    "multipart form-data. Both files are checked to be decodable before the job is accepted.",
-    responses=error_responses(400, *AUTHENTICATED, 402, 413, 415),
+    "multipart form-data. Both files are checked before the job is accepted: decodable, a "
+    "video rather than a still image, within the engine's resolution and duration caps.",
+    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"multipart/form-data": {"schema": _UPLOAD_SCHEMA}},
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"$ref": "#/components/schemas/GenerateWithMediaForm"}
+                }
+            },
         }
     },
 )
 async def generate_with_media(
-    request: Request, caller: Annotated[Caller, Depends(generate_caller)]
+    request: Request,
+    caller: Annotated[Caller, Depends(generate_caller)],
+    idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
+    key = check_key(idempotency_key)
     state = app_state(request)
     request_id = str(uuid.uuid4())
     directory = Storage(state.settings).input_dir(request_id)
-    created = False
+    answer = None
     try:
         form = await receive_upload(request, directory, state.settings.max_upload_bytes)
-        disable_asd, model, sync_mode, reference_id = _upload_options(form)
+        for name in FILE_FIELDS:
+            if len(form.files.get(name, [])) != 1:
+                raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)
+        options = validate_upload_fields(form.fields)
         video, audio = form.files["video"][0], form.files["audio"][0]
-        await run_in_threadpool(_probe_uploads, video, audio)
-        job = LipsyncJob(
-            id=request_id,
-            account_id=caller.account_id,
-            api_key_id=caller.key_id,
-            reference_id=reference_id,
-            input_kind=InputKind.UPLOAD.value,
-            video_source=str(video.resolve()),
-            audio_source=str(audio.resolve()),
-            model=model,
-            sync_mode=sync_mode,
-            disable_active_speaker_detection=disable_asd,
+        await run_in_threadpool(_check_uploads, video, audio)
+        job = _job(
+            request_id,
+            caller,
+            options,
+            InputKind.UPLOAD,
+            str(video.resolve()),
+            str(audio.resolve()),
         )
-        await run_in_threadpool(_create_job, state, caller, job)
-        created = True
+        idempotent = None
+        if key is not None:
+            digests = (form.digests[video], form.digests[audio])
+            idempotent = IdempotentCreate(
+                caller.account_id,
+                key,
+                fingerprint("generate-with-media", options.model_dump_json(), *digests),
+            )
+        answer = await run_in_threadpool(_create_job, state, caller, job, idempotent)
     finally:
-        if not created:  # a refused (or abandoned) upload leaves nothing behind
+        if answer != request_id:  # refused, abandoned or replayed: leave nothing behind
             shutil.rmtree(directory, ignore_errors=True)
-    return _accepted(request_id)
+    return _accepted(answer, request_id)

@@ -8,11 +8,12 @@ thread-pool hop and ORM object construction is what lets one process serve >1000
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select
 
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, read_caller
@@ -54,6 +55,12 @@ _PAGES = {
 }
 
 
+def _may_be_stored(reference_id: str) -> bool:
+    """False for a reference_id no request can have: one with a NUL (refused at creation, and
+    PostgreSQL cannot hold one, nor compare a column with one: it would answer an error)."""
+    return "\x00" not in reference_id
+
+
 def _is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
@@ -81,7 +88,7 @@ async def retrieve(
         row = None
         if _is_uuid(id):
             row = connection.execute(_BY_ID, {"id": id, "account_id": caller.account_id}).first()
-        if row is None:
+        if row is None and _may_be_stored(id):
             row = connection.execute(
                 _NEWEST_BY_REFERENCE, {"reference_id": id, "account_id": caller.account_id}
             ).first()
@@ -111,9 +118,12 @@ async def list_requests(
     state = app_state(request)
     count, page = _PAGES[reference_id is not None]
     values = {"account_id": caller.account_id, "reference_id": reference_id}
-    with state.engine.connect() as connection:
-        rows = connection.execute(page, {**values, "limit": limit, "offset": offset}).all()
-        total = rows[0].total if rows else connection.execute(count, values).scalar_one()
+    rows: Sequence[Row[Any]] = ()
+    total = 0
+    if reference_id is None or _may_be_stored(reference_id):
+        with state.engine.connect() as connection:
+            rows = connection.execute(page, {**values, "limit": limit, "offset": offset}).all()
+            total = rows[0].total if rows else connection.execute(count, values).scalar_one()
     base_url = public_base_url(request, state)
     return JSONResponse(
         {
