@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-postgres lint bench clean system-packages
+.PHONY: setup run test test-postgres lint bench clean system-packages openapi
 
 setup: system-packages $(STAMP)
 
@@ -42,6 +42,11 @@ lint: setup
 	$(BIN)/ruff check src tests bench train
 	$(BIN)/ruff format --check src tests bench train
 	$(BIN)/mypy
+
+# The service's OpenAPI document, committed at the repository root; tests/test_openapi.py fails
+# when it is stale, and the SDKs' types are checked against it.
+openapi: setup
+	$(BIN)/python -m chamelaion.server.openapi openapi.json
 
 bench: setup
 	$(BIN)/python bench/engine.py
