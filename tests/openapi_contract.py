@@ -215,11 +215,11 @@ def disagreements(
 TYPESCRIPT_DIR = OPENAPI_PATH.parent / "typescript"
 
 
-def typescript_types(node: str = "node") -> TypeTable:
+def typescript_types(node: str = "node", package: Path = TYPESCRIPT_DIR) -> TypeTable:
     """The TypeScript SDK's exported types, read by its compiler (needs `npm ci` done)."""
     out = subprocess.run(
         [node, "scripts/sdk-types.cjs", *DOCUMENT_TYPES],
-        cwd=TYPESCRIPT_DIR,
+        cwd=package,
         capture_output=True,
         text=True,
         timeout=300,

@@ -104,6 +104,35 @@ def test_typescript_types_agree_with_the_document() -> None:
     assert problems == []
 
 
+def test_a_typescript_disagreement_is_reported(tmp_path: Path) -> None:
+    """The TypeScript side can fail: a copy of the sources with a field made optional, one
+    retyped and one renamed is reported field by field."""
+    copy = tmp_path / "typescript"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("node_modules", "dist", "build"))
+    (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
+    requests = copy / "src" / "resources" / "lipsync" / "requests.ts"
+    text = requests.read_text()
+    for old, new in [
+        ("  created_at: string;", "  created_at?: string;"),
+        ("  limit: number;", "  limit: string;"),
+        ("  total: number;", "  count: number;"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    requests.write_text(text)
+    problems = contract.disagreements(
+        contract.document_types(contract.load_document()),
+        contract.typescript_types(_node(), copy),
+        integers_are_numbers=True,
+    )
+    assert problems == [
+        "LipsyncRequest.created_at: optional in the SDK, required in the document",
+        "Pagination.total: in the document (#/components/schemas/Pagination), not in the SDK",
+        "Pagination.count: in the SDK, not in the document (#/components/schemas/Pagination)",
+        "Pagination.limit: type string in the SDK, integer in the document",
+    ]
+
+
 def test_package_version_is_the_sources() -> None:
     version = json.loads((PACKAGE / "package.json").read_text())["version"]
     assert f"VERSION = '{version}'" in (PACKAGE / "src" / "version.ts").read_text()
