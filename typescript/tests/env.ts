@@ -2,7 +2,7 @@
  * What the tests get from the pytest test that runs them (tests/typescript/test_typescript.py):
  * a real `chamelaion serve` on loopback with keys made for them, and real media files.
  */
-import Chamelaion, { type ClientOptions } from 'chamelaion';
+import Chamelaion, { type ClientOptions, type LipsyncGenerateParams } from 'chamelaion';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -45,3 +45,14 @@ export function uniqueReference(label: string): string {
 
 export const VIDEO_URL = 'https://cdn.example.com/episodes/42.mp4';
 export const AUDIO_URL = 'https://cdn.example.com/dubs/42-japanese.wav';
+
+/** The body of a URL job (the seed's URLs: on the API-only service it stays queued). */
+export function urlJob(extra: Omit<LipsyncGenerateParams, 'inputs'> = {}): LipsyncGenerateParams {
+  return {
+    inputs: [
+      { type: 'video', url: VIDEO_URL },
+      { type: 'audio', url: AUDIO_URL },
+    ],
+    ...extra,
+  };
+}

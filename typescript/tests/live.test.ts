@@ -26,7 +26,7 @@ import Chamelaion, {
   type Uploadable,
 } from 'chamelaion';
 
-import { AUDIO_URL, VIDEO_URL, client, env, uniqueReference } from './env.js';
+import { AUDIO_URL, VIDEO_URL, client, env, uniqueReference, urlJob } from './env.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -149,14 +149,7 @@ describe('uploads of real media', () => {
 describe('URL jobs and lookups', () => {
   test('generate, then retrieve by id and by reference_id', async () => {
     const reference_id = uniqueReference('urls');
-    const created = await client().lipsync.generate({
-      inputs: [
-        { type: 'video', url: VIDEO_URL },
-        { type: 'audio', url: AUDIO_URL },
-      ],
-      reference_id,
-      sync_mode: 'bounce',
-    });
+    const created = await client().lipsync.generate(urlJob({ reference_id, sync_mode: 'bounce' }));
     assertAccepted(created);
     const byId = await client().lipsync.requests.retrieve(created.request_id);
     const byReference = await client().lipsync.requests.retrieve(reference_id);
@@ -177,6 +170,15 @@ describe('URL jobs and lookups', () => {
     );
   });
 
+  test('withOptions copies the client with some options changed', async () => {
+    const original = client({ authHeader: 'bearer' });
+    const copy = original.withOptions({ maxRetries: 0, timeout: 5_000 });
+    assert.deepEqual([copy.maxRetries, copy.timeout, copy.apiKey], [0, 5_000, env.apiKey]);
+    assert.equal(original.maxRetries, 2);
+    const page = await copy.lipsync.requests.list({ limit: 1 });
+    assert.equal(page.pagination.limit, 1);
+  });
+
   test('the CommonJS build works the same', async () => {
     const required = createRequire(import.meta.url)('chamelaion') as typeof import('chamelaion');
     const cjs = new required.Chamelaion({ apiKey: env.apiKey, baseURL: env.baseURL });
@@ -190,13 +192,7 @@ describe('pagination', () => {
     const reference_id = uniqueReference('pages');
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const created = await client().lipsync.generate({
-        inputs: [
-          { type: 'audio', url: AUDIO_URL },
-          { type: 'video', url: VIDEO_URL },
-        ],
-        reference_id,
-      });
+      const created = await client().lipsync.generate(urlJob({ reference_id }));
       ids.push(created.request_id);
     }
     const first = await client().lipsync.requests.list({ reference_id, limit: 2 });
@@ -292,13 +288,7 @@ describe('errors carry the service status and message', () => {
     [
       'an unknown model',
       () =>
-        client().lipsync.generate({
-          inputs: [
-            { type: 'video', url: VIDEO_URL },
-            { type: 'audio', url: AUDIO_URL },
-          ],
-          model: 'lipsync-9' as 'lipsync-2',
-        }),
+        client().lipsync.generate(urlJob({ model: 'lipsync-9' as 'lipsync-2' })),
       BadRequestError,
       400,
       'unsupported model',
@@ -328,12 +318,7 @@ describe('errors carry the service status and message', () => {
     [
       'a used-up quota',
       () =>
-        client({ apiKey: env.spentKey }).lipsync.generate({
-          inputs: [
-            { type: 'video', url: VIDEO_URL },
-            { type: 'audio', url: AUDIO_URL },
-          ],
-        }),
+        client({ apiKey: env.spentKey }).lipsync.generate(urlJob()),
       TokenLimitError,
       402,
       'token limit reached',
@@ -351,12 +336,7 @@ describe('errors carry the service status and message', () => {
 
   test('a rate limit, with its Retry-After', async () => {
     const slow = client({ apiKey: env.slowKey, maxRetries: 0 });
-    const body = {
-      inputs: [
-        { type: 'video' as const, url: VIDEO_URL },
-        { type: 'audio' as const, url: AUDIO_URL },
-      ],
-    };
+    const body = urlJob();
     assertAccepted(await slow.lipsync.generate(body));
     await rejectsWith(slow.lipsync.generate(body), RateLimitError, (error) => {
       assert.equal(error.message, 'rate limit exceeded');
@@ -407,16 +387,7 @@ describe('cancellation', () => {
   test('an already aborted signal sends nothing', async () => {
     const reference_id = uniqueReference('pre-aborted');
     await rejectsWith(
-      client().lipsync.generate(
-        {
-          inputs: [
-            { type: 'video', url: VIDEO_URL },
-            { type: 'audio', url: AUDIO_URL },
-          ],
-          reference_id,
-        },
-        { signal: AbortSignal.abort() },
-      ),
+      client().lipsync.generate(urlJob({ reference_id }), { signal: AbortSignal.abort() }),
       APIUserAbortError,
     );
     const page = await client().lipsync.requests.list({ reference_id });

@@ -19,7 +19,7 @@ import Chamelaion, {
   type ClientOptions,
 } from 'chamelaion';
 
-import { AUDIO_URL, VIDEO_URL, env, uniqueReference } from './env.js';
+import { VIDEO_URL, env, uniqueReference, urlJob } from './env.js';
 
 /** How the proxy treats one request: fail it so, or forward it to the service. */
 type Failure =
@@ -109,13 +109,6 @@ const proxy = new FlakyProxy();
 before(() => proxy.start());
 after(() => proxy.stop());
 
-const urlJob = (reference_id: string) => ({
-  inputs: [
-    { type: 'video' as const, url: VIDEO_URL },
-    { type: 'audio' as const, url: AUDIO_URL },
-  ],
-  reference_id,
-});
 
 function gaps(seen: Seen[]): number[] {
   return seen.slice(1).map((s, i) => s.at - seen[i]!.at);
@@ -128,7 +121,7 @@ describe('retries', () => {
       { status: 429, headers: { 'retry-after-ms': '200' } },
     );
     const reference_id = uniqueReference('retried');
-    const created = await proxy.client().lipsync.generate(urlJob(reference_id));
+    const created = await proxy.client().lipsync.generate(urlJob({ reference_id }));
     assert.equal(proxy.seen.length, 3);
     assert.deepEqual(
       proxy.seen.map((s) => s.retryCount),

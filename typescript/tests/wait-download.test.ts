@@ -16,7 +16,7 @@ import Chamelaion, {
   type LipsyncRequest,
 } from 'chamelaion';
 
-import { AUDIO_URL, VIDEO_URL, client, env } from './env.js';
+import { client, env, urlJob } from './env.js';
 
 function workerClient(options: { fetch?: typeof fetch } = {}): Chamelaion {
   return new Chamelaion({ apiKey: env.workerApiKey, baseURL: env.workerBaseURL, ...options });
@@ -108,13 +108,8 @@ describe('a real job, waited for and downloaded', () => {
     assert.deepEqual(fs.readFileSync(file), whole);
   });
 
-  test('download of a failed or unfinished request says why', async () => {
-    const pending = await client().lipsync.generate({
-      inputs: [
-        { type: 'video', url: VIDEO_URL },
-        { type: 'audio', url: AUDIO_URL },
-      ],
-    });
+  test('download of an unfinished request says why', async () => {
+    const pending = await client().lipsync.generate(urlJob());
     await assert.rejects(
       client().lipsync.requests.download(pending.request_id, path.join(tempDir(), 'x.mp4')),
       (error: unknown) => error instanceof ChamelaionError && /no output yet/.test(error.message),
@@ -124,12 +119,7 @@ describe('a real job, waited for and downloaded', () => {
 
 describe('wait gives up', () => {
   test('after its timeout, with the request as last seen', async () => {
-    const pending = await client().lipsync.generate({
-      inputs: [
-        { type: 'video', url: VIDEO_URL },
-        { type: 'audio', url: AUDIO_URL },
-      ],
-    });
+    const pending = await client().lipsync.generate(urlJob());
     await assert.rejects(
       client().lipsync.requests.wait(pending.request_id, { timeout: 300, pollInterval: 100 }),
       (error: unknown) =>
@@ -140,12 +130,7 @@ describe('wait gives up', () => {
   });
 
   test('when its signal fires', async () => {
-    const pending = await client().lipsync.generate({
-      inputs: [
-        { type: 'video', url: VIDEO_URL },
-        { type: 'audio', url: AUDIO_URL },
-      ],
-    });
+    const pending = await client().lipsync.generate(urlJob());
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     await assert.rejects(
