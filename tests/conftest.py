@@ -1,12 +1,21 @@
-"""Media fixtures shared by the engine, server and SDK tests: generated, never downloaded."""
+"""Fixtures of every test: media, generated, never downloaded; the servers' databases dropped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import mediagen
+import realserver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_databases() -> Iterator[None]:
+    """Drop the PostgreSQL databases the session's servers got (none on SQLite)."""
+    yield
+    realserver.close_databases()
 
 
 @pytest.fixture(scope="session")

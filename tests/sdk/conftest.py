@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from chamelaion import _base_client
+from realserver import Server, create_key, media_server, running
 from sdk.helpers import Sleeps
-from sdk.realserver import (
-    LIVE_UPLOAD_CAP,
-    CuttingProxy,
-    Live,
-    Server,
-    create_key,
-    media_server,
-    running,
-)
+from sdk.live import LIVE_UPLOAD_CAP, CuttingProxy, Live
 
 
 @pytest.fixture

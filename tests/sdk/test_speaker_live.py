@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mediagen
-from sdk.realserver import Live
+from sdk.live import Live
 
 JOB_TIMEOUT = 300.0
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import realserver
 from server.helpers import (
     ApiServer,
     MediaHandler,
@@ -39,25 +38,9 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         server.stop()
 
 
-class QuietHTTPServer(http.server.ThreadingHTTPServer):
-    """Clients that hang up early (the size-cap tests do) are expected; do not print them."""
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def media_server(media_dir: Path) -> Iterator[MediaServer]:
     """Serves the session's generated media over HTTP on 127.0.0.1 (a loopback "CDN")."""
 
-    def handler(*args: object, **kwargs: object) -> MediaHandler:
-        return MediaHandler(*args, directory=str(media_dir), **kwargs)  # type: ignore[arg-type]
-
-    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield MediaServer(media_dir, f"http://127.0.0.1:{httpd.server_address[1]}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with realserver.media_server(media_dir, MediaHandler) as url:
+        yield MediaServer(media_dir, url)

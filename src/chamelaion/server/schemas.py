@@ -129,7 +129,8 @@ class GenerateWithMediaForm(JobOptions):
 
 
 class LipsyncGenerate(BaseModel):
-    status: Literal["success"] = "success"
+    # No default: the field is always sent, so the document marks it required (as the seed does).
+    status: Literal["success"] = Field(description="Current state of the newly created request.")
     request_id: str = Field(
         description="Identifier of the created lip sync request.",
         json_schema_extra={"format": "uuid"},

@@ -20,10 +20,13 @@ class Input(TypedDict):
     """Absolute http(s) URL of the media."""
 
 
-class LipsyncGenerateParams(TypedDict, total=False):
+class _RequiredGenerateParams(TypedDict):
+    # Required keys live in a total base class (typing.Required needs Python 3.11).
     inputs: Iterable[Input]
-    """Exactly one video input and one audio input (order does not matter). Required."""
+    """Exactly one video input and one audio input (order does not matter)."""
 
+
+class LipsyncGenerateParams(_RequiredGenerateParams, total=False):
     disable_active_speaker_detection: bool
     reference_id: str
     model: ModelName

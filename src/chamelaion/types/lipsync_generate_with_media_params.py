@@ -8,13 +8,16 @@ from .lipsync_generate_params import ModelName, SyncMode
 __all__ = ["LipsyncGenerateWithMediaParams"]
 
 
-class LipsyncGenerateWithMediaParams(TypedDict, total=False):
+class _RequiredUploadParams(TypedDict):
+    # Required keys live in a total base class (typing.Required needs Python 3.11).
     video: FileTypes
-    """Source video file. Required."""
+    """Source video file."""
 
     audio: FileTypes
-    """Target audio file. Required."""
+    """Target audio file."""
 
+
+class LipsyncGenerateWithMediaParams(_RequiredUploadParams, total=False):
     disable_active_speaker_detection: bool
     model: ModelName
     reference_id: str
