@@ -93,7 +93,9 @@ def schema_type(schema: dict[str, Any]) -> str:
     raise ValueError(f"no plain form for the schema {schema}")
 
 
-def _object_fields(schema: dict[str, Any]) -> dict[str, Field]:
+def _object_fields(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Field]:
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     required = set(schema.get("required", []))
     return {
         name: Field(schema_type(prop), name not in required)
@@ -101,17 +103,32 @@ def _object_fields(schema: dict[str, Any]) -> dict[str, Field]:
     }
 
 
+def _inline_enums(node: Any, schemas: dict[str, Any]) -> Any:
+    """`node` with every reference to an enum component replaced by the enum itself: an SDK
+    spells a `Literal[...]` where the document names a component."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        target = schemas.get(ref.rsplit("/", 1)[1]) if ref.startswith("#/components/") else None
+        if target is not None and "enum" in target:
+            return {k: v for k, v in target.items() if k in ("enum", "type")}
+        return {k: _inline_enums(v, schemas) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_enums(v, schemas) for v in node]
+    return node
+
+
 def document_types(document: dict[str, Any]) -> TypeTable:
     """The SDK types as the document defines them."""
+    document = _inline_enums(document, document["components"]["schemas"])
     table: TypeTable = {}
     for name, (_, where) in DOCUMENT_TYPES.items():
         if where.startswith("#/components/schemas/"):
             schema = document["components"]["schemas"][where.rsplit("/", 1)[1]]
-            table[name] = _object_fields(schema)
+            table[name] = _object_fields(schema, document)
         elif where.startswith("multipart "):
             operation = document["paths"][where.split(" ", 1)[1]]["post"]
             body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
-            table[name] = _object_fields(body)
+            table[name] = _object_fields(body, document)
         else:  # query parameters
             operation = document["paths"][where.split(" ", 1)[1]]["get"]
             table[name] = {
