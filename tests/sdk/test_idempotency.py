@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sdk.helpers import Script, Sleeps, async_client, error, generated, request_json, sync_client
-from sdk.realserver import CuttingProxy, Live
+from sdk.live import CuttingProxy, Live
 
 INPUTS = [
     {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"},
