@@ -124,6 +124,7 @@ class Worker:
         )
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.media import probe
+        from chamelaion.server.tracks import mouth_track, write_track
 
         if job.input_kind == InputKind.URL.value:
             directory = self.storage.input_dir(job.id)
@@ -179,6 +180,11 @@ class Worker:
             log.info("job %s: %s", job.id, note)
         progress.stage = "scoring"
         sync = _measure_sync(job.id, rendered)
+        track = mouth_track(float(result.fps), result.mouth_opening, rendered)
+        if track is not None:
+            write_track(self.storage.mouth_path(job.id), track)
+        # Linked, not moved: if our lease ran out, the attempt that took over reads this input.
+        self.storage.keep_source(job.id, video)
         os.replace(rendered, final)
         return _Completed(sync)
 

@@ -1,4 +1,5 @@
-"""Reading lip-sync requests back: one by id (or reference_id), or a page of them.
+"""Reading lip-sync requests back: one by id (or reference_id), or a page of them; and what
+the Studio shows of a completed one: its mouth track and a link to its source video.
 
 These are the hot paths, so they are async and run their (indexed, read-only) Core queries on
 the event loop: with SQLite in WAL mode a read never waits for a writer, and skipping the
@@ -9,20 +10,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Row, bindparam, func, select
 
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, read_caller
 from chamelaion.server.errors import ApiError
-from chamelaion.server.models import LipsyncJob
+from chamelaion.server.models import JobStatus, LipsyncJob
 from chamelaion.server.presenters import PUBLIC_COLUMNS, present_job, public_base_url
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
-from chamelaion.server.schemas import MAX_REFERENCE_ID, LipsyncRequest, RequestListResponse
-from chamelaion.server.state import app_state
+from chamelaion.server.schemas import (
+    MAX_REFERENCE_ID,
+    LipsyncRequest,
+    MouthTrack,
+    RequestListResponse,
+    SourceLink,
+)
+from chamelaion.server.state import AppState, app_state
+from chamelaion.server.storage import Storage
 
 router = APIRouter(tags=["requests"])
 
@@ -40,19 +49,27 @@ _NEWEST_BY_REFERENCE = (
 _same_reference = LipsyncJob.reference_id == bindparam("reference_id")
 _COUNT = select(func.count()).select_from(LipsyncJob)
 _ALL, _BY_REFERENCE = (_mine,), (_mine, _same_reference)
+_ORDERS = {
+    "asc": (LipsyncJob.created_at, LipsyncJob.id),
+    "desc": (LipsyncJob.created_at.desc(), LipsyncJob.id.desc()),
+}
 # Each page carries the total as a column (one statement, one round trip instead of two); only
 # a page past the end, which has no rows to carry it, needs the separate count.
 _PAGES = {
-    filtered: (
+    (filtered, order): (
         _COUNT.where(*conditions),
         select(*PUBLIC_COLUMNS, _COUNT.where(*conditions).scalar_subquery().label("total"))
         .where(*conditions)
-        .order_by(LipsyncJob.created_at, LipsyncJob.id)
+        .order_by(*columns)
         .limit(bindparam("limit"))
         .offset(bindparam("offset")),
     )
     for filtered, conditions in ((False, _ALL), (True, _BY_REFERENCE))
+    for order, columns in _ORDERS.items()
 }
+_COMPLETED_BY_ID = select(LipsyncJob.id).where(
+    LipsyncJob.id == bindparam("id"), _mine, LipsyncJob.status == JobStatus.COMPLETED.value
+)
 
 
 def _may_be_stored(reference_id: str) -> bool:
@@ -67,6 +84,62 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# These two take a request id only (a UUID), and come before the route below, whose `path` id
+# (a reference_id may hold a "/") would otherwise take them: only a reference_id of the form
+# "<uuid>/mouth" or "<uuid>/source" must be looked up by its request's id instead.
+@router.get(
+    "/lipsync/requests/{id:uuid}/mouth",
+    response_model=MouthTrack,
+    summary="Get the mouth track of a completed request",
+    description="Per output frame, the mouth opening the engine rendered, and the output's "
+    "sound as peaks, on one time axis: what the Studio plots under the videos. `not found` "
+    "unless the request completed with a track (requests completed before tracks were kept "
+    "have none).",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def mouth(
+    request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
+) -> Response:
+    state = app_state(request)
+    path = Storage(state.settings).mouth_path(_completed_id(state, caller, id))
+    try:
+        track = await anyio.Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ApiError(404, errors.NOT_FOUND) from None
+    return Response(track, media_type="application/json")
+
+
+@router.get(
+    "/lipsync/requests/{id:uuid}/source",
+    response_model=SourceLink,
+    summary="Get a link to a completed request's source video",
+    description="A signed, expiring URL (like `output_url`) of the video the request was made "
+    "from, kept once it completed, to compare the output with. `not found` unless the request "
+    "completed with its source kept.",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def source(
+    request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
+) -> JSONResponse:
+    state = app_state(request)
+    request_id = _completed_id(state, caller, id)
+    if not await anyio.Path(Storage(state.settings).source_path(request_id)).is_file():
+        raise ApiError(404, errors.NOT_FOUND)
+    url = state.signer.source_url(public_base_url(request, state), request_id)
+    return JSONResponse({"url": url})
+
+
+def _completed_id(state: AppState, caller: Caller, id: uuid.UUID) -> str:
+    """The request's id if it is the caller's and completed, else `not found`."""
+    with state.engine.connect() as connection:
+        found = connection.execute(
+            _COMPLETED_BY_ID, {"id": str(id), "account_id": caller.account_id}
+        ).scalar()
+    if found is None:
+        raise ApiError(404, errors.NOT_FOUND)
+    return str(found)
 
 
 @router.get(
@@ -102,7 +175,8 @@ async def retrieve(
     response_model=RequestListResponse,
     response_model_exclude_none=True,
     summary="List lip sync requests",
-    description="Returns a page of the account's lip sync requests, oldest first.",
+    description="Returns a page of the account's lip sync requests, oldest first "
+    "(`order=desc`: newest first).",
     responses=error_responses(400, *AUTHENTICATED),
 )
 async def list_requests(
@@ -114,9 +188,12 @@ async def list_requests(
         str | None,
         Query(min_length=1, max_length=MAX_REFERENCE_ID, description="Exact reference_id."),
     ] = None,
+    order: Annotated[
+        Literal["asc", "desc"], Query(description="By creation time: oldest or newest first.")
+    ] = "asc",
 ) -> JSONResponse:
     state = app_state(request)
-    count, page = _PAGES[reference_id is not None]
+    count, page = _PAGES[reference_id is not None, order]
     values = {"account_id": caller.account_id, "reference_id": reference_id}
     rows: Sequence[Row[Any]] = ()
     total = 0
