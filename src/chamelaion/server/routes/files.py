@@ -3,10 +3,11 @@ seek."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -26,6 +27,14 @@ from chamelaion.server.storage import (
 router = APIRouter(tags=["files"])
 
 
+@dataclass
+class SignedLink:
+    """The query of a signed download link."""
+
+    expires: Annotated[int, Query(ge=0, le=2**62)]
+    signature: Annotated[str, Query(max_length=128)]
+
+
 @router.head("/files/{request_id}.mp4", include_in_schema=False)
 @router.get(
     "/files/{request_id}.mp4",
@@ -43,13 +52,10 @@ router = APIRouter(tags=["files"])
     },
 )
 async def download(
-    request: Request,
-    request_id: str,
-    expires: Annotated[int, Query(ge=0, le=2**62)],
-    signature: Annotated[str, Query(max_length=128)],
+    request: Request, request_id: str, link: Annotated[SignedLink, Depends()]
 ) -> StreamingResponse:
     state = app_state(request)
-    _require(state.signer.check(request_id, expires, signature))
+    _require(state.signer.check(request_id, link.expires, link.signature))
     path = Storage(state.settings).output_path(request_id)
     return await _send_file(request, state, request_id, path, "video/mp4")
 
@@ -70,13 +76,10 @@ async def download(
     },
 )
 async def download_source(
-    request: Request,
-    request_id: str,
-    expires: Annotated[int, Query(ge=0, le=2**62)],
-    signature: Annotated[str, Query(max_length=128)],
+    request: Request, request_id: str, link: Annotated[SignedLink, Depends()]
 ) -> StreamingResponse:
     state = app_state(request)
-    _require(state.signer.check_source(request_id, expires, signature))
+    _require(state.signer.check_source(request_id, link.expires, link.signature))
     path = Storage(state.settings).source_path(request_id)
     # The container is whatever the user sent: browsers' players sniff it.
     return await _send_file(request, state, request_id, path, "application/octet-stream")

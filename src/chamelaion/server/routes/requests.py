@@ -9,7 +9,8 @@ thread-pool hop and ORM object construction is what lets one process serve >1000
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -30,7 +31,7 @@ from chamelaion.server.schemas import (
     RequestListResponse,
     SourceLink,
 )
-from chamelaion.server.state import AppState, app_state
+from chamelaion.server.state import app_state
 from chamelaion.server.storage import Storage
 
 router = APIRouter(tags=["requests"])
@@ -102,11 +103,10 @@ def _is_uuid(text: str) -> bool:
 async def mouth(
     request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
 ) -> Response:
-    state = app_state(request)
-    path = Storage(state.settings).mouth_path(_completed_id(state, caller, id))
+    path = await _kept_file(request, caller, id, Storage.mouth_path)
     try:
         track = await anyio.Path(path).read_bytes()
-    except FileNotFoundError:
+    except FileNotFoundError:  # gone since it was looked at
         raise ApiError(404, errors.NOT_FOUND) from None
     return Response(track, media_type="application/json")
 
@@ -123,23 +123,26 @@ async def mouth(
 async def source(
     request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
 ) -> JSONResponse:
+    await _kept_file(request, caller, id, Storage.source_path)
     state = app_state(request)
-    request_id = _completed_id(state, caller, id)
-    if not await anyio.Path(Storage(state.settings).source_path(request_id)).is_file():
-        raise ApiError(404, errors.NOT_FOUND)
-    url = state.signer.source_url(public_base_url(request, state), request_id)
+    url = state.signer.source_url(public_base_url(request, state), str(id))
     return JSONResponse({"url": url})
 
 
-def _completed_id(state: AppState, caller: Caller, id: uuid.UUID) -> str:
-    """The request's id if it is the caller's and completed, else `not found`."""
+async def _kept_file(
+    request: Request, caller: Caller, id: uuid.UUID, path_of: Callable[[Storage, str], Path]
+) -> Path:
+    """The file the worker kept for this request, if the request is the caller's and completed
+    and the file is there; else `not found`."""
+    state = app_state(request)
     with state.engine.connect() as connection:
         found = connection.execute(
             _COMPLETED_BY_ID, {"id": str(id), "account_id": caller.account_id}
         ).scalar()
-    if found is None:
+    path = path_of(Storage(state.settings), str(id))
+    if found is None or not await anyio.Path(path).is_file():
         raise ApiError(404, errors.NOT_FOUND)
-    return str(found)
+    return path
 
 
 @router.get(
