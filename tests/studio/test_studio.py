@@ -255,6 +255,12 @@ def test_a_failed_job_from_urls_shows_its_message(
     expect(page.locator("#result .status")).to_have_text("failed")
     expect(page.locator("#result-media")).to_be_hidden()
     shot(page, "09-failed")
+    # The list, filtered by reference_id, holds this job alone.
+    page.locator("#filter-form [name=reference_id]").fill("studio-faceless")
+    page.locator("#filter-form button[type=submit]").click()
+    expect(page.locator("#job-list li")).to_have_count(1)
+    expect(page.locator("#job-list li")).to_contain_text("studio-faceless")
+    expect(page.locator("#page-info")).to_have_text("1–1 of 1")
     assert console.errors == []
     page.context.close()
 

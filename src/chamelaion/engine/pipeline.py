@@ -66,7 +66,9 @@ class LipsyncResult:
     notes: tuple[str, ...] = ()  # how faces were chosen, where a user should know
     # Per output frame, the mouth opening rendered (lip gap over mouth width; NaN where no face
     # was re-animated): what the Studio plots against the sound.
-    mouth_opening: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    mouth_opening: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.float32), compare=False
+    )
 
 
 def lipsync(

@@ -212,6 +212,7 @@ const jobs = {
     });
     $("#job-list").replaceChildren(...items);
     $("#jobs-empty").hidden = list.length > 0;
+    $(".pager").hidden = this.total === 0;
     const last = Math.min(this.offset + list.length, this.total);
     $("#page-info").textContent = this.total ? `${this.offset + 1}–${last} of ${this.total}` : "";
     $("#newer").disabled = this.offset === 0;
