@@ -216,6 +216,13 @@ def test_upload_follow_compare_and_download(
     assert source_box and output_box and output_box["y"] >= source_box["y"] + source_box["height"]
     assert output_box["width"] <= PHONE["width"]
     shot(page, "08-phone")
+
+    # A reload keeps the tab signed in and the job open; signing out forgets the key.
+    page.reload()
+    expect(page.locator("#result-title")).to_have_text("Job studio-upload")
+    page.locator("#sign-out").click()
+    expect(page.locator("input[name=api_key]")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
     assert console.errors == []
     page.context.close()
 
