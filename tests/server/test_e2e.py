@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from chamelaion.server.models import LipsyncJob
-from server.helpers import ApiServer, MediaServer, Server, new_key, sessions_for, wait_for_status
+from server.helpers import (
+    ApiServer,
+    MediaServer,
+    Server,
+    completed_files,
+    files_of,
+    new_key,
+    sessions_for,
+    wait_for_status,
+)
 
 JOB_TIMEOUT = 120.0
 
@@ -119,9 +128,7 @@ def test_url_job_end_to_end(
         job = session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
         assert job.progress == 1.0 and job.attempts == 1
     assert not (worker_server.server.data_dir / "inputs" / request_id).exists()
-    outputs = worker_server.server.data_dir / "outputs"
-    kept = sorted(p.name for p in outputs.iterdir() if request_id in p.name)
-    assert kept == [f"{request_id}{end}" for end in (".mouth.json", ".mp4", ".source")]
+    assert files_of(worker_server.server.data_dir, request_id) == completed_files(request_id)
 
 
 def test_upload_job_end_to_end(
