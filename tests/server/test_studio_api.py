@@ -1,12 +1,11 @@
-"""What the server gives the Studio: its page under a strict policy, jobs newest first, a
-completed request's mouth track and a signed link to its source video (both kept by the worker
-beside the output; the end-to-end tests check that a real job leaves them)."""
+"""What the server gives the Studio: its page under a strict policy, a completed request's
+mouth track and a signed link to its source video (both kept by the worker beside the output;
+the end-to-end tests check that a real job leaves them)."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,7 @@ from chamelaion.server.routes.studio import content_security_policy
 from chamelaion.server.schemas import MouthTrack
 from chamelaion.server.storage import OutputSigner
 from chamelaion.server.tracks import PEAKS_PER_SECOND, mouth_track
-from server.helpers import ApiServer, Key, new_key, sessions_for
+from server.helpers import ApiServer, Key, sessions_for
 
 SOURCE = os.urandom(200_000)
 TRACK = {"fps": 25.0, "opening": [0.0, 0.12, None, 0.3], "waveform": {"rate": 50, "peaks": [0.5]}}
@@ -98,33 +97,6 @@ def test_media_may_come_from_the_public_base_url() -> None:
     policy = content_security_policy("https://api.example.com/base")
     assert "media-src 'self' https://api.example.com;" in policy
     assert "connect-src 'self';" in policy
-
-
-# --- newest first -----------------------------------------------------------------------------
-
-
-def test_requests_newest_first(api_server: ApiServer) -> None:
-    key = new_key(api_server.server.data_dir, "newest")
-    ids = []
-    for i in range(5):
-        ids.append(add_job(api_server, key, JobStatus.QUEUED, reference_id=f"r{i % 2}"))
-        time.sleep(0.002)  # distinct creation times
-    with api_server.client(key) as client:
-        page = client.get("/lipsync/requests", params={"order": "desc", "limit": 2}).json()
-        assert [item["id"] for item in page["data"]] == ids[::-1][:2]
-        assert page["pagination"] == {"limit": 2, "offset": 0, "total": 5}
-        page = client.get("/lipsync/requests", params={"order": "desc", "offset": 2}).json()
-        assert [item["id"] for item in page["data"]] == ids[::-1][2:]
-        page = client.get("/lipsync/requests", params={"order": "desc", "reference_id": "r0"})
-        assert [item["id"] for item in page.json()["data"]] == [ids[4], ids[2], ids[0]]
-        ascending = client.get("/lipsync/requests", params={"order": "asc"}).json()["data"]
-        assert [item["id"] for item in ascending] == ids
-        for bad in ("DESC", "newest", ""):
-            response = client.get("/lipsync/requests", params={"order": bad})
-            assert (response.status_code, response.json()) == (
-                400,
-                {"error": "invalid request body"},
-            )
 
 
 # --- the mouth track --------------------------------------------------------------------------

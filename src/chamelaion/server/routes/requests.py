@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
@@ -50,23 +50,18 @@ _NEWEST_BY_REFERENCE = (
 _same_reference = LipsyncJob.reference_id == bindparam("reference_id")
 _COUNT = select(func.count()).select_from(LipsyncJob)
 _ALL, _BY_REFERENCE = (_mine,), (_mine, _same_reference)
-_ORDERS = {
-    "asc": (LipsyncJob.created_at, LipsyncJob.id),
-    "desc": (LipsyncJob.created_at.desc(), LipsyncJob.id.desc()),
-}
 # Each page carries the total as a column (one statement, one round trip instead of two); only
 # a page past the end, which has no rows to carry it, needs the separate count.
 _PAGES = {
-    (filtered, order): (
+    filtered: (
         _COUNT.where(*conditions),
         select(*PUBLIC_COLUMNS, _COUNT.where(*conditions).scalar_subquery().label("total"))
         .where(*conditions)
-        .order_by(*columns)
+        .order_by(LipsyncJob.created_at, LipsyncJob.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset")),
     )
     for filtered, conditions in ((False, _ALL), (True, _BY_REFERENCE))
-    for order, columns in _ORDERS.items()
 }
 _COMPLETED_BY_ID = select(LipsyncJob.id).where(
     LipsyncJob.id == bindparam("id"), _mine, LipsyncJob.status == JobStatus.COMPLETED.value
@@ -178,8 +173,7 @@ async def retrieve(
     response_model=RequestListResponse,
     response_model_exclude_none=True,
     summary="List lip sync requests",
-    description="Returns a page of the account's lip sync requests, oldest first "
-    "(`order=desc`: newest first).",
+    description="Returns a page of the account's lip sync requests, oldest first.",
     responses=error_responses(400, *AUTHENTICATED),
 )
 async def list_requests(
@@ -191,12 +185,9 @@ async def list_requests(
         str | None,
         Query(min_length=1, max_length=MAX_REFERENCE_ID, description="Exact reference_id."),
     ] = None,
-    order: Annotated[
-        Literal["asc", "desc"], Query(description="By creation time: oldest or newest first.")
-    ] = "asc",
 ) -> JSONResponse:
     state = app_state(request)
-    count, page = _PAGES[reference_id is not None, order]
+    count, page = _PAGES[reference_id is not None]
     values = {"account_id": caller.account_id, "reference_id": reference_id}
     rows: Sequence[Row[Any]] = ()
     total = 0

@@ -98,7 +98,7 @@ async function submitting(form, send) {
   try {
     const created = await send();
     form.reset();
-    jobs.offset = 0;
+    jobs.page = 0;
     jobs.load();
     location.hash = `#job/${created.request_id}`;
   } catch (failure) {
@@ -163,10 +163,12 @@ function statusOf(job) {
 const when = (stamp) => new Date(stamp).toLocaleString();
 
 // ---------------------------------------------------------------------------------------------
-// The jobs list: newest first, a page at a time, refreshed while any job on it runs
+// The jobs list: newest first, a page at a time, refreshed while any job on it runs. The API
+// lists oldest first, so a page is counted back from the end: one call learns the total, the
+// next fetches the page's slice, shown reversed.
 
 const jobs = {
-  offset: 0,
+  page: 0, // 0: the newest jobs
   reference: "",
   timer: 0,
   total: 0,
@@ -175,22 +177,31 @@ const jobs = {
     clearTimeout(this.timer);
   },
 
+  query(limit, offset) {
+    const query = new URLSearchParams({ limit, offset });
+    if (this.reference) query.set("reference_id", this.reference);
+    return call(`/lipsync/requests?${query}`);
+  },
+
   async load() {
     this.stop();
-    const query = new URLSearchParams({ limit: PAGE_SIZE, offset: this.offset, order: "desc" });
-    if (this.reference) query.set("reference_id", this.reference);
-    let page;
+    let list;
     try {
-      page = await call(`/lipsync/requests?${query}`);
+      const { total } = (await this.query(1, 0)).pagination;
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+      this.page = Math.min(this.page, pages - 1);
+      const end = total - this.page * PAGE_SIZE;
+      const start = Math.max(0, end - PAGE_SIZE);
+      list = end > 0 ? (await this.query(end - start, start)).data.reverse() : [];
+      this.total = total;
     } catch (error) {
       report(error, $("#jobs-error"));
       return;
     }
-    if (!storedKey()) return; // signed out while the call was under way
+    if (!storedKey()) return; // signed out while the calls were under way
     $("#jobs-error").textContent = "";
-    this.total = page.pagination.total;
-    this.render(page.data);
-    if (page.data.some((job) => ACTIVE.has(job.status))) {
+    this.render(list);
+    if (list.some((job) => ACTIVE.has(job.status))) {
       this.timer = setTimeout(() => this.load(), POLL_MS);
     }
   },
@@ -213,9 +224,10 @@ const jobs = {
     $("#job-list").replaceChildren(...items);
     $("#jobs-empty").hidden = list.length > 0;
     $(".pager").hidden = this.total === 0;
-    const last = Math.min(this.offset + list.length, this.total);
-    $("#page-info").textContent = this.total ? `${this.offset + 1}–${last} of ${this.total}` : "";
-    $("#newer").disabled = this.offset === 0;
+    const first = this.page * PAGE_SIZE + 1;
+    const last = this.page * PAGE_SIZE + list.length;
+    $("#page-info").textContent = this.total ? `${first}–${last} of ${this.total}` : "";
+    $("#newer").disabled = this.page === 0;
     $("#older").disabled = last >= this.total;
   },
 };
@@ -223,15 +235,15 @@ const jobs = {
 $("#filter-form").addEventListener("submit", (event) => {
   event.preventDefault();
   jobs.reference = event.target.reference_id.value;
-  jobs.offset = 0;
+  jobs.page = 0;
   jobs.load();
 });
 $("#newer").addEventListener("click", () => {
-  jobs.offset = Math.max(0, jobs.offset - PAGE_SIZE);
+  jobs.page = Math.max(0, jobs.page - 1);
   jobs.load();
 });
 $("#older").addEventListener("click", () => {
-  jobs.offset += PAGE_SIZE;
+  jobs.page += 1;
   jobs.load();
 });
 
