@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 TS := typescript
 TS_STAMP := $(TS)/node_modules/.installed
 # Debian packages the engine and the tests use: espeak-ng makes test speech (and its library reports
-# phoneme timings), sox is used by the benchmarks. Installed only when missing.
-APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0
+# phoneme timings), sox is used by the benchmarks, chromium is the browser the Studio's tests drive
+# (Playwright never downloads one). Installed only when missing.
+APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0 chromium
 PYTEST_ARGS ?=
 
 .PHONY: setup run test test-postgres lint bench clean system-packages openapi

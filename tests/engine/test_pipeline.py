@@ -91,6 +91,9 @@ def test_sync_modes(
     assert len(frames) == result.frames == round(expected_seconds * 25)
     assert len(sound) / rate == pytest.approx(expected_seconds, abs=0.05)
     assert result.face_frames == len(frames)
+    opening = result.mouth_opening  # what was rendered, frame by frame: the dub opens the mouth
+    assert len(opening) == len(frames) and not np.isnan(opening).any()
+    assert opening.min() >= 0 and opening.max() > 0.05
 
     sources = list(media.read_frames(two_second_video, Fraction(25)))
     plan = plan_frames(mode, len(sources), Fraction(25), AUDIO_SECONDS)
@@ -249,6 +252,9 @@ def test_frames_without_a_face_pass_through(tmp_path: Path, short_speech: Path) 
     result = lipsync(video, short_speech, out, LipsyncOptions(sync_mode=SyncMode.SILENCE))
     assert result.frames == 75
     assert result.face_frames == 50
+    # The rendered mouth track has a gap exactly where the face was gone.
+    missing = np.isnan(result.mouth_opening)
+    assert len(missing) == 75 and np.flatnonzero(missing).tolist() == list(range(25, 50))
     source, output = mediagen.read_video_frames(video), mediagen.read_video_frames(out)
     for i in range(25, 50):
         assert np.abs(output[i].astype(int) - source[i].astype(int)).mean() < 1.0

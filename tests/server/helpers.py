@@ -134,6 +134,17 @@ class MediaServer:
         return f"{self.base_url}/{name}"
 
 
+def files_of(data_dir: Path, request_id: str) -> list[str]:
+    """The names in the outputs directory that belong to the request, sorted."""
+    return sorted(p.name for p in (data_dir / "outputs").iterdir() if request_id in p.name)
+
+
+def completed_files(request_id: str) -> list[str]:
+    """What a completed job leaves, and nothing else (no partial render, no draft): the output,
+    its mouth track and its source video, as `files_of` lists them."""
+    return [f"{request_id}{end}" for end in (".mouth.json", ".mp4", ".source")]
+
+
 def wait_for_status(
     client: httpx.Client, request_id: str, statuses: set[str], timeout: float
 ) -> dict[str, object]:

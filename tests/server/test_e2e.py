@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from chamelaion.server.models import LipsyncJob
-from server.helpers import ApiServer, MediaServer, Server, new_key, sessions_for, wait_for_status
+from server.helpers import (
+    ApiServer,
+    MediaServer,
+    Server,
+    completed_files,
+    files_of,
+    new_key,
+    sessions_for,
+    wait_for_status,
+)
 
 JOB_TIMEOUT = 120.0
 
@@ -119,8 +128,7 @@ def test_url_job_end_to_end(
         job = session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
         assert job.progress == 1.0 and job.attempts == 1
     assert not (worker_server.server.data_dir / "inputs" / request_id).exists()
-    outputs = worker_server.server.data_dir / "outputs"
-    assert [p.name for p in outputs.iterdir() if request_id in p.name] == [f"{request_id}.mp4"]
+    assert files_of(worker_server.server.data_dir, request_id) == completed_files(request_id)
 
 
 def test_upload_job_end_to_end(
@@ -139,6 +147,26 @@ def test_upload_job_end_to_end(
     assert body["id"] == response.json()["request_id"]
     output = download(str(body["output_url"]), tmp_path / "out.mp4")
     assert_output_is_the_video_with_the_target_audio(output, short_speech)
+    assert_the_studio_can_show_it(worker_server, body["id"], output, short_face_video)
+
+
+def assert_the_studio_can_show_it(
+    server: ApiServer, request_id: object, output: Path, source: Path
+) -> None:
+    """The mouth track has one opening per output frame (the face is in all of them) and the
+    output's sound on the same axis; the source link gives back the uploaded video."""
+    with server.client() as client:
+        track = client.get(f"/lipsync/requests/{request_id}/mouth").json()
+        link = client.get(f"/lipsync/requests/{request_id}/source").json()
+    with av.open(str(output)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+        seconds = float(container.duration or 0) / av.time_base
+    assert track["fps"] == 25.0 and len(track["opening"]) == frames
+    assert None not in track["opening"] and max(track["opening"]) > 0.05
+    peaks = track["waveform"]["peaks"]
+    assert len(peaks) == pytest.approx(seconds * track["waveform"]["rate"], abs=3)
+    assert max(peaks) > 0.1
+    assert httpx.get(link["url"]).content == source.read_bytes()
 
 
 def test_faceless_video_fails_with_the_engine_message(

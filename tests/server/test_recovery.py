@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 import mediagen
 from chamelaion.server.models import LipsyncJob
-from server.helpers import Server, new_key, sessions_for, wait_for_status
+from server.helpers import (
+    Server,
+    completed_files,
+    files_of,
+    new_key,
+    sessions_for,
+    wait_for_status,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +98,8 @@ def test_killed_mid_job_then_restarted_completes(
         assert job_row(tmp_path, request_id).attempts == 2
         output = httpx.get(str(body["output_url"]))
         assert output.status_code == 200 and output.content[4:8] == b"ftyp"
-        # the killed attempt's partial render is gone; only the finished output remains
-        leftovers = [p.name for p in (tmp_path / "outputs").iterdir() if request_id in p.name]
-        assert leftovers == [f"{request_id}.mp4"]
+        # the killed attempt's partial render is gone; only the finished job's files remain
+        assert files_of(tmp_path, request_id) == completed_files(request_id)
     finally:
         server.stop()
 

@@ -30,6 +30,8 @@ from server.helpers import (
     REDIS_URL,
     Key,
     Server,
+    completed_files,
+    files_of,
     new_key,
     sessions_for,
     use_postgres,
@@ -180,9 +182,8 @@ def claims(logs: str, job_id: str) -> int:
 
 
 def assert_one_output_each(data_dir: Path, ids: list[str]) -> None:
-    names = [path.name for path in (data_dir / "outputs").iterdir()]
     for job_id in ids:
-        assert [name for name in names if job_id in name] == [f"{job_id}.mp4"]
+        assert files_of(data_dir, job_id) == completed_files(job_id)
 
 
 def test_twenty_jobs_survive_a_killed_worker_and_an_api_restart(

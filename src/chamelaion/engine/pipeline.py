@@ -19,7 +19,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,6 +64,11 @@ class LipsyncResult:
     duration: float
     face_frames: int  # output frames in which a face was re-animated
     notes: tuple[str, ...] = ()  # how faces were chosen, where a user should know
+    # Per output frame, the mouth opening rendered (lip gap over mouth width; NaN where no face
+    # was re-animated): what the Studio plots against the sound.
+    mouth_opening: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.float32), compare=False
+    )
 
 
 def lipsync(
@@ -111,7 +116,7 @@ def lipsync(
     writer = media.VideoWriter(
         output, video_info.width, video_info.height, fps, rate, layout, options.crf, options.preset
     )
-    animated = 0
+    opening = np.full(len(plan), np.nan, np.float32)
     try:
         sound = _AudioFeed(audio, rate, layout)
         frame_bytes = video_info.width * video_info.height * 3
@@ -119,7 +124,9 @@ def lipsync(
             key = chosen[plan[i]]
             if key is not None:
                 frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
-                animated += faces[key].render(frame, int(plan[i]), mouths, i)
+                rendered = faces[key].render(frame, int(plan[i]), mouths, i)
+                if rendered is not None:
+                    opening[i] = rendered
             writer.write_frame(frame)
             writer.write_audio(sound.until((i + 1) / float(fps)))
             report("render", i + 1, len(plan))
@@ -134,8 +141,9 @@ def lipsync(
         writer.width,
         writer.height,
         len(plan) / float(fps),
-        animated,
+        int(np.count_nonzero(~np.isnan(opening))),
         notes,
+        opening,
     )
 
 
@@ -235,11 +243,12 @@ class _FaceModel:
 
     def render(
         self, frame: np.ndarray, source_index: int, mouths: SpeechTrack, out_index: int
-    ) -> int:
-        """Re-animate this face in `frame`; 1 if it was there to re-animate, else 0."""
+    ) -> float | None:
+        """Re-animate this face in `frame`: the mouth opening rendered, or None if the face
+        was not there to re-animate."""
         i = source_index - self.poses.start
         if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
-            return 0
+            return None
         pose, shape = self.poses.poses[i], self.poses.shapes[i]
         if self.renderer is None:
             self.renderer = self._renderer(frame, shape, pose)
@@ -250,7 +259,7 @@ class _FaceModel:
         self.renderer.render(
             frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop, opening
         )
-        return 1
+        return opening
 
     def _renderer(self, frame: np.ndarray, shape: np.ndarray, pose: np.ndarray) -> MouthRenderer:
         rest = np.median(self.poses.shapes[self.poses.found], axis=0)

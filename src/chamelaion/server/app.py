@@ -1,4 +1,5 @@
-"""The FastAPI application: routes under /api/v1 and /v1, errors, docs, and the job runner."""
+"""The FastAPI application: routes under /api/v1 and /v1, errors, docs, the job runner, and the
+Studio page at /."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.errors import install_error_handlers
 from chamelaion.server.idempotency import Purger
 from chamelaion.server.ratelimit import RateLimiter
-from chamelaion.server.routes import files, health, lipsync, requests
+from chamelaion.server.routes import files, health, lipsync, requests, studio
 from chamelaion.server.schemas import GenerateBody, GenerateWithMediaForm
 from chamelaion.server.state import AppState
 from chamelaion.server.storage import OutputSigner
@@ -87,6 +88,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
         for module in (lipsync, requests, files):
             app.include_router(module.router, prefix=prefix)
     app.include_router(health.router)
+    app.include_router(studio.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -196,6 +196,34 @@ class RequestListResponse(BaseModel):
     pagination: Pagination
 
 
+class Waveform(BaseModel):
+    rate: int = Field(description="Bins per second.")
+    peaks: list[float] = Field(
+        description="The largest absolute sample (0-1) of the output's sound in each bin, from "
+        "the output's first frame."
+    )
+
+
+class MouthTrack(BaseModel):
+    """The output's mouth, frame by frame, and its sound, on one time axis (for plotting)."""
+
+    fps: float = Field(description="Output frames per second.")
+    opening: list[float | None] = Field(
+        description="Per output frame, the rendered mouth opening: lip gap over mouth width "
+        "(0 closed, about 0.15 while talking, 0.5 wide open); null where no face was "
+        "re-animated."
+    )
+    waveform: Waveform
+
+
+class SourceLink(BaseModel):
+    url: str = Field(
+        description="Signed, expiring URL of the request's source video (the file as it was "
+        "uploaded or fetched).",
+        json_schema_extra={"format": "uri"},
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

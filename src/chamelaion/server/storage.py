@@ -1,13 +1,17 @@
-"""Local file storage: where inputs and outputs live, and signed, expiring output URLs.
+"""Local file storage: where inputs and outputs live, and signed, expiring download URLs.
 
 An output URL carries its expiry and an HMAC-SHA256 over (request id, expiry), so the download
 route needs no API key (players and browsers can open it) yet cannot be forged or extended.
+A completed job's source video is kept beside its output and has links of its own, signed over
+(request id + "/source", expiry): an output link, which a user may hand on, never opens the
+source.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import shutil
 import time
@@ -34,26 +38,43 @@ class OutputSigner:
         self._key = key
         self._ttl = ttl_seconds
 
-    def _signature(self, request_id: str, expires: int) -> str:
-        message = f"{request_id}:{expires}".encode()
+    def _signature(self, resource: str, expires: int) -> str:
+        message = f"{resource}:{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def url(self, base_url: str, request_id: str, now: float | None = None) -> str:
+    def _signed(self, base_url: str, path: str, resource: str, now: float | None) -> str:
         expires = int((time.time() if now is None else now) + self._ttl)
-        signature = self._signature(request_id, expires)
-        return (
-            f"{base_url.rstrip('/')}/api/v1/files/{request_id}.mp4"
-            f"?expires={expires}&signature={signature}"
-        )
+        signature = self._signature(resource, expires)
+        return f"{base_url.rstrip('/')}/api/v1/files/{path}?expires={expires}&signature={signature}"
+
+    def url(self, base_url: str, request_id: str, now: float | None = None) -> str:
+        """The output's download link."""
+        return self._signed(base_url, f"{request_id}.mp4", request_id, now)
+
+    def source_url(self, base_url: str, request_id: str, now: float | None = None) -> str:
+        """The kept source video's link. Its resource has a "/", which a request id in an
+        output path never has, so neither kind of signature is valid for the other."""
+        return self._signed(base_url, f"{request_id}/source", _source(request_id), now)
 
     def check(self, request_id: str, expires: int, signature: str) -> SignatureCheck:
-        expected = self._signature(request_id, expires)
+        """An output link's signature."""
+        return self._check(request_id, expires, signature)
+
+    def check_source(self, request_id: str, expires: int, signature: str) -> SignatureCheck:
+        return self._check(_source(request_id), expires, signature)
+
+    def _check(self, resource: str, expires: int, signature: str) -> SignatureCheck:
+        expected = self._signature(resource, expires)
         # compare_digest refuses non-ASCII str, and a URL can carry anything: compare bytes.
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             return SignatureCheck.INVALID
         if expires < time.time():
             return SignatureCheck.EXPIRED
         return SignatureCheck.VALID
+
+
+def _source(request_id: str) -> str:
+    return f"{request_id}/source"
 
 
 class Storage:
@@ -68,6 +89,27 @@ class Storage:
 
     def output_path(self, request_id: str) -> Path:
         return self._outputs / f"{request_id}.mp4"
+
+    def source_path(self, request_id: str) -> Path:
+        """The source video of a completed job, as it was uploaded or fetched."""
+        return self._outputs / f"{request_id}.source"
+
+    def mouth_path(self, request_id: str) -> Path:
+        """The output's per-frame mouth track (JSON, see `server.tracks`)."""
+        return self._outputs / f"{request_id}.mouth.json"
+
+    def keep_source(self, request_id: str, video: Path) -> None:
+        """Keep the input video beside the output so the two can be compared. A hard link (the
+        inputs are about to be discarded: no copy, no extra space), made under a temporary name
+        and renamed into place, so a reader never sees a part; a copy if linking fails."""
+        final = self.source_path(request_id)
+        draft = final.with_name(f".{final.name}.{os.getpid()}")
+        draft.unlink(missing_ok=True)
+        try:
+            os.link(video, draft)
+        except OSError:
+            shutil.copyfile(video, draft)
+        os.replace(draft, final)
 
     def discard_inputs(self, request_id: str) -> None:
         shutil.rmtree(self.input_dir(request_id), ignore_errors=True)

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
@@ -26,6 +27,9 @@ from chamelaion.server.fetch import FetchError, download
 from chamelaion.server.jobs import ClaimedJob, JobStore, OutputSync
 from chamelaion.server.models import InputKind
 from chamelaion.server.storage import Storage
+
+if TYPE_CHECKING:
+    from chamelaion.engine import LipsyncResult
 
 log = logging.getLogger("chamelaion.worker")
 IDLE_POLL_SECONDS = 0.25
@@ -179,8 +183,26 @@ class Worker:
             log.info("job %s: %s", job.id, note)
         progress.stage = "scoring"
         sync = _measure_sync(job.id, rendered)
+        self._keep_for_studio(job.id, result, rendered, video)
         os.replace(rendered, final)
         return _Completed(sync)
+
+    def _keep_for_studio(
+        self, job_id: str, result: LipsyncResult, rendered: Path, video: Path
+    ) -> None:
+        """The output's mouth track and the source video, kept beside the output for the
+        Studio to show. Like the sync score they are information about an output that rendered,
+        never a reason to fail it: a failure is logged, and the Studio says they are missing."""
+        from chamelaion.server.tracks import mouth_track, write_track
+
+        try:
+            track = mouth_track(float(result.fps), result.mouth_opening, rendered)
+            if track is not None:
+                write_track(self.storage.mouth_path(job_id), track)
+            # Linked, not moved: if our lease ran out, the attempt that took over reads it.
+            self.storage.keep_source(job_id, video)
+        except OSError:
+            log.exception("job %s: mouth track or source not kept", job_id)
 
     def _heartbeat(self, job_id: str, progress: _Progress, done: threading.Event) -> None:
         interval = min(1.0, self.settings.job_lease_seconds / 4)

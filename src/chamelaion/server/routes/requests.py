@@ -1,4 +1,5 @@
-"""Reading lip-sync requests back: one by id (or reference_id), or a page of them.
+"""Reading lip-sync requests back: one by id (or reference_id), or a page of them; and what
+the Studio shows of a completed one: its mouth track and a link to its source video.
 
 These are the hot paths, so they are async and run their (indexed, read-only) Core queries on
 the event loop: with SQLite in WAL mode a read never waits for a writer, and skipping the
@@ -8,21 +9,30 @@ thread-pool hop and ORM object construction is what lets one process serve >1000
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Row, bindparam, func, select
 
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, read_caller
 from chamelaion.server.errors import ApiError
-from chamelaion.server.models import LipsyncJob
+from chamelaion.server.models import JobStatus, LipsyncJob
 from chamelaion.server.presenters import PUBLIC_COLUMNS, present_job, public_base_url
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
-from chamelaion.server.schemas import MAX_REFERENCE_ID, LipsyncRequest, RequestListResponse
+from chamelaion.server.schemas import (
+    MAX_REFERENCE_ID,
+    LipsyncRequest,
+    MouthTrack,
+    RequestListResponse,
+    SourceLink,
+)
 from chamelaion.server.state import app_state
+from chamelaion.server.storage import Storage
 
 router = APIRouter(tags=["requests"])
 
@@ -53,6 +63,9 @@ _PAGES = {
     )
     for filtered, conditions in ((False, _ALL), (True, _BY_REFERENCE))
 }
+_COMPLETED_BY_ID = select(LipsyncJob.id).where(
+    LipsyncJob.id == bindparam("id"), _mine, LipsyncJob.status == JobStatus.COMPLETED.value
+)
 
 
 def _may_be_stored(reference_id: str) -> bool:
@@ -67,6 +80,64 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# These two take a request id only (a UUID), and come before the route below, whose `path` id
+# (a reference_id may hold a "/") would otherwise take them: only a reference_id of the form
+# "<uuid>/mouth" or "<uuid>/source" must be looked up by its request's id instead.
+@router.get(
+    "/lipsync/requests/{id:uuid}/mouth",
+    response_model=MouthTrack,
+    summary="Get the mouth track of a completed request",
+    description="Per output frame, the mouth opening the engine rendered, and the output's "
+    "sound as peaks, on one time axis: what the Studio plots under the videos. `not found` "
+    "unless the request completed with a track (requests completed before tracks were kept "
+    "have none).",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def mouth(
+    request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
+) -> Response:
+    path = await _kept_file(request, caller, id, Storage.mouth_path)
+    try:
+        track = await anyio.Path(path).read_bytes()
+    except FileNotFoundError:  # gone since it was looked at
+        raise ApiError(404, errors.NOT_FOUND) from None
+    return Response(track, media_type="application/json")
+
+
+@router.get(
+    "/lipsync/requests/{id:uuid}/source",
+    response_model=SourceLink,
+    summary="Get a link to a completed request's source video",
+    description="A signed, expiring URL (like `output_url`) of the video the request was made "
+    "from, kept once it completed, to compare the output with. `not found` unless the request "
+    "completed with its source kept.",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def source(
+    request: Request, caller: Annotated[Caller, Depends(read_caller)], id: uuid.UUID
+) -> JSONResponse:
+    await _kept_file(request, caller, id, Storage.source_path)
+    state = app_state(request)
+    url = state.signer.source_url(public_base_url(request, state), str(id))
+    return JSONResponse({"url": url})
+
+
+async def _kept_file(
+    request: Request, caller: Caller, id: uuid.UUID, path_of: Callable[[Storage, str], Path]
+) -> Path:
+    """The file the worker kept for this request, if the request is the caller's and completed
+    and the file is there; else `not found`."""
+    state = app_state(request)
+    with state.engine.connect() as connection:
+        found = connection.execute(
+            _COMPLETED_BY_ID, {"id": str(id), "account_id": caller.account_id}
+        ).scalar()
+    path = path_of(Storage(state.settings), str(id))
+    if found is None or not await anyio.Path(path).is_file():
+        raise ApiError(404, errors.NOT_FOUND)
+    return path
 
 
 @router.get(
