@@ -38,11 +38,13 @@ from ._exceptions import (
     TokenLimitError,
     UnsupportedMediaTypeError,
     WaitTimeoutError,
+    WebhookVerificationError,
 )
 from ._files import FileTypes
 from ._pagination import AsyncRequestsPage, AsyncRequestsPaginator, SyncRequestsPage
 from ._types import NOT_GIVEN, NotGiven, Timeout
 from ._version import __version__
+from ._webhooks import verify_webhook
 from .types import (
     Input,
     LipsyncGenerate,
@@ -90,6 +92,8 @@ __all__ = [
     "TokenLimitError",
     "UnsupportedMediaTypeError",
     "WaitTimeoutError",
+    "WebhookVerificationError",
     "__version__",
     "types",
+    "verify_webhook",
 ]

@@ -168,6 +168,10 @@ class WaitTimeoutError(ChamelaionError, TimeoutError):
         self.last = last
 
 
+class WebhookVerificationError(ChamelaionError):
+    """A webhook delivery's signature is missing, malformed, wrong or too old."""
+
+
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,

@@ -60,7 +60,7 @@ def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
         return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
 
 
-def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysis") -> None:
+def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysing") -> None:
     """Until the engine has reported progress in `stage` (it is past its start-up)."""
     deadline = time.monotonic() + 60
     while True:
@@ -80,7 +80,7 @@ def test_killed_mid_job_then_restarted_completes(
     try:
         with client_for(server, key.key) as client:
             request_id = start_long_job(client, long_inputs)
-            wait_for_progress(tmp_path, request_id, "render")  # a partial output exists now
+            wait_for_progress(tmp_path, request_id, "rendering")  # a partial output exists now
         assert job_row(tmp_path, request_id).status == "processing"
         assert server.process is not None
         workers = psutil.Process(server.process.pid).children(recursive=True)
@@ -135,7 +135,7 @@ def test_graceful_stop_gives_the_job_back_without_counting_an_attempt(
     try:
         with client_for(server, key.key) as client:
             request_id = start_long_job(client, long_inputs)
-        wait_for_progress(tmp_path, request_id, "render")  # the engine is well under way
+        wait_for_progress(tmp_path, request_id, "rendering")  # the engine is well under way
         started = time.monotonic()
         server.stop()  # SIGTERM
         assert time.monotonic() - started < 20

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from celery import Celery, Task, bootsteps
 from celery.signals import worker_process_init
-from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
-from chamelaion.server.dispatch import RUN_JOB, Dispatcher, job_status, sweep_interval
+from chamelaion.server.dispatch import RUN_JOB, Dispatcher, sweep_interval
 from chamelaion.server.models import JobStatus
+from chamelaion.server.reaper import Reaper
 from chamelaion.server.worker import Worker, _die_with_parent
 
 log = logging.getLogger("chamelaion.celery")
@@ -64,6 +65,8 @@ def create_celery(settings: Settings) -> Celery:
         enable_utc=True,
     )
     app.chamelaion_settings = settings  # for the sweep step, which Celery constructs itself
+    global _pool_settings
+    _pool_settings = settings  # for the pool processes, forked from this one
 
     @app.task(name=RUN_JOB, bind=True, max_retries=None)
     def run_job(task: Task, job_id: str) -> str:
@@ -79,10 +82,10 @@ class _ProcessContext:
 
     pid: int
     worker: Worker
-    sessions: sessionmaker[Session]
 
 
 _context: _ProcessContext | None = None
+_pool_settings: Settings | None = None
 
 
 def _process_context(settings: Settings) -> _ProcessContext:
@@ -91,8 +94,8 @@ def _process_context(settings: Settings) -> _ProcessContext:
         _context = _ProcessContext(
             pid=os.getpid(),
             worker=Worker(settings, os.getppid()),
-            sessions=make_session_factory(make_engine(settings.resolved_database_url)),
         )
+        _context.worker.start_webhooks()
     return _context
 
 
@@ -101,7 +104,7 @@ def _run_job(task: Task, settings: Settings, job_id: str) -> str:
     worker = context.worker
     try:
         job = worker.store.claim(worker.worker_id, job_id)
-        status = None if job is not None else job_status(context.sessions, job_id)
+        status = None if job is not None else worker.store.status(job_id)
     except Exception as exc:  # the database is unreachable: keep the message, try again
         raise task.retry(exc=exc, countdown=DATABASE_RETRY_SECONDS) from exc
     if job is None:
@@ -120,42 +123,56 @@ def _run_job(task: Task, settings: Settings, job_id: str) -> str:
 
 @worker_process_init.connect
 def _init_pool_process(**_kwargs: object) -> None:
-    """A pool process dies with its worker (as the embedded runner's do with the API), and
-    loads the engine now rather than during its first job."""
+    """A pool process dies with its worker (as the embedded runner's do with the API), loads
+    the engine now rather than during its first job, and starts sending webhooks at once."""
     _die_with_parent(os.getppid())
     import chamelaion.engine  # noqa: F401
 
+    if _pool_settings is not None:
+        _process_context(_pool_settings)
+
 
 class SweepStep(bootsteps.StartStopStep):
-    """Runs `Dispatcher.sweep` every few seconds in the worker's main process, on Celery's own
-    timer (the main process's event loop: no extra thread, nothing running when the pool forks).
-    Its database connections are closed after each sweep, so a fork never inherits one."""
+    """Runs `Dispatcher.sweep` every few seconds, and the reaper every few minutes, in the
+    worker's main process, on Celery's own timer (the main process's event loop: no extra
+    thread, nothing running when the pool forks). Its database connections are closed after
+    each run, so a fork never inherits one."""
 
     requires: ClassVar[set[str]] = {"celery.worker.components:Timer"}
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self._timer_ref: Any = None
+        self._timer_refs: list[Any] = []
 
     def start(self, parent: Any) -> None:
         settings: Settings = parent.app.chamelaion_settings
         engine = make_engine(settings.resolved_database_url)
-        dispatcher = Dispatcher(parent.app, make_session_factory(engine), settings)
+        sessions = make_session_factory(engine)
+        dispatcher = Dispatcher(parent.app, sessions, settings)
+        reaper = Reaper(settings, sessions)
 
-        def sweep() -> None:
-            try:
-                dispatcher.sweep()
-            except Exception:
-                log.exception("sweep failed; will retry")
-            finally:
-                engine.dispose()
+        def run(task: Callable[[], object], name: str) -> Callable[[], None]:
+            def step() -> None:
+                try:
+                    task()
+                except Exception:
+                    log.exception("%s failed; will retry", name)
+                finally:
+                    engine.dispose()
 
+            return step
+
+        sweep, reap = run(dispatcher.sweep, "sweep"), run(reaper.run, "reaping")
         parent.timer.call_after(0.0, sweep)
-        self._timer_ref = parent.timer.call_repeatedly(sweep_interval(settings), sweep)
+        parent.timer.call_after(0.0, reap)
+        self._timer_refs = [
+            parent.timer.call_repeatedly(sweep_interval(settings), sweep),
+            parent.timer.call_repeatedly(settings.reaper_interval_seconds, reap),
+        ]
 
     def stop(self, parent: Any) -> None:
-        if self._timer_ref is not None:
-            self._timer_ref.cancel()
+        for ref in self._timer_refs:
+            ref.cancel()
 
 
 app: Celery  # built on first use by __getattr__: importing this module connects to nothing

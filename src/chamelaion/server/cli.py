@@ -1,4 +1,4 @@
-"""`chamelaion serve`, `worker`, `keys create|list|revoke` and `db upgrade`.
+"""`chamelaion serve`, `worker`, `keys create|list|revoke|webhook-secret` and `db upgrade`.
 
 Handlers import the server modules when they run, so `chamelaion --help` stays instant.
 """
@@ -59,6 +59,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     revoke = key_commands.add_parser("revoke", parents=[data], help="revoke a key by id or prefix")
     revoke.add_argument("key", help="key id or prefix (from `keys list`)")
     revoke.set_defaults(handler=_keys_revoke)
+    webhook = key_commands.add_parser(
+        "webhook-secret",
+        parents=[data],
+        help="create (or replace) the secret that signs an account's webhooks (shown once)",
+    )
+    webhook.add_argument("account", help="account id, or the id or prefix of one of its keys")
+    webhook.set_defaults(handler=_keys_webhook_secret)
 
     database = commands.add_parser("db", help="database maintenance")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -217,6 +224,32 @@ def _keys_revoke(args: argparse.Namespace) -> int:
             return 1
         session.commit()
         print(f"revoked key {record.id} ({record.prefix}…)")
+    return 0
+
+
+def _keys_webhook_secret(args: argparse.Namespace) -> int:
+    from sqlalchemy import or_, select
+
+    from chamelaion.server.models import Account, ApiKey
+    from chamelaion.server.webhooks import new_secret
+
+    sessions = _migrated_sessions(_settings(args))
+    with sessions() as session:
+        account = session.get(Account, args.account) or session.scalar(
+            select(Account)
+            .join(ApiKey, ApiKey.account_id == Account.id)
+            .where(or_(ApiKey.id == args.account, ApiKey.prefix == args.account))
+        )
+        if account is None:
+            print(f"error: no account, key id or key prefix {args.account}")
+            return 1
+        replaced = account.webhook_secret is not None
+        account.webhook_secret = new_secret()
+        session.commit()
+        print(f"webhook secret (shown only this once; store it now): {account.webhook_secret}")
+        print(f"account id: {account.id}")
+        if replaced:
+            print("the previous secret no longer signs anything")
     return 0
 
 

@@ -53,12 +53,39 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Per uploaded file.")
     max_fetch_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Per fetched URL input.")
     fetch_connect_timeout: float = 10.0
-    fetch_read_timeout: float = 30.0
+    fetch_read_timeout: float = Field(30.0, gt=0, description="Longest wait for the next bytes.")
+    fetch_total_timeout: float = Field(
+        600.0, gt=0, description="Whole download of one URL input, however slowly it trickles."
+    )
+    job_time_limit_seconds: float = Field(
+        600.0, gt=0, description="Wall-clock limit of a job attempt: this much, plus ..."
+    )
+    job_time_limit_per_media_second: float = Field(
+        30.0, ge=0, description="... this much per second of the longer input's duration."
+    )
     output_url_ttl_seconds: int = Field(24 * 3600, gt=0)
     job_lease_seconds: float = Field(
         30.0, gt=0, description="A processing job with no heartbeat for this long is re-queued."
     )
     max_attempts: int = Field(3, ge=1, description="Starts per job before it is failed for good.")
+    output_retention_seconds: int = Field(
+        7 * 24 * 3600, ge=0, description="How long outputs are kept after the job; 0: forever."
+    )
+    min_free_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Free space the data dir must keep: below it new jobs get 507 and /readyz "
+        "fails.",
+    )
+    reaper_interval_seconds: float = Field(
+        300.0, gt=0, description="How often expired outputs and orphaned files are removed."
+    )
+    orphan_grace_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="An input dir with no request is removed once untouched this long (an "
+        "upload still arriving has none yet).",
+    )
     access_log: bool = True
     queue: Literal["embedded", "celery"] = Field(
         "embedded",
@@ -74,6 +101,18 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field(
         "chamelaion", description="Prefix of every Redis key (broker and rate limits)."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Per webhook attempt: connect, send and the receiver's answer."
+    )
+    webhook_retry_base_seconds: float = Field(
+        10.0, gt=0, description="Wait after a webhook's first failed attempt; doubles each time."
+    )
+    webhook_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a webhook."
+    )
+    webhook_retry_window_seconds: float = Field(
+        24 * 3600.0, ge=0, description="A webhook is retried this long after the job finished."
     )
 
     @model_validator(mode="after")

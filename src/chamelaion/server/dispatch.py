@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
-from chamelaion.server.jobs import JobStore
+from chamelaion.server.hooks import job_store
 from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ def sweep_interval(settings: Settings) -> float:
     """As often as the embedded runner's supervisor checks: a lease is noticed soon after it
     runs out."""
     return min(5.0, settings.job_lease_seconds / 2)
-
-
-def job_status(sessions: sessionmaker[Session], job_id: str) -> str | None:
-    with sessions() as session:
-        return session.scalar(select(LipsyncJob.status).where(LipsyncJob.id == job_id))
 
 
 class Dispatcher:
@@ -85,7 +80,7 @@ class Dispatcher:
         timeout (a job still waiting behind a long backlog then gets a harmless duplicate).
         """
         settings = self._settings
-        requeued, failed = JobStore(self._sessions).recover_stale(
+        requeued, failed = job_store(self._sessions).recover_stale(
             timedelta(seconds=settings.job_lease_seconds), settings.max_attempts
         )
         now = utcnow()

@@ -49,6 +49,10 @@ LINK_EXPIRED = "link expired"
 RANGE_NOT_SATISFIABLE = "range not satisfiable"
 METHOD_NOT_ALLOWED = "method not allowed"
 NOT_READY = "database unavailable"
+INSUFFICIENT_STORAGE = "insufficient storage"
+NO_WEBHOOK_SECRET = (
+    'webhook_url needs a webhook secret: create one with "chamelaion keys webhook-secret"'
+)
 INTERNAL = "internal error"
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ import httpx
 MAX_REDIRECTS = 5
 MAX_URL = 4096
 USER_AGENT = "chamelaion-fetch/1"
+# A read waits for data in slices this long, so a deadline or a cancel is noticed while a
+# peer sends nothing (or one byte every few seconds).
+CHECK_INTERVAL = 0.5
 
 # IPv6 forms that carry an IPv4 address a gateway may forward to: refused outright, as nothing a
 # media URL needs lives there (6to4 and Teredo are deprecated tunnels, ::a.b.c.d is the retired
@@ -97,12 +101,73 @@ def literal_address(url: str) -> str | None:
         return None
 
 
+class _Budget:
+    """A total deadline over everything one client does (connects, redirects, every read),
+    and the caller's checkpoint (which raises to abandon the transfer, e.g. a cancelled job)."""
+
+    def __init__(self, total_seconds: float | None, checkpoint: Callable[[], None] | None) -> None:
+        self._total = total_seconds
+        self._deadline = None if total_seconds is None else time.monotonic() + total_seconds
+        self._checkpoint = checkpoint
+
+    def remaining(self, timeout: float | None) -> float | None:
+        """`timeout` cut to what is left; raises once nothing is (or the checkpoint says so)."""
+        if self._checkpoint is not None:
+            self._checkpoint()
+        if self._deadline is None:
+            return timeout
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"not finished within {self._total:g} s")
+        return left if timeout is None else min(timeout, left)
+
+
+class _BudgetedStream(httpcore.NetworkStream):
+    """A connection whose reads wait in short slices, checking the budget between them."""
+
+    def __init__(self, inner: httpcore.NetworkStream, budget: _Budget) -> None:
+        self._inner = inner
+        self._budget = budget
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        waited = 0.0
+        while True:
+            left = None if timeout is None else timeout - waited
+            wait = self._budget.remaining(left)
+            wait = CHECK_INTERVAL if wait is None else min(CHECK_INTERVAL, wait)
+            try:
+                return self._inner.read(max_bytes, wait)
+            except httpcore.ReadTimeout:
+                waited += wait
+                if timeout is not None and waited >= timeout:
+                    raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._budget.remaining(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, self._budget.remaining(timeout))
+        return _BudgetedStream(tls, self._budget)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     """Resolves, checks, and connects to the checked address; then checks the actual peer."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, budget: _Budget) -> None:
         self._inner = httpcore.SyncBackend()
         self._allow_private = allow_private
+        self._budget = budget
 
     def connect_tcp(
         self,
@@ -125,7 +190,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         for address in addresses:
             try:
                 stream = self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                    address, port, self._budget.remaining(timeout), local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last_error = exc
@@ -134,7 +199,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
             if not self._allow_private and not address_allowed(peer):
                 stream.close()
                 raise FetchError(f"address of host {host} is not allowed")
-            return stream
+            return _BudgetedStream(stream, self._budget)
         raise FetchError(f"cannot connect to {host}") from last_error
 
     def sleep(self, seconds: float) -> None:
@@ -142,14 +207,36 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
 
 class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, budget: _Budget) -> None:
         super().__init__(retries=0)
         # httpx builds its pool without a way to pass a network backend; swap in one that does.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            network_backend=_GuardedBackend(allow_private),
+            network_backend=_GuardedBackend(allow_private, budget),
             max_connections=4,
         )
+
+
+def guarded_client(
+    allow_private: bool,
+    timeout: httpx.Timeout,
+    total_timeout: float | None = None,
+    checkpoint: Callable[[], None] | None = None,
+) -> httpx.Client:
+    """An HTTP client whose every connection passes the address checks above; it follows no
+    redirect by itself (a caller that does must send each hop through it again). Webhook
+    deliveries use it too: a webhook URL is as untrusted as a media URL.
+
+    `total_timeout` bounds everything the client does, however slowly a peer trickles data
+    (`timeout` bounds each step only); `checkpoint` is called several times a second and may
+    raise to abandon the transfer."""
+    return httpx.Client(
+        transport=_GuardedTransport(allow_private, _Budget(total_timeout, checkpoint)),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,  # an environment proxy would do the connecting, unchecked
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 def download(
@@ -159,16 +246,14 @@ def download(
     connect_timeout: float,
     read_timeout: float,
     allow_private: bool,
+    *,
+    total_timeout: float | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> None:
-    """Stream `url` to `destination`, or raise FetchError with a reason fit for the user."""
+    """Stream `url` to `destination`, or raise FetchError with a reason fit for the user.
+    `total_timeout` and `checkpoint`: see `guarded_client`."""
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=5)
-    with httpx.Client(
-        transport=_GuardedTransport(allow_private),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,  # an environment proxy would do the connecting, unchecked
-        headers={"User-Agent": USER_AGENT},
-    ) as client:
+    with guarded_client(allow_private, timeout, total_timeout, checkpoint) as client:
         current = _checked(url)
         for _ in range(MAX_REDIRECTS + 1):
             try:

@@ -1,14 +1,20 @@
-"""The job queue, kept to four verbs so another backend can replace it (issue 6: Celery).
+"""The job queue, kept to a few verbs so another backend can replace it (issue 6: Celery).
 
 `submit` records a queued job; `claim` hands the oldest queued job to one worker; `heartbeat`,
-`complete` and `fail` report back. Every transition is one conditional UPDATE (status, and the
-claiming worker's id), so two workers never run the same job, and a worker that lost its job
-(its lease ran out and someone else took it) cannot overwrite the newer outcome. Nothing here
-is SQLite-specific; PostgreSQL runs the same statements.
+`complete` and `fail` report back; `cancel` is the client stopping it. Every transition is one
+conditional UPDATE (status, and the claiming worker's id), so two workers never run the same
+job, and a worker that lost its job (its lease ran out and someone else took it, or the client
+cancelled it) cannot overwrite the newer outcome: its next heartbeat tells it to stop. Nothing
+here is SQLite-specific; PostgreSQL runs the same statements.
+
+The "job finished" hooks (`FinishedHook`) run inside the transaction of every transition to a
+final status, whoever makes it (a worker, stale-job recovery, a cancel): what they write (e.g. a
+webhook delivery owed) commits together with the status or not at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
 
 INTERRUPTED_TOO_OFTEN = "processing was interrupted {attempts} times; giving up"
+
+FinishedHook = Callable[[Session, str], None]
+"""Called with the session and the job's id inside the transaction that moved the job to a
+final status (completed, failed or cancelled), before it commits. It must not commit."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,15 @@ def _oldest_queued(session: Session) -> str | None:
 
 
 class JobStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], on_finished: Sequence[FinishedHook] = ()
+    ) -> None:
         self._sessions = sessions
+        self._on_finished = tuple(on_finished)
+
+    def _finished(self, session: Session, job_id: str) -> None:
+        for hook in self._on_finished:
+            hook(session, job_id)
 
     def claim(self, worker_id: str, job_id: str | None = None) -> ClaimedJob | None:
         """Take the oldest queued job (or job `job_id`, if it is queued), or None. Safe against
@@ -105,8 +122,16 @@ class JobStore:
                     )
             return None
 
-    def _update_held(self, job_id: str, holder: str, **values: object) -> bool:
-        """Update a job only while `holder` still holds it; False when it no longer does."""
+    def status(self, job_id: str) -> str | None:
+        """The job's status now; None when there is no such job (any more)."""
+        with self._sessions() as session:
+            return session.scalar(select(LipsyncJob.status).where(LipsyncJob.id == job_id))
+
+    def _update_held(
+        self, job_id: str, holder: str, finishing: bool = False, **values: object
+    ) -> bool:
+        """Update a job only while `holder` still holds it; False when it no longer does.
+        `finishing`: the update gives the job a final status (the hooks run with it)."""
         with self._sessions() as session:
             result = session.execute(
                 update(LipsyncJob)
@@ -117,8 +142,11 @@ class JobStore:
                 )
                 .values(**values)
             )
+            held = bool(result.rowcount)  # type: ignore[attr-defined]
+            if held and finishing:
+                self._finished(session, job_id)
             session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return held
 
     def heartbeat(self, job_id: str, worker_id: str, progress: float, stage: str | None) -> bool:
         return self._update_held(
@@ -131,6 +159,7 @@ class JobStore:
         return self._update_held(
             job_id,
             worker_id,
+            finishing=True,
             status=JobStatus.COMPLETED.value,
             finished_at=utcnow(),
             output_path=output_path,
@@ -144,6 +173,7 @@ class JobStore:
         return self._update_held(
             job_id,
             worker_id,
+            finishing=True,
             status=JobStatus.FAILED.value,
             finished_at=utcnow(),
             error_message=message,
@@ -160,6 +190,26 @@ class JobStore:
             heartbeat_at=None,
             attempts=LipsyncJob.attempts - 1,
         )
+
+    def cancel(self, job_id: str) -> str | None:
+        """Cancel a queued or processing job: the status it had, or None when it had already
+        finished (nothing changes then). A processing job's worker learns it at its next
+        heartbeat (its conditional UPDATE no longer matches), stops, and frees its files; a
+        queued job's files are the caller's to free."""
+        with self._sessions() as session:
+            for before in (JobStatus.QUEUED.value, JobStatus.PROCESSING.value):
+                result = session.execute(
+                    update(LipsyncJob)
+                    .where(LipsyncJob.id == job_id, LipsyncJob.status == before)
+                    .values(
+                        status=JobStatus.CANCELLED.value, finished_at=utcnow(), enqueued_at=None
+                    )
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    self._finished(session, job_id)
+                    session.commit()
+                    return before
+            return None
 
     def recover_stale(self, lease: timedelta, max_attempts: int) -> tuple[int, int]:
         """Jobs whose worker went silent for `lease`: re-queue, or fail after `max_attempts`.
@@ -179,7 +229,7 @@ class JobStore:
             ).all()
             failed = 0
             for job_id, attempts in exhausted:
-                failed += session.execute(
+                if session.execute(
                     update(LipsyncJob)
                     .where(LipsyncJob.id == job_id, *stale)
                     .values(
@@ -188,7 +238,9 @@ class JobStore:
                         worker_id=None,
                         error_message=INTERRUPTED_TOO_OFTEN.format(attempts=attempts),
                     )
-                ).rowcount  # type: ignore[attr-defined]
+                ).rowcount:  # type: ignore[attr-defined]
+                    failed += 1
+                    self._finished(session, job_id)
             requeued = session.execute(
                 update(LipsyncJob)
                 .where(*stale, LipsyncJob.attempts < max_attempts)

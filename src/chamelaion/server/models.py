@@ -79,6 +79,10 @@ class JobStatus(str, enum.Enum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by the client (POST .../cancel or DELETE); final, like the two above
+
+
+FINISHED_STATUSES = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
 class InputKind(str, enum.Enum):
@@ -92,6 +96,9 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Signs this account's webhook deliveries (`chamelaion keys webhook-secret`). Kept in plain:
+    # the server must sign with it, so a hash would not do. None: the account has no webhooks.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApiKey(Base):
@@ -142,6 +149,8 @@ class LipsyncJob(Base):
     model: Mapped[str] = mapped_column(String(32), default=DEFAULT_MODEL)
     sync_mode: Mapped[str] = mapped_column(String(16), default=SyncMode.CUT_OFF.value)
     disable_active_speaker_detection: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where to POST the request object once the job is finished (see `webhooks.py`).
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     # Runner bookkeeping: who holds the job and when it last showed signs of life.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -150,6 +159,8 @@ class LipsyncJob(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     progress_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the output was deleted at the end of its retention time (the request stays).
+    output_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The output's lip sync as `chamelaion eval` measures it (None: not measured).
     sync_offset_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sync_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -174,3 +185,32 @@ class IdempotencyKey(Base):
     # Not a foreign key: the first response stays the answer even if its request is deleted.
     request_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"  # waiting for its next attempt (`next_attempt_at`)
+    SENDING = "sending"  # claimed by a sender until `lease_until`
+    DELIVERED = "delivered"
+    GAVE_UP = "gave_up"  # every attempt in the retry window failed, or the request is gone
+
+
+class WebhookDelivery(Base):
+    """One webhook notification owed to a client: written in the same transaction as the job's
+    final status, then sent (and re-sent) by whichever worker claims it first."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("lipsync_requests.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sender_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 
 from chamelaion.server.models import JobStatus, LipsyncJob
 from chamelaion.server.schemas import utc_text
-from chamelaion.server.state import AppState
+from chamelaion.server.storage import OutputSigner
+
+if TYPE_CHECKING:  # the state imports the queue, whose webhooks import this module
+    from chamelaion.server.state import AppState
 
 
 def public_base_url(request: Request, state: AppState) -> str:
@@ -48,6 +51,12 @@ class JobView(Protocol):
     def sync_offset_frames(self) -> int | None: ...
     @property
     def sync_confidence(self) -> float | None: ...
+    @property
+    def output_expired_at(self) -> datetime | None: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def progress_stage(self) -> str | None: ...
 
 
 PUBLIC_COLUMNS = (
@@ -60,14 +69,19 @@ PUBLIC_COLUMNS = (
     LipsyncJob.reference_id,
     LipsyncJob.sync_offset_frames,
     LipsyncJob.sync_confidence,
+    LipsyncJob.progress,
+    LipsyncJob.progress_stage,
+    LipsyncJob.output_expired_at,
 )
 
 
 _COMPLETED, _FAILED = JobStatus.COMPLETED.value, JobStatus.FAILED.value
+_PROCESSING = JobStatus.PROCESSING.value
 
 
-def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
-    """The request object with absent fields omitted (never null), times as ...Z."""
+def present_job(job: JobView, base_url: str, signer: OutputSigner) -> dict[str, Any]:
+    """The request object with absent fields omitted (never null), times as ...Z. The API's
+    reads and the webhooks both send it, so a webhook body is exactly what a GET returns."""
     body: dict[str, Any] = {
         "id": job.id,
         "status": job.status,
@@ -80,12 +94,19 @@ def present_job(job: JobView, base_url: str, state: AppState) -> dict[str, Any]:
     if job.finished_at is not None:
         body["finished_at"] = utc_text(job.finished_at)
     if job.status == _COMPLETED:
-        body["output_url"] = state.signer.url(base_url, job.id)
+        if job.output_expired_at is None:
+            body["output_url"] = signer.url(base_url, job.id)
+        else:
+            body["output_expired"] = True
         if job.sync_offset_frames is not None and job.sync_confidence is not None:
             body["sync"] = {
                 "offset_frames": job.sync_offset_frames,
                 "confidence": job.sync_confidence,
             }
+    if job.status == _PROCESSING:
+        body["progress"] = round(job.progress, 3)
+        if job.progress_stage is not None:
+            body["stage"] = job.progress_stage
     if job.status == _FAILED and job.error_message:
         body["error_message"] = job.error_message
     return body

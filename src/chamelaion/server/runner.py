@@ -4,6 +4,7 @@ The engine is CPU-bound, so each worker is a separate process (spawned, so it st
 without the API's threads or sockets). The supervisor, in the API process, restarts a worker
 that died and periodically re-queues jobs whose worker stopped sending heartbeats: at start
 that picks up what a crash left `processing`, and later it catches a worker killed mid-job.
+It also runs the reaper (`reaper.py`) at start and every `reaper_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
 
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
-from chamelaion.server.jobs import JobStore
+from chamelaion.server.hooks import job_store
+from chamelaion.server.reaper import Reaper
 from chamelaion.server.worker import worker_main
 
 log = logging.getLogger("chamelaion.runner")
@@ -34,10 +37,13 @@ class EmbeddedRunner:
             target=self._supervise, name="chamelaion-supervisor", daemon=True
         )
         self._engine = make_engine(settings.resolved_database_url)
-        self._store = JobStore(make_session_factory(self._engine))
+        sessions = make_session_factory(self._engine)
+        self._store = job_store(sessions)
+        self._reaper = Reaper(settings, sessions)
 
     def start(self) -> None:
         self._recover()
+        self._reap()
         self._processes = [self._spawn(index) for index in range(self._settings.workers)]
         self._supervisor.start()
 
@@ -73,13 +79,23 @@ class EmbeddedRunner:
         if requeued or failed:
             log.info("recovered stale jobs: %d re-queued, %d failed", requeued, failed)
 
+    def _reap(self) -> None:
+        try:
+            self._reaper.run()
+        except Exception:
+            log.exception("reaping failed; will retry")
+
     def _supervise(self) -> None:
         interval = min(5.0, self._settings.job_lease_seconds / 2)
+        next_reap = time.monotonic() + self._settings.reaper_interval_seconds
         while not self._stopping.wait(interval):
             try:
                 self._recover()
             except Exception:
                 log.exception("stale-job recovery failed; will retry")
+            if time.monotonic() >= next_reap:
+                self._reap()
+                next_reap = time.monotonic() + self._settings.reaper_interval_seconds
             for index, process in enumerate(self._processes):
                 if not process.is_alive() and not self._stopping.is_set():
                     log.warning("worker %s exited (%s); restarting", process.name, process.exitcode)

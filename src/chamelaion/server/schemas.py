@@ -62,6 +62,22 @@ MediaUrl = Annotated[
 ]
 
 
+WEBHOOK_URL_DESCRIPTION = (
+    "Where to POST the request object, signed, once the job has finished (completed, failed "
+    "or cancelled). Needs the account's webhook secret. Its address is checked when it is "
+    "called, by the same guard as media fetches."
+)
+WebhookUrl = Annotated[
+    str,
+    Field(
+        max_length=MAX_URL,
+        description=WEBHOOK_URL_DESCRIPTION,
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"},
+    ),
+    AfterValidator(normalized_url),  # the same normal form as media URLs
+]
+
+
 class ErrorBody(BaseModel):
     error: str = Field(description="What went wrong, as a fixed, documented string.")
 
@@ -98,6 +114,7 @@ class JobOptions(BaseModel):
         SyncMode.CUT_OFF,
         description="How to reconcile a video and an audio of different lengths.",
     )
+    webhook_url: WebhookUrl | None = Field(None, description=WEBHOOK_URL_DESCRIPTION)
 
 
 def _one_of_each_kind(schema: dict[str, Any]) -> None:
@@ -168,7 +185,10 @@ class LipsyncRequest(BaseModel):
     """A request as clients see it: fields that do not apply yet are absent, never null."""
 
     id: str = Field(description="Lip sync request ID.", json_schema_extra={"format": "uuid"})
-    status: Literal["queued", "processing", "completed", "failed"]
+    status: Literal["queued", "processing", "completed", "failed", "cancelled"] = Field(
+        description="queued -> processing -> completed | failed; cancelled (by the client) "
+        "from queued or processing."
+    )
     created_at: str = Field(
         description="Creation time in UTC, e.g. 2026-04-07T10:00:00Z.",
         json_schema_extra={"format": "date-time"},
@@ -183,6 +203,20 @@ class LipsyncRequest(BaseModel):
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
     sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
+    output_expired: bool = _optional(
+        "true once a completed request's output was deleted at the end of the server's "
+        "retention time (it then has no output_url)."
+    )
+    progress: float = _optional("While processing: how much of the work is done, 0 to 1.")
+    stage: Literal["fetching", "analysing", "rendering", "scoring"] = _optional(
+        "While processing: what the worker is doing (fetching the URL inputs, analysing the "
+        "video, rendering the output, scoring its lip sync)."
+    )
+
+
+class LipsyncRequestDeleted(BaseModel):
+    id: str = Field(description="The deleted request's ID.", json_schema_extra={"format": "uuid"})
+    deleted: Literal[True] = True
 
 
 class Pagination(BaseModel):

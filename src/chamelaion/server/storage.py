@@ -81,8 +81,15 @@ class Storage:
     """Paths under the data dir. Request ids are UUIDs we generate, so they are safe names."""
 
     def __init__(self, settings: Settings) -> None:
+        self._data = settings.data_dir
         self._inputs = settings.inputs_dir
         self._outputs = settings.outputs_dir
+        self._min_free = settings.min_free_bytes
+
+    def has_room(self) -> bool:
+        """Whether the data dir's disk still has the configured free space: below it, new jobs
+        are refused (507) and /readyz fails, before a full disk breaks uploads and renders."""
+        return shutil.disk_usage(self._data).free >= self._min_free
 
     def input_dir(self, request_id: str) -> Path:
         return self._inputs / request_id
@@ -113,6 +120,15 @@ class Storage:
 
     def discard_inputs(self, request_id: str) -> None:
         shutil.rmtree(self.input_dir(request_id), ignore_errors=True)
+
+    def discard_output(self, request_id: str) -> None:
+        """The output and what is kept beside it (the source video, the mouth track)."""
+        for path in (
+            self.output_path(request_id),
+            self.source_path(request_id),
+            self.mouth_path(request_id),
+        ):
+            path.unlink(missing_ok=True)
 
 
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")

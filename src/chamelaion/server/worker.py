@@ -9,13 +9,15 @@ itself down too, so nothing keeps running a job the next server start will re-qu
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import signal
 import socket
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -24,9 +26,11 @@ from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.fetch import FetchError, download
-from chamelaion.server.jobs import ClaimedJob, JobStore, OutputSync
-from chamelaion.server.models import InputKind
+from chamelaion.server.hooks import job_store
+from chamelaion.server.jobs import ClaimedJob, OutputSync
+from chamelaion.server.models import InputKind, JobStatus
 from chamelaion.server.storage import Storage
+from chamelaion.server.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from chamelaion.engine import LipsyncResult
@@ -37,13 +41,41 @@ _PR_SET_PDEATHSIG = 1
 
 
 class StopRequestedError(Exception):
-    """Raised from the progress callback to abandon a job when the worker is told to stop."""
+    """Raised at a checkpoint to abandon a job when the worker is told to stop."""
+
+
+class TimeLimitError(Exception):
+    """Raised at a checkpoint once the attempt has run longer than its wall-clock limit."""
+
+
+TIME_LIMIT_EXCEEDED = "processing took longer than its time limit ({limit:.0f} s)"
+OUT_OF_SPACE = "insufficient storage on the server"
+
+
+class JobLostError(Exception):
+    """Raised at a checkpoint once the job is no longer this worker's: the client cancelled or
+    deleted it, or its lease ran out and it went back to the queue."""
+
+
+# The engine's stage names, as the request object's `stage` calls them.
+_STAGES = {"analysis": "analysing", "render": "rendering"}
+# Share of the job's progress the engine's own progress covers; scoring the output is the rest.
+_ENGINE_SHARE = 0.9
 
 
 @dataclass
-class _Progress:
+class _Attempt:
+    """What the threads of one attempt at a job share: its progress for the heartbeat to
+    store, and the heartbeat's finding that the job is no longer ours."""
+
     fraction: float = 0.0
     stage: str | None = None
+    lost: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    time_limit: float | None = None  # seconds from `started`; set once the inputs are probed
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
 
 @dataclass(frozen=True)
@@ -68,9 +100,17 @@ class Worker:
         self.parent_pid = parent_pid
         self.nonce = uuid.uuid4().hex[:8]
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.nonce}"
-        self.store = JobStore(make_session_factory(make_engine(settings.resolved_database_url)))
+        sessions = make_session_factory(make_engine(settings.resolved_database_url))
+        self.store = job_store(sessions)
         self.storage = Storage(settings)
         self.stopping = threading.Event()
+        self.webhooks = WebhookSender(settings, sessions, self.worker_id)
+
+    def start_webhooks(self) -> None:
+        """Send webhook deliveries from a thread of this process until it stops: every worker
+        process does, so deliveries keep flowing while jobs run, and with any number of workers
+        (each delivery is claimed by exactly one of them at a time)."""
+        self.webhooks.start(self.stopping)
 
     def run_forever(self) -> None:
         while not self.stopping.is_set() and os.getppid() == self.parent_pid:
@@ -86,22 +126,32 @@ class Worker:
 
     def run(self, job: ClaimedJob) -> None:
         log.info("job %s: attempt %d started", job.id, job.attempt)
-        progress = _Progress()
+        attempt = _Attempt()
         done = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(job.id, progress, done), daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=(job.id, attempt, done), daemon=True)
         beat.start()
         try:
-            outcome = self._execute(job, progress)
+            outcome = self._execute(job, attempt)
         except StopRequestedError:
             self.store.release(job.id, self.worker_id)
             log.info("job %s: released on shutdown", job.id)
             return
+        except JobLostError:
+            self._let_go(job.id)
+            return
+        except TimeLimitError as exc:
+            outcome = str(exc)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                log.exception("job %s: unexpected error", job.id)
+            outcome = OUT_OF_SPACE if exc.errno == errno.ENOSPC else "internal error"
         except Exception:
             log.exception("job %s: unexpected error", job.id)
             outcome = "internal error"
         finally:
             done.set()
             beat.join()
+            self._rendering_path(job.id).unlink(missing_ok=True)
         if isinstance(outcome, _Completed):
             recorded = self.store.complete(
                 job.id, self.worker_id, str(self.storage.output_path(job.id)), outcome.sync
@@ -109,15 +159,40 @@ class Worker:
         else:
             recorded = self.store.fail(job.id, self.worker_id, outcome)
         if not recorded:
-            # Our lease ran out and the job went back to the queue (maybe to another worker,
-            # which now owns it and its inputs): leave everything to the new attempt.
-            log.warning("job %s: no longer held by this worker; outcome dropped", job.id)
+            self._let_go(job.id)
             return
+        self.webhooks.wake.set()  # the job's delivery, if it has one, is due now
         completed = isinstance(outcome, _Completed)
         log.info("job %s: %s", job.id, "completed" if completed else f"failed: {outcome}")
         self.storage.discard_inputs(job.id)
 
-    def _execute(self, job: ClaimedJob, progress: _Progress) -> _Completed | str:
+    def _let_go(self, job_id: str) -> None:
+        """The job stopped being ours mid-way. If the client cancelled or deleted it, nothing
+        will ever use its files again: free them. Otherwise our lease ran out and the job went
+        back to the queue (maybe to another worker, which now owns its inputs): leave them."""
+        status = self.store.status(job_id)
+        if status in (None, JobStatus.CANCELLED.value):
+            self.storage.discard_inputs(job_id)
+            self.storage.discard_output(job_id)
+            log.info("job %s: %s; stopped and its files freed", job_id, status or "deleted")
+        else:
+            log.warning("job %s: no longer held by this worker; outcome dropped", job_id)
+
+    def _checkpoint(self, attempt: _Attempt) -> None:
+        """Where a running job can be given up: called between the steps of a job and at every
+        progress report of the engine and of downloads (several times a second)."""
+        if self.stopping.is_set():
+            raise StopRequestedError
+        if attempt.lost.is_set():
+            raise JobLostError
+        if attempt.time_limit is not None and attempt.elapsed() > attempt.time_limit:
+            raise TimeLimitError(TIME_LIMIT_EXCEEDED.format(limit=attempt.time_limit))
+
+    def _rendering_path(self, job_id: str) -> Path:
+        """This attempt's own name for the output it renders (see `_execute`)."""
+        return self.storage.output_path(job_id).with_name(f".{job_id}.{self.nonce}.mp4")
+
+    def _execute(self, job: ClaimedJob, attempt: _Attempt) -> _Completed | str:
         """Run the job: its outcome on success, else the message to store as error_message."""
         from chamelaion.engine import (
             EngineError,
@@ -130,6 +205,7 @@ class Worker:
         from chamelaion.engine.media import probe
 
         if job.input_kind == InputKind.URL.value:
+            attempt.stage = "fetching"
             directory = self.storage.input_dir(job.id)
             directory.mkdir(parents=True, exist_ok=True)
             video, audio = directory / "video", directory / "audio"
@@ -145,23 +221,32 @@ class Worker:
                         self.settings.fetch_connect_timeout,
                         self.settings.fetch_read_timeout,
                         self.settings.allow_private_urls,
+                        total_timeout=self.settings.fetch_total_timeout,
+                        checkpoint=lambda: self._checkpoint(attempt),
                     )
                 except FetchError as exc:
                     return f"failed to fetch {kind}: {exc}"
-            for kind, path, wants_video in (("video", video, True), ("audio", audio, False)):
-                try:
-                    info = probe(path)
-                except InvalidMediaError:
-                    return f"invalid {kind} file"
-                if not (info.has_video if wants_video else info.has_audio):
-                    return f"invalid {kind} file"
         else:
             video, audio = Path(job.video_source), Path(job.audio_source)
+        durations = []
+        for kind, path, wants_video in (("video", video, True), ("audio", audio, False)):
+            try:
+                info = probe(path)
+            except InvalidMediaError:
+                return f"invalid {kind} file"
+            if not (info.has_video if wants_video else info.has_audio):
+                return f"invalid {kind} file"
+            durations.append(info.duration)
+        # The wall-clock limit, known now that the media's length is: from the attempt's start.
+        attempt.time_limit = (
+            self.settings.job_time_limit_seconds
+            + self.settings.job_time_limit_per_media_second * max(durations)
+        )
 
         def on_progress(report: EngineProgress) -> None:
-            progress.fraction, progress.stage = report.fraction, report.stage
-            if self.stopping.is_set():
-                raise StopRequestedError
+            attempt.fraction = _ENGINE_SHARE * report.fraction
+            attempt.stage = _STAGES.get(report.stage, report.stage)
+            self._checkpoint(attempt)
 
         options = LipsyncOptions(
             sync_mode=SyncMode(job.sync_mode),
@@ -174,16 +259,18 @@ class Worker:
         final = self.storage.output_path(job.id)
         for leftover in final.parent.glob(f".*{job.id}*"):  # from attempts that were killed
             leftover.unlink(missing_ok=True)
-        rendered = final.with_name(f".{job.id}.{self.nonce}.mp4")
+        rendered = self._rendering_path(job.id)
+        self._checkpoint(attempt)
         try:
             result = lipsync(video, audio, rendered, options, progress=on_progress)
         except EngineError as exc:
             return str(exc) or "lip-sync failed"
         for note in result.notes:  # e.g. where the largest face stood in for the speaker
             log.info("job %s: %s", job.id, note)
-        progress.stage = "scoring"
+        attempt.fraction, attempt.stage = _ENGINE_SHARE, "scoring"
         sync = _measure_sync(job.id, rendered)
         self._keep_for_studio(job.id, result, rendered, video)
+        self._checkpoint(attempt)
         os.replace(rendered, final)
         return _Completed(sync)
 
@@ -204,13 +291,19 @@ class Worker:
         except OSError:
             log.exception("job %s: mouth track or source not kept", job_id)
 
-    def _heartbeat(self, job_id: str, progress: _Progress, done: threading.Event) -> None:
+    def _heartbeat(self, job_id: str, attempt: _Attempt, done: threading.Event) -> None:
+        """Keep the lease fresh and store the progress, about once a second; a heartbeat that
+        no longer matches (cancelled, deleted, or taken over) tells the job to stop."""
         interval = min(1.0, self.settings.job_lease_seconds / 4)
         while not done.wait(interval):
             try:
-                self.store.heartbeat(job_id, self.worker_id, progress.fraction, progress.stage)
+                held = self.store.heartbeat(job_id, self.worker_id, attempt.fraction, attempt.stage)
             except Exception:
                 log.exception("job %s: heartbeat failed; will retry", job_id)
+                continue
+            if not held:
+                attempt.lost.set()
+                return
 
 
 def _measure_sync(job_id: str, output: Path) -> OutputSync | None:
@@ -243,4 +336,5 @@ def worker_main(settings_json: str, parent_pid: int) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API, which stops us
+    worker.start_webhooks()
     worker.run_forever()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from .lipsync_generate import LipsyncGenerate
 from .lipsync_generate_params import Input, LipsyncGenerateParams, ModelName, SyncMode
 from .lipsync_generate_with_media_params import LipsyncGenerateWithMediaParams
-from .lipsync_request import FINISHED_STATUSES, LipsyncRequest, OutputSync, RequestStatus
+from .lipsync_request import (
+    FINISHED_STATUSES,
+    LipsyncRequest,
+    OutputSync,
+    RequestStage,
+    RequestStatus,
+)
+from .request_deleted import RequestDeleted
 from .request_list_params import RequestListParams
 from .request_list_response import Pagination, RequestListResponse
 
@@ -19,8 +26,10 @@ __all__ = [
     "ModelName",
     "OutputSync",
     "Pagination",
+    "RequestDeleted",
     "RequestListParams",
     "RequestListResponse",
+    "RequestStage",
     "RequestStatus",
     "SyncMode",
 ]

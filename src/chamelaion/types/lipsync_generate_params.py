@@ -31,3 +31,4 @@ class LipsyncGenerateParams(_RequiredGenerateParams, total=False):
     reference_id: str
     model: ModelName
     sync_mode: SyncMode
+    webhook_url: str

@@ -22,3 +22,4 @@ class LipsyncGenerateWithMediaParams(_RequiredUploadParams, total=False):
     model: ModelName
     reference_id: str
     sync_mode: SyncMode
+    webhook_url: str

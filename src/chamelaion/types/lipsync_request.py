@@ -5,12 +5,16 @@ from typing import Literal
 
 from .._models import BaseModel
 
-__all__ = ["FINISHED_STATUSES", "LipsyncRequest", "OutputSync", "RequestStatus"]
+__all__ = ["FINISHED_STATUSES", "LipsyncRequest", "OutputSync", "RequestStage", "RequestStatus"]
 
-RequestStatus = Literal["queued", "processing", "completed", "failed"]
-"""A request moves ``queued`` → ``processing`` → ``completed`` | ``failed``."""
+RequestStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+"""A request moves ``queued`` → ``processing`` → ``completed`` | ``failed``; ``cancelled`` is
+where ``requests.cancel()`` (or ``delete()``) takes a queued or processing one."""
 
-FINISHED_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+RequestStage = Literal["fetching", "analysing", "rendering", "scoring"]
+"""What a ``processing`` request's worker is doing (``LipsyncRequest.stage``)."""
+
+FINISHED_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
 class OutputSync(BaseModel):
@@ -35,7 +39,8 @@ class LipsyncRequest(BaseModel):
     """Request creation time (UTC, timezone-aware)."""
 
     status: str
-    """One of ``queued``, ``processing``, ``completed``, ``failed`` (see ``RequestStatus``)."""
+    """One of ``queued``, ``processing``, ``completed``, ``failed``, ``cancelled`` (see
+    ``RequestStatus``)."""
 
     error_message: str | None = None
     """Failure message when status is ``failed``."""
@@ -55,7 +60,14 @@ class LipsyncRequest(BaseModel):
     sync: OutputSync | None = None
     """The output's lip sync once ``completed`` (absent if it could not be measured)."""
 
+    progress: float | None = None
+    """While ``processing``: the share of the work done, 0 to 1."""
+
+    stage: str | None = None
+    """While ``processing``: ``fetching``, ``analysing``, ``rendering`` or ``scoring`` (see
+    ``RequestStage``)."""
+
     @property
     def is_finished(self) -> bool:
-        """Whether the request reached ``completed`` or ``failed``."""
+        """Whether the request reached ``completed``, ``failed`` or ``cancelled``."""
         return self.status in FINISHED_STATUSES

@@ -31,6 +31,7 @@ def _generate_options(
     reference_id: str | None,
     model: ModelName | None,
     sync_mode: SyncMode | None,
+    webhook_url: str | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -46,6 +47,8 @@ def _generate_options(
         body["model"] = model
     if sync_mode is not None:
         body["sync_mode"] = sync_mode
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
     return RequestOptions(
         "POST",
         GENERATE_PATH,
@@ -64,6 +67,7 @@ def _generate_with_media_options(
     model: ModelName | None,
     reference_id: str | None,
     sync_mode: SyncMode | None,
+    webhook_url: str | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -81,6 +85,8 @@ def _generate_with_media_options(
         form["reference_id"] = reference_id
     if sync_mode is not None:
         form["sync_mode"] = sync_mode
+    if webhook_url is not None:
+        form["webhook_url"] = webhook_url
     return RequestOptions(
         "POST",
         GENERATE_WITH_MEDIA_PATH,
@@ -109,6 +115,7 @@ class Lipsync(SyncAPIResource):
         reference_id: str | None = None,
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -123,6 +130,8 @@ class Lipsync(SyncAPIResource):
           model: ``"lipsync-2"`` (the default and only model).
           sync_mode: what to do when audio and video lengths differ: ``cut_off``, ``loop``,
             ``bounce``, ``silence`` or ``remap``.
+          webhook_url: where the server POSTs the request object, signed with your account's
+            webhook secret, once the job has finished; check it with ``verify_webhook``.
           idempotency_key: sent as ``Idempotency-Key``; by default a fresh UUID per call, kept
             across this call's retries. Pass your own to make a create safe to repeat across
             calls or processes (the server answers a repeat within 24 h with the first
@@ -140,6 +149,7 @@ class Lipsync(SyncAPIResource):
                 reference_id=reference_id,
                 model=model,
                 sync_mode=sync_mode,
+                webhook_url=webhook_url,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -155,6 +165,7 @@ class Lipsync(SyncAPIResource):
         model: ModelName | None = None,
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -175,6 +186,7 @@ class Lipsync(SyncAPIResource):
                 model=model,
                 reference_id=reference_id,
                 sync_mode=sync_mode,
+                webhook_url=webhook_url,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -199,6 +211,7 @@ class AsyncLipsync(AsyncAPIResource):
         reference_id: str | None = None,
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -215,6 +228,7 @@ class AsyncLipsync(AsyncAPIResource):
                 reference_id=reference_id,
                 model=model,
                 sync_mode=sync_mode,
+                webhook_url=webhook_url,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -230,6 +244,7 @@ class AsyncLipsync(AsyncAPIResource):
         model: ModelName | None = None,
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -248,6 +263,7 @@ class AsyncLipsync(AsyncAPIResource):
                 model=model,
                 reference_id=reference_id,
                 sync_mode=sync_mode,
+                webhook_url=webhook_url,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,

@@ -16,6 +16,7 @@ from ..._pagination import AsyncRequestsPage, AsyncRequestsPaginator, PageParams
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ..._types import NOT_GIVEN, Headers, NotGiven, Timeout
 from ...types.lipsync_request import LipsyncRequest
+from ...types.request_deleted import RequestDeleted
 
 __all__ = ["AsyncRequests", "Requests"]
 
@@ -37,6 +38,20 @@ def _retrieve_options(
     id: str, extra_headers: Headers | None, timeout: Timeout | NotGiven
 ) -> RequestOptions:
     return RequestOptions("GET", _request_path(id), headers=extra_headers, timeout=timeout)
+
+
+def _cancel_options(
+    id: str, extra_headers: Headers | None, timeout: Timeout | NotGiven
+) -> RequestOptions:
+    return RequestOptions(
+        "POST", f"{_request_path(id)}/cancel", headers=extra_headers, timeout=timeout
+    )
+
+
+def _delete_options(
+    id: str, extra_headers: Headers | None, timeout: Timeout | NotGiven
+) -> RequestOptions:
+    return RequestOptions("DELETE", _request_path(id), headers=extra_headers, timeout=timeout)
 
 
 def _list_options(
@@ -78,6 +93,8 @@ def _output_url(request: LipsyncRequest) -> str:
         raise ChamelaionError(
             f"request {request.id} failed: {request.error_message or 'no error message'}"
         )
+    if request.status == "cancelled":
+        raise ChamelaionError(f"request {request.id} was cancelled: it has no output")
     if request.status == "completed":
         raise ChamelaionError(f"request {request.id} is completed but has no output_url")
     raise ChamelaionError(
@@ -105,6 +122,28 @@ class Requests(SyncAPIResource):
     ) -> LipsyncRequest:
         """One request, by its UUID or by its ``reference_id`` (the newest with it)."""
         return self._client.request(LipsyncRequest, _retrieve_options(id, extra_headers, timeout))
+
+    def cancel(
+        self,
+        id: str,
+        *,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncRequest:
+        """Stop a ``queued`` or ``processing`` request (its status becomes ``cancelled``; the
+        worker stops within seconds) and return it. A finished request is returned unchanged."""
+        return self._client.request(LipsyncRequest, _cancel_options(id, extra_headers, timeout))
+
+    def delete(
+        self,
+        id: str,
+        *,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> RequestDeleted:
+        """Remove a request, its inputs and its output for good (a running one is cancelled
+        first). Retrieving it afterwards raises ``NotFoundError``."""
+        return self._client.request(RequestDeleted, _delete_options(id, extra_headers, timeout))
 
     def list(
         self,
@@ -139,7 +178,7 @@ class Requests(SyncAPIResource):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> LipsyncRequest:
-        """Poll until the request is ``completed`` or ``failed`` and return it.
+        """Poll until the request is ``completed``, ``failed`` or ``cancelled`` and return it.
 
         A ``failed`` request is returned, not raised: check ``status``/``error_message``.
         Raises ``WaitTimeoutError`` (a ``TimeoutError``) after ``timeout`` seconds
@@ -208,6 +247,30 @@ class AsyncRequests(AsyncAPIResource):
             LipsyncRequest, _retrieve_options(id, extra_headers, timeout)
         )
 
+    async def cancel(
+        self,
+        id: str,
+        *,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncRequest:
+        """Stop a ``queued`` or ``processing`` request. See ``Requests.cancel``."""
+        return await self._client.request(
+            LipsyncRequest, _cancel_options(id, extra_headers, timeout)
+        )
+
+    async def delete(
+        self,
+        id: str,
+        *,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> RequestDeleted:
+        """Remove a request, its inputs and its output for good. See ``Requests.delete``."""
+        return await self._client.request(
+            RequestDeleted, _delete_options(id, extra_headers, timeout)
+        )
+
     def list(
         self,
         *,
@@ -242,7 +305,7 @@ class AsyncRequests(AsyncAPIResource):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> LipsyncRequest:
-        """Poll until the request is ``completed`` or ``failed`` and return it.
+        """Poll until the request is ``completed``, ``failed`` or ``cancelled`` and return it.
 
         See ``Requests.wait``.
         """

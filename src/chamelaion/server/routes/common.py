@@ -22,6 +22,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         416: "`range not satisfiable`.",
         429: "`rate limit exceeded`; see the Retry-After header.",
         500: "`internal error`.",
+        507: "`insufficient storage`: the server's disk is below its free-space floor.",
     }
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

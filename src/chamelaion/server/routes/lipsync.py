@@ -6,6 +6,7 @@ Both routes take the same options through one validator (`schemas.JobOptions`), 
 
 from __future__ import annotations
 
+import errno
 import shutil
 import uuid
 from pathlib import Path
@@ -39,6 +40,7 @@ from chamelaion.server.schemas import (
 from chamelaion.server.state import AppState, app_state
 from chamelaion.server.storage import Storage
 from chamelaion.server.uploads import DRAIN_LIMIT, FILE_FIELDS, receive_upload
+from chamelaion.server.webhooks import can_sign_webhooks
 
 router = APIRouter(tags=["lipsync"])
 
@@ -86,6 +88,8 @@ def _create_job(
             earlier = idempotent.claim(session, job.id)
             if earlier is not None:
                 return earlier
+        if job.webhook_url is not None and not can_sign_webhooks(session, caller.account_id):
+            raise ApiError(400, errors.NO_WEBHOOK_SECRET)
         if not consume_quota(session, caller.key_id):
             raise ApiError(402, errors.TOKEN_LIMIT)
         submit(session, job)
@@ -93,6 +97,13 @@ def _create_job(
     if state.dispatcher is not None:
         state.dispatcher.enqueue(job.id)
     return job.id
+
+
+def _require_room(state: AppState) -> None:
+    """Refuse new jobs while the disk is below its free-space floor (before reading a byte of
+    the body): a job accepted now would only fail later, and an upload could fill the disk."""
+    if not Storage(state.settings).has_room():
+        raise ApiError(507, errors.INSUFFICIENT_STORAGE)
 
 
 def _accepted(request_id: str, created_id: str) -> JSONResponse:
@@ -145,6 +156,7 @@ def _job(
         model=options.model,
         sync_mode=options.sync_mode.value,
         disable_active_speaker_detection=options.disable_active_speaker_detection,
+        webhook_url=options.webhook_url,
     )
 
 
@@ -154,7 +166,10 @@ def _job(
     summary="Generate lip sync from URLs",
     description="Starts a lip sync job from exactly one remote video URL and one remote audio "
     "URL. The response includes a request identifier to poll later.",
-    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
+    responses={
+        **_REPLAY_RESPONSE,
+        **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415, 507),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -169,6 +184,7 @@ async def generate(
     caller: Annotated[Caller, Depends(generate_caller)],
     idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
+    _require_room(app_state(request))
     if not _is_json(request.headers.get("content-type")):
         raise ApiError(415, errors.NOT_JSON)
     key = check_key(idempotency_key)
@@ -222,7 +238,10 @@ def _check_uploads(video: Path, audio: Path) -> None:
     description="Starts a lip sync job by uploading one video file and one audio file as "
     "multipart form-data. Both files are checked before the job is accepted: decodable, a "
     "video rather than a still image, within the engine's resolution and duration caps.",
-    responses={**_REPLAY_RESPONSE, **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415)},
+    responses={
+        **_REPLAY_RESPONSE,
+        **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415, 507),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -241,11 +260,17 @@ async def generate_with_media(
 ) -> JSONResponse:
     key = check_key(idempotency_key)
     state = app_state(request)
+    _require_room(state)
     request_id = str(uuid.uuid4())
     directory = Storage(state.settings).input_dir(request_id)
     answer = None
     try:
-        form = await receive_upload(request, directory, state.settings.max_upload_bytes)
+        try:
+            form = await receive_upload(request, directory, state.settings.max_upload_bytes)
+        except OSError as exc:  # the disk filled up under the upload, despite the floor
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise ApiError(507, errors.INSUFFICIENT_STORAGE) from exc
         for name in FILE_FIELDS:
             if len(form.files.get(name, [])) != 1:
                 raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)

@@ -15,23 +15,26 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, read_caller
 from chamelaion.server.errors import ApiError
+from chamelaion.server.hooks import job_store
 from chamelaion.server.models import JobStatus, LipsyncJob
-from chamelaion.server.presenters import PUBLIC_COLUMNS, present_job, public_base_url
+from chamelaion.server.presenters import PUBLIC_COLUMNS, JobView, present_job, public_base_url
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
 from chamelaion.server.schemas import (
     MAX_REFERENCE_ID,
     LipsyncRequest,
+    LipsyncRequestDeleted,
     MouthTrack,
     RequestListResponse,
     SourceLink,
 )
-from chamelaion.server.state import app_state
+from chamelaion.server.state import AppState, app_state
 from chamelaion.server.storage import Storage
 
 router = APIRouter(tags=["requests"])
@@ -140,6 +143,87 @@ async def _kept_file(
     return path
 
 
+def _find(connection: Connection, id: str, account_id: str) -> JobView:
+    """The caller's request by UUID, else the newest with that reference_id; else 404."""
+    row: JobView | None = None
+    if _is_uuid(id):
+        row = connection.execute(_BY_ID, {"id": id, "account_id": account_id}).first()
+    if row is None and _may_be_stored(id):
+        row = connection.execute(
+            _NEWEST_BY_REFERENCE, {"reference_id": id, "account_id": account_id}
+        ).first()
+    if row is None:
+        raise ApiError(404, errors.NOT_FOUND)
+    return row
+
+
+def _cancel(state: AppState, id: str, account_id: str) -> JobView:
+    """Cancel the request if it is still queued or processing; the request as it is after."""
+    with state.engine.connect() as connection:
+        request_id = _find(connection, id, account_id).id
+    if job_store(state.sessions).cancel(request_id) == JobStatus.QUEUED.value:
+        Storage(state.settings).discard_inputs(request_id)  # no worker ever saw them
+    # (a processing job's worker stops at its next heartbeat and frees its files itself)
+    with state.engine.connect() as connection:
+        return _find(connection, request_id, account_id)
+
+
+def _delete(state: AppState, id: str, account_id: str) -> str:
+    """Cancel the request if it runs, then remove its row (and the webhook deliveries it is
+    owed, by cascade), its inputs and its output."""
+    with state.engine.connect() as connection:
+        request_id: str = _find(connection, id, account_id).id
+    job_store(state.sessions).cancel(request_id)
+    with state.sessions() as session:
+        session.execute(
+            delete(LipsyncJob).where(
+                LipsyncJob.id == request_id, LipsyncJob.account_id == account_id
+            )
+        )
+        session.commit()
+    storage = Storage(state.settings)
+    storage.discard_inputs(request_id)
+    storage.discard_output(request_id)
+    return request_id
+
+
+@router.post(
+    "/lipsync/requests/{id:path}/cancel",
+    response_model=LipsyncRequest,
+    response_model_exclude_none=True,
+    summary="Cancel lip sync request",
+    description="Stops a `queued` or `processing` request: its status becomes `cancelled` at "
+    "once, and a worker running it stops within seconds and frees its files. A request that "
+    "has already finished is returned unchanged. By request UUID or `reference_id`.",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def cancel(
+    request: Request,
+    caller: Annotated[Caller, Depends(read_caller)],
+    id: str,
+) -> JSONResponse:
+    state = app_state(request)
+    row = await run_in_threadpool(_cancel, state, id, caller.account_id)
+    return JSONResponse(present_job(row, public_base_url(request, state), state.signer))
+
+
+@router.delete(
+    "/lipsync/requests/{id:path}",
+    response_model=LipsyncRequestDeleted,
+    summary="Delete lip sync request",
+    description="Removes the request, its inputs and its output for good (a running one is "
+    "cancelled first); it is `not found` afterwards. By request UUID or `reference_id`.",
+    responses=error_responses(*AUTHENTICATED, 404),
+)
+async def delete_request(
+    request: Request,
+    caller: Annotated[Caller, Depends(read_caller)],
+    id: str,
+) -> JSONResponse:
+    request_id = await run_in_threadpool(_delete, app_state(request), id, caller.account_id)
+    return JSONResponse({"id": request_id, "deleted": True})
+
+
 @router.get(
     "/lipsync/requests/{id:path}",
     response_model=LipsyncRequest,
@@ -156,16 +240,8 @@ async def retrieve(
 ) -> JSONResponse:
     state = app_state(request)
     with state.engine.connect() as connection:
-        row = None
-        if _is_uuid(id):
-            row = connection.execute(_BY_ID, {"id": id, "account_id": caller.account_id}).first()
-        if row is None and _may_be_stored(id):
-            row = connection.execute(
-                _NEWEST_BY_REFERENCE, {"reference_id": id, "account_id": caller.account_id}
-            ).first()
-    if row is None:
-        raise ApiError(404, errors.NOT_FOUND)
-    return JSONResponse(present_job(row, public_base_url(request, state), state))
+        row = _find(connection, id, caller.account_id)
+    return JSONResponse(present_job(row, public_base_url(request, state), state.signer))
 
 
 @router.get(
@@ -189,7 +265,7 @@ async def list_requests(
     state = app_state(request)
     count, page = _PAGES[reference_id is not None]
     values = {"account_id": caller.account_id, "reference_id": reference_id}
-    rows: Sequence[Row[Any]] = ()
+    rows: Sequence[Any] = ()  # Rows of PUBLIC_COLUMNS and the total
     total = 0
     if reference_id is None or _may_be_stored(reference_id):
         with state.engine.connect() as connection:
@@ -198,7 +274,7 @@ async def list_requests(
     base_url = public_base_url(request, state)
     return JSONResponse(
         {
-            "data": [present_job(row, base_url, state) for row in rows],
+            "data": [present_job(row, base_url, state.signer) for row in rows],
             "pagination": {"limit": limit, "offset": offset, "total": total},
         }
     )
