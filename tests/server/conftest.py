@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
+import mediagen
 import realserver
 from server.helpers import (
     ApiServer,
     MediaHandler,
     MediaServer,
+    Receiver,
     Server,
     close_databases,
     new_key,
+    webhook_receiver,
 )
 
 
@@ -44,3 +47,22 @@ def media_server(media_dir: Path) -> Iterator[MediaServer]:
 
     with realserver.media_server(media_dir, MediaHandler) as url:
         yield MediaServer(media_dir, url)
+
+
+@pytest.fixture(scope="session")
+def long_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """A 6 s video and 30 s of speech: looped to the audio's length (`start_long_job`), the
+    render lasts several seconds, so the job is surely still running when a test interrupts it."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
+    while speech.duration < 30.0:
+        speech = speech + speech
+    audio = mediagen.write_wav(media_dir / "long_speech.wav", speech)
+    video = mediagen.write_face_video(media_dir / "long_face.mp4", 6.0, 25.0, 320, 240)
+    return video, audio
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback; see `Receiver`."""
+    with webhook_receiver() as state:
+        yield state

@@ -4,19 +4,26 @@ loopback HTTP server that plays the part of a media CDN."""
 
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import realserver
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.keys import create_key
 from chamelaion.server.migrate import upgrade_database
+from chamelaion.server.models import Account, LipsyncJob
+from chamelaion.server.webhooks import new_secret
 from realserver import (
     ON_POSTGRES,
     REDIS_URL,
@@ -43,6 +50,12 @@ __all__ = [  # the harness's names too: the server tests import them from here
     "sessions_for",
     "use_postgres",
     "wait_for_status",
+]
+
+# Inputs of a URL job that is only ever queued (nothing fetches example.com in these tests).
+EXAMPLE_INPUTS = [
+    {"type": "video", "url": "https://example.com/v.mp4"},
+    {"type": "audio", "url": "https://example.com/a.wav"},
 ]
 
 _engines: dict[str, Engine] = {}
@@ -159,3 +172,155 @@ def wait_for_status(
             return body
         time.sleep(0.1)
     raise AssertionError(f"request {request_id} still {body.get('status')} after {timeout}s")
+
+
+LONG_JOB = {"sync_mode": "loop"}
+
+
+def client_for(server: Server, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server.api, headers={"x-api-key": key}, timeout=30)
+
+
+def start_long_job(client: httpx.Client, inputs: tuple[Path, Path]) -> str:
+    """Upload the long inputs (the `long_inputs` fixture), looped to the audio's length;
+    return the request id once a worker is processing it."""
+    video, audio = inputs
+    with video.open("rb") as video_file, audio.open("rb") as audio_file:
+        response = client.post(
+            "/lipsync/generate-with-media",
+            files={"video": video_file, "audio": audio_file},
+            data=LONG_JOB,
+        )
+    request_id: str = response.json()["request_id"]
+    wait_for_status(client, request_id, {"processing"}, 60)
+    return request_id
+
+
+def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
+    with sessions_for(data_dir)() as session:
+        return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
+
+
+def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysing") -> None:
+    """Until the engine has reported progress in `stage` (it is past its start-up)."""
+    deadline = time.monotonic() + 60
+    while True:
+        row = job_row(data_dir, request_id)
+        if row.progress > 0.0 and row.progress_stage == stage:
+            return
+        assert row.status == "processing", f"job is {row.status} before reaching {stage}"
+        assert time.monotonic() < deadline, f"no progress reported in {stage}"
+        time.sleep(0.05)
+
+
+@contextmanager
+def dripping_server(interval: float = 0.3) -> Iterator[str]:
+    """A URL whose server promises 1 MB and then sends one byte every `interval` seconds, for
+    as long as the client stays: each read succeeds quickly, the whole never arrives."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            while not stop.wait(interval):
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return  # the client gave up
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/slow.mp4"
+    finally:
+        stop.set()
+        listener.close()
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers with `script`'s statuses in turn, then `then`."""
+
+    url: str
+    script: list[int] = field(default_factory=list)
+    then: int = 200
+    received: list[Delivery] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"{len(self.received)} deliveries after {timeout}s, wanted {count}")
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    """A loopback HTTP server that plays a client's webhook endpoint."""
+    state = Receiver(url="")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            with state.lock:
+                state.received.append(Delivery(body, dict(self.headers.items())))
+                status = state.script.pop(0) if state.script else state.then
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/chamelaion"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def secret_for(data_dir: Path, account_id: str) -> str:
+    """A webhook secret stored as the CLI stores it (the CLI itself is tested once, above)."""
+    with sessions_for(data_dir)() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        account.webhook_secret = new_secret()
+        session.commit()
+        return account.webhook_secret
+
+
+def upload(client: httpx.Client, inputs: tuple[Path, Path], reference_id: str) -> str:
+    """Create a job from two files; its request id."""
+    video, audio = inputs
+    with video.open("rb") as v, audio.open("rb") as a:
+        response = client.post(
+            "/lipsync/generate-with-media",
+            files={"video": v, "audio": a},
+            data={"reference_id": reference_id},
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["request_id"])

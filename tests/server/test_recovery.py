@@ -7,69 +7,18 @@ from pathlib import Path
 
 import httpx
 import psutil
-import pytest
-from sqlalchemy import select
 
-import mediagen
-from chamelaion.server.models import LipsyncJob
 from server.helpers import (
     Server,
+    client_for,
     completed_files,
     files_of,
+    job_row,
     new_key,
-    sessions_for,
+    start_long_job,
+    wait_for_progress,
     wait_for_status,
 )
-
-
-@pytest.fixture(scope="module")
-def long_inputs(media_dir: Path) -> tuple[Path, Path]:
-    """A 6 s video and 30 s of speech: looped to the audio's length (`LONG_JOB`), the render
-    lasts several seconds, so the job is surely still running when the server is stopped."""
-    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
-    while speech.duration < 30.0:
-        speech = speech + speech
-    audio = mediagen.write_wav(media_dir / "long_speech.wav", speech)
-    video = mediagen.write_face_video(media_dir / "long_face.mp4", 6.0, 25.0, 320, 240)
-    return video, audio
-
-
-LONG_JOB = {"sync_mode": "loop"}
-
-
-def client_for(server: Server, key: str) -> httpx.Client:
-    return httpx.Client(base_url=server.api, headers={"x-api-key": key}, timeout=30)
-
-
-def start_long_job(client: httpx.Client, inputs: tuple[Path, Path]) -> str:
-    """Upload the long inputs; return the request id once a worker is processing it."""
-    video, audio = inputs
-    with video.open("rb") as video_file, audio.open("rb") as audio_file:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            files={"video": video_file, "audio": audio_file},
-            data=LONG_JOB,
-        )
-    request_id: str = response.json()["request_id"]
-    wait_for_status(client, request_id, {"processing"}, 60)
-    return request_id
-
-
-def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
-    with sessions_for(data_dir)() as session:
-        return session.scalars(select(LipsyncJob).where(LipsyncJob.id == request_id)).one()
-
-
-def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysing") -> None:
-    """Until the engine has reported progress in `stage` (it is past its start-up)."""
-    deadline = time.monotonic() + 60
-    while True:
-        row = job_row(data_dir, request_id)
-        if row.progress > 0.0 and row.progress_stage == stage:
-            return
-        assert row.status == "processing", f"job is {row.status} before reaching {stage}"
-        assert time.monotonic() < deadline, f"no progress reported in {stage}"
-        time.sleep(0.05)
 
 
 def test_killed_mid_job_then_restarted_completes(

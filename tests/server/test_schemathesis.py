@@ -29,7 +29,7 @@ def test_api_conforms_to_its_schema(api_server: ApiServer) -> None:
     key = new_key(api_server.server.data_dir, "fuzz", rate_limit_generate="100000/minute").key
     schema = schemathesis.openapi.from_url(f"{api_server.server.base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18  # 8 per prefix, /healthz, /readyz
+    assert len(operations) == 22  # 10 per prefix, /healthz, /readyz
     # valid requests, then invalid ones (wrong types, missing fields): never a 5xx either way
     # (an operation with no parameters and no body has nothing to make invalid)
     runs = [

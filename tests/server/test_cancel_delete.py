@@ -1,0 +1,133 @@
+"""Cancel and delete: the status changes at once, a running worker stops within seconds and
+frees the job's files, a deleted request is gone; plus progress and stage while processing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from server.helpers import (
+    ApiServer,
+    Server,
+    client_for,
+    new_key,
+    start_long_job,
+    wait_for_status,
+)
+
+STAGES = {"fetching", "analysing", "rendering", "scoring"}
+
+
+def files_of(data_dir: Path, request_id: str) -> list[str]:
+    """Every input or output file (temporary ones too) of a request."""
+    inputs = data_dir / "inputs" / request_id
+    outputs = [p.name for p in (data_dir / "outputs").iterdir() if request_id in p.name]
+    return outputs + ([p.name for p in inputs.iterdir()] if inputs.exists() else [])
+
+
+def wait_until_freed(data_dir: Path, request_id: str, timeout: float = 15.0) -> float:
+    """Seconds until the request's files are gone (a stopped worker frees them)."""
+    started = time.monotonic()
+    while files_of(data_dir, request_id):
+        assert time.monotonic() - started < timeout, files_of(data_dir, request_id)
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_running_jobs_are_cancelled_and_deleted_and_their_workers_stop(
+    tmp_path: Path, long_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "cancel")
+    server = Server(tmp_path, workers=1).start()
+    try:
+        with client_for(server, key.key) as client:
+            first = start_long_job(client, long_inputs)
+            video, audio = long_inputs
+            with video.open("rb") as video_file, audio.open("rb") as audio_file:
+                second = client.post(
+                    "/lipsync/generate-with-media",
+                    files={"video": video_file, "audio": audio_file},
+                    data={"sync_mode": "loop", "reference_id": "second"},
+                ).json()["request_id"]
+
+            # progress and stage while processing
+            deadline = time.monotonic() + 60
+            while True:
+                body = client.get(f"/lipsync/requests/{first}").json()
+                assert body["status"] == "processing", body
+                if body.get("stage") == "rendering":
+                    break
+                assert time.monotonic() < deadline, body
+                time.sleep(0.1)
+            assert 0.0 < body["progress"] < 1.0 and set(body) >= {"progress", "stage"}
+
+            cancelled = client.post(f"/lipsync/requests/{first}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["status"] == "cancelled" and "finished_at" in cancelled.json()
+            assert "progress" not in cancelled.json() and "stage" not in cancelled.json()
+            assert wait_until_freed(tmp_path, first) < 10  # inputs and partial render gone
+            again = client.post(f"/lipsync/requests/{first}/cancel")  # changes nothing
+            assert again.json() == cancelled.json()
+
+            # the worker is free again: it takes the next job, which we delete mid-run
+            wait_for_status(client, second, {"processing"}, 60)
+            deleted = client.delete("/lipsync/requests/second")  # by reference_id
+            assert deleted.status_code == 200, deleted.text
+            assert deleted.json() == {"id": second, "deleted": True}
+            assert client.get(f"/lipsync/requests/{second}").status_code == 404
+            assert client.delete(f"/lipsync/requests/{second}").status_code == 404
+            assert wait_until_freed(tmp_path, second) < 10
+    finally:
+        server.stop()
+    logs = server.logs()
+    assert f"job {first}: cancelled; stopped and its files freed" in logs
+    assert f"job {second}: deleted; stopped and its files freed" in logs
+    assert "unexpected error" not in logs
+
+
+def test_queued_jobs_cancel_and_delete_and_their_errors(
+    api_server: ApiServer, short_face_video: Path, short_speech: Path
+) -> None:
+    """API only (no workers), so the jobs stay queued until cancelled."""
+    data_dir = api_server.server.data_dir
+    key = new_key(data_dir, "queued-cancel")
+
+    def upload(client: httpx.Client, reference_id: str) -> str:
+        with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
+            response = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": video, "audio": audio},
+                data={"reference_id": reference_id},
+            )
+        assert response.status_code == 200, response.text
+        request_id: str = response.json()["request_id"]
+        return request_id
+
+    with api_server.client(key) as client, api_server.client(api_server.other) as stranger:
+        queued = upload(client, "to-cancel")
+        assert files_of(data_dir, queued)  # the uploaded inputs
+        assert stranger.post(f"/lipsync/requests/{queued}/cancel").status_code == 404
+        assert stranger.delete(f"/lipsync/requests/{queued}").status_code == 404
+        response = client.post("/lipsync/requests/to-cancel/cancel")
+        assert response.status_code == 200
+        assert response.json()["id"] == queued and response.json()["status"] == "cancelled"
+        assert files_of(data_dir, queued) == []  # freed at once: no worker had them
+        listed = client.get("/lipsync/requests", params={"reference_id": "to-cancel"}).json()
+        assert [item["status"] for item in listed["data"]] == ["cancelled"]
+
+        other = upload(client, "to-delete")
+        assert client.delete(f"/lipsync/requests/{other}").json() == {"id": other, "deleted": True}
+        assert files_of(data_dir, other) == []
+        assert client.get("/lipsync/requests").json()["pagination"]["total"] == 1
+
+        for missing in ("nope", "6f82a2d8-a6d4-4e8a-a0fa-e8b09823a2d8", other):
+            for response in (
+                client.post(f"/lipsync/requests/{missing}/cancel"),
+                client.delete(f"/lipsync/requests/{missing}"),
+            ):
+                assert (response.status_code, response.json()) == (404, {"error": "not found"})
+        unauthenticated = httpx.delete(f"{api_server.api}/lipsync/requests/{queued}")
+        assert unauthenticated.status_code == 401
+        assert client.get(f"/lipsync/requests/{queued}/cancel").status_code == 404
