@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from chamelaion.server.fetch import FetchError, address_allowed, download, normalized_url
-from server.helpers import MediaServer
+from server.helpers import MediaServer, dripping_server
 
 
 def fetch(url: str, destination: Path, allow_private: bool = True, max_bytes: int = 10**8) -> None:
@@ -212,3 +213,30 @@ def test_a_name_is_resolved_once_per_connection_and_that_answer_is_used(
     fetch(f"http://rebind.test:{port}/{short_speech.name}", tmp_path / "audio")
     assert (tmp_path / "audio").read_bytes() == short_speech.read_bytes()
     assert asked == ["rebind.test"]
+
+
+def test_total_deadline_cuts_off_a_server_that_drips(tmp_path: Path) -> None:
+    """Each read gets a byte well within the read timeout; only the total deadline ends it."""
+    started = time.monotonic()
+    with dripping_server() as url, pytest.raises(FetchError, match=r"^not finished within 1.5 s$"):
+        download(url, tmp_path / "video", 10**8, 2.0, 2.0, True, total_timeout=1.5)
+    assert time.monotonic() - started < 4
+    assert not (tmp_path / "video").exists()
+
+
+def test_a_checkpoint_abandons_a_transfer_while_the_server_sends_nothing(tmp_path: Path) -> None:
+    class AbandonedError(Exception):
+        pass
+
+    calls = 0
+
+    def checkpoint() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise AbandonedError
+
+    started = time.monotonic()
+    with dripping_server(interval=60) as url, pytest.raises(AbandonedError):
+        download(url, tmp_path / "video", 10**8, 2.0, 30.0, True, checkpoint=checkpoint)
+    assert time.monotonic() - started < 5  # not the 30 s read timeout

@@ -48,7 +48,7 @@ class TimeLimitError(Exception):
     """Raised at a checkpoint once the attempt has run longer than its wall-clock limit."""
 
 
-TIME_LIMIT_EXCEEDED = "processing took longer than its time limit ({limit:.0f} s)"
+TIME_LIMIT_EXCEEDED = "processing took longer than its time limit ({limit:g} s)"
 OUT_OF_SPACE = "insufficient storage on the server"
 
 
@@ -186,7 +186,7 @@ class Worker:
         if attempt.lost.is_set():
             raise JobLostError
         if attempt.time_limit is not None and attempt.elapsed() > attempt.time_limit:
-            raise TimeLimitError(TIME_LIMIT_EXCEEDED.format(limit=attempt.time_limit))
+            raise TimeLimitError(TIME_LIMIT_EXCEEDED.format(limit=round(attempt.time_limit, 1)))
 
     def _rendering_path(self, job_id: str) -> Path:
         """This attempt's own name for the output it renders (see `_execute`)."""
