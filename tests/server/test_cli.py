@@ -52,6 +52,8 @@ def test_keys_create_refuses_bad_options(tmp_path: Path) -> None:
     no_account = chamelaion("keys", "create", "--name", "x", "--account", "nope", data_dir=tmp_path)
     assert no_account.returncode == 1 and "no account" in no_account.stdout
     assert chamelaion("keys", "revoke", "nope", data_dir=tmp_path).returncode == 1
+    no_owner = chamelaion("keys", "webhook-secret", "nope", data_dir=tmp_path)
+    assert no_owner.returncode == 1 and "no account, key id or key prefix nope" in no_owner.stdout
 
 
 def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:

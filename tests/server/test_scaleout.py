@@ -23,16 +23,20 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 import mediagen
+from chamelaion import verify_webhook
+from chamelaion.server.hooks import job_store
 from chamelaion.server.jobs import submit
 from chamelaion.server.migrate import MIGRATION_LOCK_KEY
 from chamelaion.server.models import InputKind, LipsyncJob, utcnow
 from server.helpers import (
     REDIS_URL,
     Key,
+    Receiver,
     Server,
     completed_files,
     files_of,
     new_key,
+    secret_for,
     sessions_for,
     use_postgres,
 )
@@ -330,6 +334,46 @@ def test_a_job_committed_but_never_published_is_swept_up(
         assert "sweep: 0 re-queued, 0 failed, 1 published" in worker.log()
     finally:
         worker.stop()
+
+
+def test_webhooks_are_shared_by_the_workers_and_each_sent_once(
+    cluster_dir: Path, redis_prefix: str, receiver: Receiver
+) -> None:
+    """Twenty deliveries owed at once (cancelling a job owes one, through the "job finished"
+    hook), two workers' senders claiming them: every one arrives, none twice."""
+    env = celery_env(cluster_dir, redis_prefix, CHAMELAION_ALLOW_PRIVATE_URLS="true")
+    key = new_key(cluster_dir, "hooks")
+    secret = secret_for(cluster_dir, key.account_id)
+    sessions = sessions_for(cluster_dir)
+    with sessions() as session:
+        jobs = [
+            LipsyncJob(
+                account_id=key.account_id,
+                input_kind=InputKind.URL.value,
+                video_source="https://example.com/v.mp4",
+                audio_source="https://example.com/a.wav",
+                webhook_url=receiver.url,
+            )
+            for _ in range(20)
+        ]
+        for job in jobs:
+            submit(session, job)
+        session.commit()
+    store = job_store(sessions)
+    assert all(store.cancel(job.id) == "queued" for job in jobs)
+    workers = [CeleryWorker(cluster_dir, env, f"hooks{n}").start() for n in range(2)]
+    try:
+        receiver.wait_for(len(jobs))
+        time.sleep(1.0)  # a duplicate, if any, would arrive now
+    finally:
+        for worker in workers:
+            worker.stop()
+    sent = [
+        verify_webhook(delivery.body, delivery.headers["Chamelaion-Signature"], secret)
+        for delivery in receiver.received
+    ]
+    assert sorted(request.id for request in sent) == sorted(job.id for job in jobs)
+    assert {request.status for request in sent} == {"cancelled"}
 
 
 def test_two_api_replicas_share_one_rate_limit(cluster_dir: Path, redis_prefix: str) -> None:

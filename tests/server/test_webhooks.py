@@ -5,15 +5,11 @@ watched; deliveries are checked with the SDK's `verify_webhook`, as a client wou
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,15 +21,17 @@ from chamelaion.server.config import Settings
 from chamelaion.server.hooks import job_store
 from chamelaion.server.jobs import submit
 from chamelaion.server.keys import key_prefix
-from chamelaion.server.models import Account, DeliveryStatus, InputKind, LipsyncJob, WebhookDelivery
-from chamelaion.server.webhooks import WebhookSender, new_secret
+from chamelaion.server.models import DeliveryStatus, InputKind, LipsyncJob, WebhookDelivery
+from chamelaion.server.webhooks import WebhookSender
 from server.helpers import (
     ApiServer,
     Key,
     MediaServer,
+    Receiver,
     Server,
     database_url,
     new_key,
+    secret_for,
     sessions_for,
 )
 
@@ -42,60 +40,6 @@ FAST_RETRIES = {
     "CHAMELAION_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
     "CHAMELAION_WEBHOOK_TIMEOUT_SECONDS": "5",
 }
-
-
-@dataclass
-class Delivery:
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers with `script`'s statuses in turn, then `then`."""
-
-    url: str
-    script: list[int] = field(default_factory=list)
-    then: int = 200
-    received: list[Delivery] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wait_for(self, count: int, timeout: float = 60.0) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"{len(self.received)} deliveries after {timeout}s, wanted {count}")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            with state.lock:
-                state.received.append(Delivery(body, dict(self.headers.items())))
-                status = state.script.pop(0) if state.script else state.then
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/chamelaion"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def create_webhook_secret(data_dir: Path, account: str) -> str:
@@ -112,16 +56,6 @@ def create_webhook_secret(data_dir: Path, account: str) -> str:
     found = re.search(r"(whsec_[A-Za-z0-9_-]{43})", result.stdout)
     assert found, result.stdout
     return found.group(1)
-
-
-def secret_for(data_dir: Path, account_id: str) -> str:
-    """A webhook secret stored as the CLI stores it (the CLI itself is tested once, above)."""
-    with sessions_for(data_dir)() as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        account.webhook_secret = new_secret()
-        session.commit()
-        return account.webhook_secret
 
 
 def failing_url_job(server: Server, key: Key, media_server: MediaServer, webhook: str) -> str:

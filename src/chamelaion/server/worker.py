@@ -141,13 +141,13 @@ class Worker:
             return
         except TimeLimitError as exc:
             outcome = str(exc)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                log.error("job %s: the disk is full", job.id)
+                outcome = OUT_OF_SPACE
+            else:
                 log.exception("job %s: unexpected error", job.id)
-            outcome = OUT_OF_SPACE if exc.errno == errno.ENOSPC else "internal error"
-        except Exception:
-            log.exception("job %s: unexpected error", job.id)
-            outcome = "internal error"
+                outcome = "internal error"
         finally:
             done.set()
             beat.join()
