@@ -44,12 +44,12 @@ def test_request_model_parses_the_seed_example() -> None:
 
 def test_absent_optional_fields_and_unknown_fields() -> None:
     req = LipsyncRequest.model_validate(
-        {"id": "a", "status": "queued", "created_at": "2026-03-30T11:02:00Z", "progress": 0.25}
+        {"id": "a", "status": "queued", "created_at": "2026-03-30T11:02:00Z", "eta_seconds": 25}
     )
     assert req.output_url is None and req.started_at is None and req.reference_id is None
-    assert not req.is_finished
-    assert req.progress == 0.25  # type: ignore[attr-defined]
-    assert req.model_extra == {"progress": 0.25}
+    assert not req.is_finished and req.progress is None and req.stage is None
+    assert req.eta_seconds == 25  # type: ignore[attr-defined]
+    assert req.model_extra == {"eta_seconds": 25}
     gen = LipsyncGenerate.model_validate({"status": "success", "request_id": "r", "x": 1})
     assert gen.request_id == "r"
 

@@ -14,6 +14,7 @@ from server.helpers import (
     client_for,
     new_key,
     start_long_job,
+    upload,
     wait_for_status,
 )
 
@@ -94,19 +95,8 @@ def test_queued_jobs_cancel_and_delete_and_their_errors(
     data_dir = api_server.server.data_dir
     key = new_key(data_dir, "queued-cancel")
 
-    def upload(client: httpx.Client, reference_id: str) -> str:
-        with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
-            response = client.post(
-                "/lipsync/generate-with-media",
-                files={"video": video, "audio": audio},
-                data={"reference_id": reference_id},
-            )
-        assert response.status_code == 200, response.text
-        request_id: str = response.json()["request_id"]
-        return request_id
-
     with api_server.client(key) as client, api_server.client(api_server.other) as stranger:
-        queued = upload(client, "to-cancel")
+        queued = upload(client, (short_face_video, short_speech), "to-cancel")
         assert files_of(data_dir, queued)  # the uploaded inputs
         assert stranger.post(f"/lipsync/requests/{queued}/cancel").status_code == 404
         assert stranger.delete(f"/lipsync/requests/{queued}").status_code == 404
@@ -117,7 +107,7 @@ def test_queued_jobs_cancel_and_delete_and_their_errors(
         listed = client.get("/lipsync/requests", params={"reference_id": "to-cancel"}).json()
         assert [item["status"] for item in listed["data"]] == ["cancelled"]
 
-        other = upload(client, "to-delete")
+        other = upload(client, (short_face_video, short_speech), "to-delete")
         assert client.delete(f"/lipsync/requests/{other}").json() == {"id": other, "deleted": True}
         assert files_of(data_dir, other) == []
         assert client.get("/lipsync/requests").json()["pagination"]["total"] == 1

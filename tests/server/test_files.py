@@ -12,7 +12,7 @@ import pytest
 
 from chamelaion.server.models import InputKind, JobStatus, LipsyncJob, utcnow
 from chamelaion.server.storage import OutputSigner
-from server.helpers import ApiServer, sessions_for
+from server.helpers import EXAMPLE_INPUTS, ApiServer, sessions_for
 
 CONTENT = os.urandom(300_000)
 
@@ -136,12 +136,7 @@ def test_signed_url_for_an_unfinished_request_is_not_found(api_server: ApiServer
     with api_server.client() as client:
         response = client.post(
             "/lipsync/generate",
-            json={
-                "inputs": [
-                    {"type": "video", "url": "https://example.com/v.mp4"},
-                    {"type": "audio", "url": "https://example.com/a.wav"},
-                ]
-            },
+            json={"inputs": EXAMPLE_INPUTS},
         )
     request_id = response.json()["request_id"]
     url = signer(api_server, ttl=60).url(api_server.server.base_url, request_id)

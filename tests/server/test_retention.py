@@ -14,7 +14,15 @@ import httpx
 from chamelaion.server.config import Settings
 from chamelaion.server.models import InputKind, JobStatus, LipsyncJob, utcnow
 from chamelaion.server.reaper import Reaped, Reaper
-from server.helpers import Key, Server, client_for, database_url, new_key, sessions_for
+from server.helpers import (
+    EXAMPLE_INPUTS,
+    Key,
+    Server,
+    client_for,
+    database_url,
+    new_key,
+    sessions_for,
+)
 
 HOUR = 3600.0
 
@@ -132,12 +140,7 @@ def test_below_the_free_space_floor_new_jobs_get_507_and_readyz_fails(
         with client_for(server, key.key) as client:
             response = client.post(
                 "/lipsync/generate",
-                json={
-                    "inputs": [
-                        {"type": "video", "url": "https://example.com/v.mp4"},
-                        {"type": "audio", "url": "https://example.com/a.wav"},
-                    ]
-                },
+                json={"inputs": EXAMPLE_INPUTS},
             )
             assert (response.status_code, response.json()) == (507, insufficient)
             with short_face_video.open("rb") as video, short_speech.open("rb") as audio:

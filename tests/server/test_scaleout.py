@@ -38,6 +38,7 @@ from server.helpers import (
     new_key,
     secret_for,
     sessions_for,
+    upload,
     use_postgres,
 )
 
@@ -149,18 +150,6 @@ def cluster_dir(tmp_path: Path) -> Path:
 
 def client_for(server: Server, key: Key) -> httpx.Client:
     return httpx.Client(base_url=server.api, headers={"x-api-key": key.key}, timeout=30)
-
-
-def upload(client: httpx.Client, inputs: tuple[Path, Path], reference_id: str) -> str:
-    video, audio = inputs
-    with video.open("rb") as v, audio.open("rb") as a:
-        response = client.post(
-            "/lipsync/generate-with-media",
-            files={"video": v, "audio": a},
-            data={"reference_id": reference_id},
-        )
-    assert response.status_code == 200, response.text
-    return str(response.json()["request_id"])
 
 
 def rows(data_dir: Path, ids: list[str]) -> dict[str, LipsyncJob]:

@@ -24,6 +24,7 @@ from chamelaion.server.keys import key_prefix
 from chamelaion.server.models import DeliveryStatus, InputKind, LipsyncJob, WebhookDelivery
 from chamelaion.server.webhooks import WebhookSender
 from server.helpers import (
+    EXAMPLE_INPUTS,
     ApiServer,
     Key,
     MediaServer,
@@ -210,10 +211,7 @@ def test_a_webhook_to_a_private_address_is_refused_like_a_fetch(
 
 
 def test_webhook_url_is_checked_at_creation(api_server: ApiServer) -> None:
-    inputs = [
-        {"type": "video", "url": "https://example.com/v.mp4"},
-        {"type": "audio", "url": "https://example.com/a.wav"},
-    ]
+    inputs = EXAMPLE_INPUTS
     fresh = new_key(api_server.server.data_dir, "no-webhook-secret")
     with api_server.client(fresh) as client:
         no_secret = client.post(
