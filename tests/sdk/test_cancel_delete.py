@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sdk.realserver import Live
 
 from chamelaion import BadRequestError, ChamelaionError, NotFoundError
 from chamelaion.types import RequestDeleted
+from sdk.live import Live
 
 
 def _inputs(live: Live, video: Path, audio: Path) -> list[Any]:

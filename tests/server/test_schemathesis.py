@@ -19,14 +19,17 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from server.helpers import ApiServer, new_key
+from server.helpers import ApiServer, new_key, secret_for
 
 EXAMPLES_PER_OPERATION = 25
 
 
 def test_api_conforms_to_its_schema(api_server: ApiServer) -> None:
     # A key whose generate limit stays out of the way (429 would still be a documented answer).
-    key = new_key(api_server.server.data_dir, "fuzz", rate_limit_generate="100000/minute").key
+    fuzz = new_key(api_server.server.data_dir, "fuzz", rate_limit_generate="100000/minute")
+    key = fuzz.key
+    # and an account that may ask for webhooks, so a schema-valid webhook_url is accepted
+    secret_for(api_server.server.data_dir, fuzz.account_id)
     schema = schemathesis.openapi.from_url(f"{api_server.server.base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 22  # 10 per prefix, /healthz, /readyz
