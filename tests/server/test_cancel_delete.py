@@ -12,6 +12,7 @@ from server.helpers import (
     ApiServer,
     Server,
     client_for,
+    files_of,
     new_key,
     start_long_job,
     upload,
@@ -21,18 +22,19 @@ from server.helpers import (
 STAGES = {"fetching", "analysing", "rendering", "scoring"}
 
 
-def files_of(data_dir: Path, request_id: str) -> list[str]:
-    """Every input or output file (temporary ones too) of a request."""
+def every_file_of(data_dir: Path, request_id: str) -> list[str]:
+    """Every input and output file (temporary ones too) of a request."""
     inputs = data_dir / "inputs" / request_id
-    outputs = [p.name for p in (data_dir / "outputs").iterdir() if request_id in p.name]
-    return outputs + ([p.name for p in inputs.iterdir()] if inputs.exists() else [])
+    return files_of(data_dir, request_id) + (
+        sorted(p.name for p in inputs.iterdir()) if inputs.exists() else []
+    )
 
 
 def wait_until_freed(data_dir: Path, request_id: str, timeout: float = 15.0) -> float:
     """Seconds until the request's files are gone (a stopped worker frees them)."""
     started = time.monotonic()
-    while files_of(data_dir, request_id):
-        assert time.monotonic() - started < timeout, files_of(data_dir, request_id)
+    while every_file_of(data_dir, request_id):
+        assert time.monotonic() - started < timeout, every_file_of(data_dir, request_id)
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -97,19 +99,19 @@ def test_queued_jobs_cancel_and_delete_and_their_errors(
 
     with api_server.client(key) as client, api_server.client(api_server.other) as stranger:
         queued = upload(client, (short_face_video, short_speech), "to-cancel")
-        assert files_of(data_dir, queued)  # the uploaded inputs
+        assert every_file_of(data_dir, queued)  # the uploaded inputs
         assert stranger.post(f"/lipsync/requests/{queued}/cancel").status_code == 404
         assert stranger.delete(f"/lipsync/requests/{queued}").status_code == 404
         response = client.post("/lipsync/requests/to-cancel/cancel")
         assert response.status_code == 200
         assert response.json()["id"] == queued and response.json()["status"] == "cancelled"
-        assert files_of(data_dir, queued) == []  # freed at once: no worker had them
+        assert every_file_of(data_dir, queued) == []  # freed at once: no worker had them
         listed = client.get("/lipsync/requests", params={"reference_id": "to-cancel"}).json()
         assert [item["status"] for item in listed["data"]] == ["cancelled"]
 
         other = upload(client, (short_face_video, short_speech), "to-delete")
         assert client.delete(f"/lipsync/requests/{other}").json() == {"id": other, "deleted": True}
-        assert files_of(data_dir, other) == []
+        assert every_file_of(data_dir, other) == []
         assert client.get("/lipsync/requests").json()["pagination"]["total"] == 1
 
         for missing in ("nope", "6f82a2d8-a6d4-4e8a-a0fa-e8b09823a2d8", other):
