@@ -67,6 +67,10 @@ class LipsyncRequest(BaseModel):
     """While ``processing``: ``fetching``, ``analysing``, ``rendering`` or ``scoring`` (see
     ``RequestStage``)."""
 
+    output_expired: bool | None = None
+    """True once a completed request's output was deleted at the end of the server's retention
+    time (it then has no ``output_url``)."""
+
     @property
     def is_finished(self) -> bool:
         """Whether the request reached ``completed``, ``failed`` or ``cancelled``."""

@@ -33,6 +33,10 @@ export interface LipsyncGenerateParams {
 
   /** How to reconcile a video and an audio of different lengths (default `cut_off`). */
   sync_mode?: SyncMode;
+
+  /** Called (POST, signed with the account's webhook secret) when the request completes or
+   * fails; the Python SDK's `verify_webhook` checks the signature. */
+  webhook_url?: string;
 }
 
 export namespace LipsyncGenerateParams {
@@ -63,6 +67,10 @@ export interface LipsyncGenerateWithMediaParams {
 
   /** How to reconcile a video and an audio of different lengths (default `cut_off`). */
   sync_mode?: SyncMode;
+
+  /** Called (POST, signed with the account's webhook secret) when the request completes or
+   * fails; the Python SDK's `verify_webhook` checks the signature. */
+  webhook_url?: string;
 }
 
 export class Lipsync {

@@ -55,6 +55,16 @@ export interface LipsyncRequest {
 
   /** The output's lip sync, once completed and measured. */
   sync?: OutputSync;
+
+  /** While processing: how much of the work is done, 0 to 1. */
+  progress?: number;
+
+  /** While processing: `fetching`, `analysing`, `rendering` or `scoring`. */
+  stage?: 'fetching' | 'analysing' | 'rendering' | 'scoring';
+
+  /** True once a completed request's output was deleted at the end of the server's retention
+   * time (it then has no `output_url`). */
+  output_expired?: boolean;
 }
 
 export interface Pagination {
