@@ -13,8 +13,9 @@ const DEFAULT_POLL_INTERVAL = 2_000;
 // for a fresh one, once.
 const EXPIRED_URL_STATUSES = new Set([401, 403, 404, 410]);
 
-/** A request moves `queued` → `processing` → `completed` | `failed`. */
-export type RequestStatus = 'queued' | 'processing' | 'completed' | 'failed';
+/** A request moves `queued` → `processing` → `completed` | `failed`; `cancelled` is where a
+ * cancel (or delete) through the API takes a queued or processing one. */
+export type RequestStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
 /** The output's lip sync, measured by the service after rendering (as `chamelaion eval`). */
 export interface OutputSync {
@@ -104,7 +105,7 @@ export interface WaitOptions extends Pick<RequestOptions, 'signal'> {
   requestOptions?: Omit<RequestOptions, 'signal'>;
 }
 
-const FINISHED_STATUSES = new Set(['completed', 'failed']);
+const FINISHED_STATUSES = new Set(['completed', 'failed', 'cancelled']);
 
 function requestPath(id: string): string {
   if (typeof id !== 'string' || !id) {
