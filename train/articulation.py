@@ -4,12 +4,12 @@
     python train/articulation.py --all -o X.npz  # every training clip (not shipped: see the card)
     python train/articulation.py --evaluate      # held-out figures of the shipped weights only
 
-The model reads log-mel speech and phone posteriors (`mouthmodel.speech_features`, the same
-code the engine runs) and predicts,
-per video frame, the speaker-normalised mouth parameters of engine/geometry.py (gap, width,
-jaw, lips; each z-scored per clip, so a speaker's own rest shape and range are not the model's
-business: the engine adapts them to the speaker at run time). A dilated 1-D convolution stack
-over time, fully convolutional, so the engine runs it over a whole soundtrack in numpy.
+The model reads log-mel speech and articulator tracks (`mouthmodel.speech_features`, the same
+code the engine runs) and predicts, per video frame, the speaker-normalised mouth parameters of
+engine/geometry.py (gap, width, jaw, lips; each z-scored per clip, so a speaker's own rest shape
+and range are not the model's business: the engine adapts them to the speaker at run time). Two
+regressors, averaged: a dilated 1-D convolution stack over time (fully convolutional, so the
+engine runs it over a whole soundtrack in numpy) and a ridge regression over a fixed context.
 
 Augmentation stands in for the data we do not have: additive noise, speed changes (audio and
 mouth together), mel-axis warping (vocal tract length), band and time masks.
@@ -33,10 +33,12 @@ import numpy as np
 from chamelaion.engine import logmel, phonetics
 from chamelaion.engine.geometry import GAP, PARAM_NAMES, WIDTH, mouth_params
 from chamelaion.engine.mouthmodel import (
+    EnsembleMouthModel,
     LinearRegressor,
+    in_context,
+    load_model,
     model_inputs,
     speech_evidence,
-    speech_features,
 )
 
 WEIGHTS = footage.ROOT / "src" / "chamelaion" / "engine" / "weights" / "lipsync2.npz"
@@ -213,9 +215,8 @@ def stacked(example: Example) -> tuple[np.ndarray, np.ndarray]:
     """The ridge regression's rows of one example: features at `LINEAR_OFFSETS` around each
     video frame with a known mouth, and those frames' targets."""
     known = np.isfinite(example.target).all(axis=1)
-    frames = example.frame_index[known]
-    rows = np.clip(frames[:, None] + np.array(LINEAR_OFFSETS)[None, :], 0, len(example.mel) - 1)
-    return example.mel[rows].reshape(len(frames), -1), example.target[known]
+    rows = in_context(example.mel, example.frame_index[known], np.array(LINEAR_OFFSETS))
+    return rows, example.target[known]
 
 
 def train_linear(examples: list[Example], validation: list[Example]) -> LinearRegressor:
@@ -225,9 +226,7 @@ def train_linear(examples: list[Example], validation: list[Example]) -> LinearRe
     rows = [stacked(e) for e in examples]
     x = np.concatenate([r[0] for r in rows]).astype(np.float64)
     y = np.concatenate([r[1] for r in rows]).astype(np.float64)
-    speakers = np.concatenate(
-        [[e.speaker] * len(r[0]) for e, r in zip(examples, rows, strict=True)]
-    )
+    speakers = np.repeat([e.speaker for e in examples], [len(r[0]) for r in rows])
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     x = (x - mean) / std
 
@@ -235,11 +234,12 @@ def train_linear(examples: list[Example], validation: list[Example]) -> LinearRe
         a = x[keep]
         return np.linalg.solve(a.T @ a + penalty * np.eye(a.shape[1]), a.T @ y[keep])
 
-    def score(weights: np.ndarray, rows: np.ndarray, truth: np.ndarray) -> float:
-        predicted = (rows - mean) / std @ weights
+    def score(weights: np.ndarray, inputs: np.ndarray, truth: np.ndarray) -> float:
+        """Mean r of gap and width; `inputs` standardised as the training rows are."""
+        predicted = inputs @ weights
         return float(np.mean([pearson(predicted[:, p], truth[:, p]) for p in (GAP, WIDTH)]))
 
-    checks = [stacked(e) for e in validation]
+    checks = [((inputs - mean) / std, truth) for inputs, truth in map(stacked, validation)]
     scores = {}
     for penalty in RIDGE_PENALTIES:
         if checks:
@@ -249,7 +249,7 @@ def train_linear(examples: list[Example], validation: list[Example]) -> LinearRe
             rs = []
             for speaker in np.unique(speakers):
                 out = speakers == speaker
-                rs.append(score(fit(~out, penalty), x[out] * std + mean, y[out]))
+                rs.append(score(fit(~out, penalty), x[out], y[out]))
         scores[penalty] = float(np.nanmean(rs))
     best = max(scores, key=lambda k: scores[k])
     where = "validation clips" if checks else "each training speaker left out"
@@ -260,37 +260,37 @@ def train_linear(examples: list[Example], validation: list[Example]) -> LinearRe
     return LinearRegressor(np.array(LINEAR_OFFSETS), mean, std, weights, scale)
 
 
-def calibrate_delay(weights: Path, clips: list[footage.Clip]) -> float:
+def calibrate_delay(model: EnsembleMouthModel, validation: list[Example]) -> float:
     """How long after the sound the mouth of speakers the model never learned from takes the
     predicted shape: the delay (10 ms steps, within +-200 ms) at which the prediction best
-    matches the true mouth of `clips` (mean r of gap and width over clips). Stored with the
-    weights; the engine applies it. Measured on validation clips, never the held-out ones."""
-    from chamelaion.engine.mouthmodel import load_model
-
-    model = load_model(weights)
-    data = [footage.load(c) for c in clips]
-    truths = [mouth_params(d.landmarks) for d in data]
-    inputs = [speech_features(d.audio) for d in data]
-    track = [np.mean([m.track(x) for m in model.members], axis=0) for x in inputs]
+    matches the true mouth of the `validation` examples (mean r of gap and width). Stored with
+    the weights; the engine applies it. Measured on validation clips, never the held-out ones."""
+    tracks = [model.track(e.mel) for e in validation]
     scores = {}
     for step in range(-20, 21):
         rs = []
-        for d, truth, out in zip(data, truths, track, strict=True):
-            index = np.round((np.arange(d.frames) / d.fps - step / 100) * logmel.FRAME_RATE)
-            predicted = out[np.clip(index.astype(int), 0, len(out) - 1)]
-            rs += [pearson(predicted[:, p], truth[:, p]) for p in (GAP, WIDTH)]
+        for e, out in zip(validation, tracks, strict=True):
+            predicted = out[np.clip(e.frame_index - step, 0, len(out) - 1)]
+            rs += [pearson(predicted[:, p], e.target[:, p]) for p in (GAP, WIDTH)]
         scores[step] = float(np.nanmean(rs))
     best = max(scores, key=lambda k: scores[k])
     print(f"  delay: r {scores[0]:.3f} at 0 ms, {scores[best]:.3f} at {best * 10} ms (chosen)")
     return best / 100
 
 
-def export(
-    model, linear: LinearRegressor, path: Path, output_scale: np.ndarray, card: dict[str, str]
-) -> None:  # type: ignore[no-untyped-def]
+def export(  # type: ignore[no-untyped-def]
+    model,
+    linear: LinearRegressor,
+    path: Path,
+    output_scale: np.ndarray,
+    card: dict[str, str],
+    delay: float = 0.0,
+) -> None:
     """Weights as plain arrays: conv{i}_w (out, in, k), conv{i}_b, head_w, head_b; the ridge
-    regression's linear_offsets, linear_mean, linear_std, linear_weights, linear_output_scale."""
+    regression's linear_offsets, linear_mean, linear_std, linear_weights, linear_output_scale;
+    delay_seconds."""
     arrays: dict[str, np.ndarray] = {
+        "delay_seconds": np.array(delay, np.float32),
         "linear_offsets": linear.offsets.astype(np.int32),
         "linear_mean": linear.mean.astype(np.float32),
         "linear_std": linear.std.astype(np.float32),
@@ -320,8 +320,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(weights: Path, clips: list[footage.Clip]) -> dict[str, list[float]]:
     """Prediction-level r per held-out clip and parameter, with the numpy model the engine runs."""
-    from chamelaion.engine.mouthmodel import load_model
-
     model = load_model(weights)
     results: dict[str, list[float]] = {}
     for clip in clips:
@@ -382,13 +380,9 @@ def main() -> int:
         ]
         linear = train_linear(examples, validation)
         export(model, linear, args.output, output_scale, card)
-        if validation:
-            with np.load(args.output) as stored:
-                arrays = dict(stored)
-            arrays["delay_seconds"] = np.array(
-                calibrate_delay(args.output, footage.validation_clips(True)), np.float32
-            )
-            np.savez_compressed(args.output, **arrays)
+        if validation:  # measured with the numpy model the engine runs, as exported
+            delay = calibrate_delay(load_model(args.output), validation)
+            export(model, linear, args.output, output_scale, card, delay)
         print(f"trained in {time.time() - started:.0f} s -> {args.output}")
     results = evaluate(args.output, footage.held_out_clips())
     print_evaluation(results)

@@ -89,6 +89,13 @@ class ConvolutionalRegressor:
         return x
 
 
+def in_context(inputs: np.ndarray, frames: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(len(frames), len(offsets) * F): the rows of `inputs` (T, F) at each of `frames` plus
+    each offset, side by side; rows before the start or past the end repeat the edge one."""
+    rows = np.clip(frames[:, None] + offsets[None, :], 0, len(inputs) - 1)
+    return inputs[rows].reshape(len(frames), -1)
+
+
 @dataclass(frozen=True)
 class LinearRegressor:
     """Ridge regression over the features at a few fixed offsets around each frame: fewer ways
@@ -102,8 +109,7 @@ class LinearRegressor:
     output_scale: np.ndarray  # (P,)
 
     def track(self, inputs: np.ndarray) -> np.ndarray:
-        rows = np.clip(np.arange(len(inputs))[:, None] + self.offsets[None, :], 0, len(inputs) - 1)
-        stacked = inputs[rows].reshape(len(inputs), -1)
+        stacked = in_context(inputs, np.arange(len(inputs)), self.offsets)
         return ((stacked - self.mean) / self.std) @ self.weights * self.output_scale
 
 
@@ -121,9 +127,12 @@ class EnsembleMouthModel:
     members: tuple[Regressor, ...]
     delay: float = 0.0  # seconds
 
+    def track(self, inputs: np.ndarray) -> np.ndarray:
+        """The members' tracks averaged, at the input's 100 frames a second (no delay)."""
+        return np.mean([member.track(inputs) for member in self.members], axis=0)
+
     def predict(self, samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
-        inputs = speech_features(samples)
-        out = np.mean([member.track(inputs) for member in self.members], axis=0)
+        out = self.track(speech_features(samples))
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
