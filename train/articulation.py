@@ -51,6 +51,8 @@ PHONE_DROPOUT = 0.2
 # The ridge regression's context: feature frames (10 ms) around the predicted one, +-200 ms.
 LINEAR_OFFSETS = (-20, -15, -10, -6, -3, 0, 3, 6, 10, 15, 20)
 RIDGE_PENALTIES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5)  # chosen on validation clips
+LAG_PENALTY = 1e4  # the ridge that measures each clip's sound-to-picture lag (`clip_lags`)
+LAG_SEARCH = 15  # feature frames (10 ms) either side
 
 
 @dataclass
@@ -70,11 +72,18 @@ def targets_of(landmarks: np.ndarray) -> np.ndarray:
     return ((params - mean) / std).astype(np.float32)
 
 
-def mel_frames_of(frames: int, fps: float, speed: float = 1.0) -> np.ndarray:
-    return np.round(np.arange(frames) / fps / speed * logmel.FRAME_RATE).astype(int)
+def mel_frames_of(frames: int, fps: float, speed: float = 1.0, lag: float = 0.0) -> np.ndarray:
+    """The feature frame paired with each video frame: the sound `lag` seconds before it, in
+    audio played at `speed`."""
+    seconds = np.arange(frames) / fps - lag
+    return np.round(seconds / speed * logmel.FRAME_RATE).astype(int)
 
 
-def examples_of(clip: footage.Clip, augment: bool, rng: np.random.Generator) -> list[Example]:
+def examples_of(
+    clip: footage.Clip, augment: bool, rng: np.random.Generator, lag: float = 0.0
+) -> list[Example]:
+    """The clip's examples (with `augment`, four more variants of its audio), each video frame
+    paired with the sound `lag` seconds before it (see `clip_lags`)."""
     data = footage.load(clip)
     target = targets_of(data.landmarks)
     out = []
@@ -91,8 +100,8 @@ def examples_of(clip: footage.Clip, augment: bool, rng: np.random.Generator) -> 
             noise = rng.standard_normal(len(audio)).astype(np.float32)
             audio = audio + noise * np.sqrt(power / 10 ** (snr / 10))
         mel = cached_features(f"{clip.name}.v{footage.CACHE_VERSION}@{speed}/{snr}", audio)
-        index = mel_frames_of(data.frames, data.fps, speed)
-        keep = index < len(mel)
+        index = mel_frames_of(data.frames, data.fps, speed, lag)
+        keep = (index >= 0) & (index < len(mel))
         name = f"{clip.name}@{speed}/{snr}"
         out.append(Example(name, clip.speaker, mel, index[keep], target[keep]))
     return out
@@ -217,6 +226,61 @@ def stacked(example: Example) -> tuple[np.ndarray, np.ndarray]:
     known = np.isfinite(example.target).all(axis=1)
     rows = in_context(example.mel, example.frame_index[known], np.array(LINEAR_OFFSETS))
     return rows, example.target[known]
+
+
+def clip_lags(clips: list[Example], pool: list[Example]) -> dict[str, float]:
+    """Per clip of `clips` (unaugmented examples), how long after a sound its mouth takes the
+    shape that sound goes with, in seconds: the lag within +-`LAG_SEARCH` feature frames at
+    which a ridge regression fitted on the `pool` examples of other speakers best predicts the
+    clip's mouth (mean r of gap and width).
+
+    Footage from different sources disagrees on its sound-to-picture timing by a few frames
+    (capture, editing, encoding); a model trained on clips that disagree learns a blurred
+    mouth. Training pairs each clip's frames with the sound its own lag away, so the model
+    learns one timing; `calibrate_delay` then measures the timing of footage it never saw."""
+    lags = {}
+    offsets = np.array(LINEAR_OFFSETS)
+    for speaker in sorted({e.speaker for e in clips}):
+        rows = [stacked(e) for e in pool if e.speaker != speaker]
+        x = np.concatenate([r[0] for r in rows]).astype(np.float64)
+        y = np.concatenate([r[1] for r in rows]).astype(np.float64)
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+        x = (x - mean) / std
+        weights = np.linalg.solve(x.T @ x + LAG_PENALTY * np.eye(x.shape[1]), x.T @ y)
+        for e in (e for e in clips if e.speaker == speaker):
+            track = (in_context(e.mel, np.arange(len(e.mel)), offsets) - mean) / std @ weights
+            lags[e.name.split("@")[0]] = best_lag(track, e) / logmel.FRAME_RATE
+    return lags
+
+
+def aligned_lags(
+    clips: list[footage.Clip], checks: list[footage.Clip], rng: np.random.Generator
+) -> dict[str, float]:
+    """`clip_lags` of the training `clips` and the validation `checks`, in two passes: the
+    second measures against training clips already paired by the first pass's lags, so one
+    source's timing (most of the training speech may share one) does not set the yardstick."""
+    plain = [examples_of(c, False, rng)[0] for c in clips]
+    first = clip_lags(plain, plain)
+    pool = [examples_of(c, False, rng, first[c.name])[0] for c in clips]
+    lags = clip_lags(plain, pool)
+    lags |= clip_lags([examples_of(c, False, rng)[0] for c in checks], pool)
+    for name, lag in lags.items():
+        was = f" (first pass {1000 * first[name]:+.0f})" if name in first else " (validation)"
+        print(f"  lag {name}: {1000 * lag:+.0f} ms{was}")
+    return lags
+
+
+def best_lag(track: np.ndarray, example: Example) -> int:
+    """The lag in feature frames (within +-`LAG_SEARCH`) at which `track` (T, P), sampled that
+    many frames before each video frame, best matches the example's mouth: mean r of gap and
+    width."""
+    scores = {}
+    for step in range(-LAG_SEARCH, LAG_SEARCH + 1):
+        predicted = track[np.clip(example.frame_index - step, 0, len(track) - 1)]
+        scores[step] = float(
+            np.nanmean([pearson(predicted[:, p], example.target[:, p]) for p in (GAP, WIDTH)])
+        )
+    return max(scores, key=lambda k: scores[k])
 
 
 def train_linear(examples: list[Example], validation: list[Example]) -> LinearRegressor:
@@ -357,7 +421,8 @@ def main() -> int:
         seconds = sum(footage.load(c).seconds for c in clips)
         print(f"training on {len(clips)} clips, {seconds:.0f} s", flush=True)
         started = time.time()
-        examples = [e for c in clips for e in examples_of(c, True, rng)]
+        lags = aligned_lags(clips, footage.validation_clips(not args.all), rng)
+        examples = [e for c in clips for e in examples_of(c, True, rng, lags[c.name])]
         model = train(examples, args.epochs, args.seed)
         # Regression shrinks towards the mean; the engine scales predictions back up so the
         # mouth moves as much as a real one does (measured on the clean training audio).
@@ -375,12 +440,13 @@ def main() -> int:
             "seconds": f"{seconds:.0f}",
             "trained": time.strftime("%Y-%m-%d"),
         }
-        validation = [
-            e for c in footage.validation_clips(not args.all) for e in examples_of(c, False, rng)
-        ]
-        linear = train_linear(examples, validation)
+        checks = footage.validation_clips(not args.all)
+        linear = train_linear(
+            examples, [examples_of(c, False, rng, lags[c.name])[0] for c in checks]
+        )
         export(model, linear, args.output, output_scale, card)
-        if validation:  # measured with the numpy model the engine runs, as exported
+        if checks:  # measured with the numpy model the engine runs, as exported
+            validation = [examples_of(c, False, rng)[0] for c in checks]
             delay = calibrate_delay(load_model(args.output), validation)
             export(model, linear, args.output, output_scale, card, delay)
         print(f"trained in {time.time() - started:.0f} s -> {args.output}")
@@ -389,12 +455,13 @@ def main() -> int:
     if not args.evaluate:
         with np.load(args.output) as stored:
             delay = float(stored["delay_seconds"]) if "delay_seconds" in stored else 0.0
-        write_card(args.output.with_suffix(".md"), clips, results, args, delay)
+        write_card(args.output.with_suffix(".md"), clips, lags, results, args, delay)
     return 0
 
 
-def write_card(path: Path, clips: list[footage.Clip], results: dict[str, list[float]],
-               args: argparse.Namespace, delay: float) -> None:  # fmt: skip
+def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
+               results: dict[str, list[float]], args: argparse.Namespace,
+               delay: float) -> None:  # fmt: skip
     """The data card beside the weights: what the model learned from, on what terms, and how
     well it predicts mouths it never saw."""
     lines = [
@@ -431,11 +498,19 @@ def write_card(path: Path, clips: list[footage.Clip], results: dict[str, list[fl
         "",
         "Third-party media, never committed: read from `../shared/footage/` (its `SOURCES.md`).",
         "",
-        "| clip | seconds | terms | from |",
-        "|---|---|---|---|",
+        "| clip | seconds | lag (ms) | terms | from |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {c.name} | {footage.load(c).seconds:.1f} | {c.terms} | {c.source} |" for c in clips
+        f"| {c.name} | {footage.load(c).seconds:.1f} | {1000 * lags[c.name]:+.0f} | {c.terms}"
+        f" | {c.source} |"
+        for c in clips
+    ]
+    lines += [
+        "",
+        "Lag: how long after a sound the clip's mouth takes its shape, measured against the",
+        "other training speakers (`clip_lags`); sources disagree by up to a quarter of a second,",
+        "so training pairs each clip's frames with the sound its own lag earlier.",
     ]
     lines += [
         "",

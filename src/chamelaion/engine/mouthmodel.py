@@ -118,10 +118,12 @@ class EnsembleMouthModel:
     """Speech features computed once, the members' tracks averaged, sampled at video frames
     `delay` seconds after the sound that shapes them.
 
-    The delay is measured, not assumed: the training clips agree on their own sound-to-picture
-    timing, which need not be the timing of other footage; on speakers the model never learned
-    from, the true mouth follows its prediction by a few frames (train/articulation.py measures
-    how much on the validation clips and stores it with the weights)."""
+    The delay is measured, not assumed. Footage sources disagree on sound-to-picture timing by
+    up to a quarter of a second, so training pairs each clip's frames with the sound its own
+    measured lag earlier (one timing for the whole training set), and the delay is how much
+    later the mouth of footage the model never learned from follows that timing
+    (train/articulation.py measures it on the validation clips and stores it with the
+    weights)."""
 
     name: str
     members: tuple[Regressor, ...]
