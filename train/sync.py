@@ -73,10 +73,12 @@ class ClipData:
         return self.audio[frames + self.pad]
 
 
-def prepare(clip: footage.Clip, pad: int = 16) -> ClipData:
+def prepare(clip: footage.Clip, pad: int = 16, lag: float = 0.0) -> ClipData:
+    """The clip's windows, its sound read `lag` seconds later than its picture (see
+    `timing_lags`)."""
     f = footage.load(clip)
     visual = sync.visual_windows(sync.lip_shapes(f.landmarks), f.fps)
-    times = np.arange(-pad, f.frames + pad) / f.fps
+    times = np.arange(-pad, f.frames + pad) / f.fps + lag
     audio = sync.audio_windows(sync.mfcc(f.audio), times)
     return ClipData(clip, f.fps, visual, audio, pad)
 
@@ -198,16 +200,54 @@ def model_from(arrays: dict[str, np.ndarray]) -> sync.SyncModel:
     )
 
 
-def train(clips: list[footage.Clip], args: argparse.Namespace) -> tuple[dict[str, np.ndarray], str]:
-    """Weights trained on `clips`, and a line saying how long it took."""
+def timing_lags(
+    clips: list[footage.Clip], reference: list[footage.Clip], args: argparse.Namespace
+) -> dict[str, float]:
+    """Per clip of `clips`, how many seconds its sound comes after its mouth, as a model
+    trained on the `reference` clips judges (the sub-frame minimum of its offset curve).
+
+    Sources disagree on sound-to-picture timing by up to a quarter of a second (capture,
+    editing, encoding): most of the clear-terms speech (the Obama addresses) is timed unlike
+    most other footage. A scorer trained on them as they are would call typical footage out of
+    sync by a few frames. So the reference is the validation clips (most footage, never shipped
+    from: only this one number per training clip is taken from them), and each training clip
+    is read at its own lag: offset 0 then means timed as most footage is."""
+    model = model_from(train_contrastive([prepare(c) for c in reference], *_settings(args)))
+    lags = {}
+    for clip in clips:
+        f = footage.load(clip)
+        curve = sync.sync_curve(sync.frame_distances(f.landmarks, f.fps, f.audio, model=model))
+        lags[clip.name] = (curve.offset + _vertex(curve.distances, curve.best)) / f.fps
+        print(f"  lag {clip.name}: {1000 * lags[clip.name]:+.0f} ms", flush=True)
+    return lags
+
+
+def _vertex(values: np.ndarray, best: int) -> float:
+    """Where the parabola through the minimum and its neighbours bottoms out, relative to the
+    minimum (-0.5 .. 0.5); 0 at an edge or on a flat curve."""
+    if best == 0 or best == len(values) - 1:
+        return 0.0
+    left, centre, right = values[best - 1 : best + 2]
+    curvature = left - 2 * centre + right
+    if not np.isfinite(curvature) or curvature <= 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+
+
+def _settings(args: argparse.Namespace) -> tuple[int, int, int, int, int, bool]:
+    return args.steps, args.batch, args.hidden, args.dim, args.seed, not args.no_augment
+
+
+def train(
+    clips: list[footage.Clip], args: argparse.Namespace, lags: dict[str, float]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Weights trained on `clips` (each read at its lag), and a line saying how long it took."""
     started = time.time()
-    data = [prepare(c) for c in clips]
+    data = [prepare(c, lag=lags.get(c.name, 0.0)) for c in clips]
     if args.objective == "cca":
         arrays = train_cca(data, args.dim)
     else:
-        arrays = train_contrastive(
-            data, args.steps, args.batch, args.hidden, args.dim, args.seed, not args.no_augment
-        )
+        arrays = train_contrastive(data, *_settings(args))
     minutes = sum(len(d.visual) / d.fps for d in data) / 60
     return arrays, f"{len(data)} clips, {minutes:.1f} min, trained in {time.time() - started:.0f} s"
 
@@ -222,7 +262,11 @@ def report(name: str, figures: Figures, how: str) -> str:
 
 
 def data_card(
-    clips: list[footage.Clip], args: argparse.Namespace, lines: list[str], summaries: list[str]
+    clips: list[footage.Clip],
+    lags: dict[str, float],
+    args: argparse.Namespace,
+    lines: list[str],
+    summaries: list[str],
 ) -> str:
     objective = (
         "regularised linear CCA between the two windows"
@@ -236,7 +280,9 @@ def data_card(
         )
     )
     rows = "\n".join(
-        f"| {c.name} | {c.speaker} | {c.language} | {c.terms} | {c.source} |" for c in clips
+        f"| {c.name} | {c.speaker} | {c.language} | {1000 * lags[c.name]:+.0f} | {c.terms} "
+        f"| {c.source} |"
+        for c in clips
     )
     held = "\n".join(
         f"| {c.name} | {c.speaker} | {c.language} | {c.terms} |" for c in footage.held_out_clips()
@@ -253,9 +299,14 @@ Written by `python train/sync.py{" --all" if args.all else ""}` (seed {args.seed
 Only clips whose terms allow shipping derived weights: public-domain US government works and
 the GRID corpus (CC BY 4.0). The footage itself is not in the repository.
 
-| clip | speaker | language | terms | source |
-|---|---|---|---|---|
+| clip | speaker | language | lag (ms) | terms | source |
+|---|---|---|---|---|---|
 {rows}
+
+Lag: how long the clip's sound comes after its mouth, beyond the timing of most footage, as
+judged by a scorer trained on the validation clips (training clips whose terms keep them out
+of these weights); each clip's sound is read that much later, so offset 0 means timed as most
+footage is (`timing_lags`).
 
 ## Model
 
@@ -297,13 +348,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=sync.WEIGHTS)
     args = parser.parse_args()
     clear = footage.training_clips(clear_terms_only=True)
-    arrays, how = train(clear, args)
+    everything = footage.training_clips(clear_terms_only=False)
+    lags = timing_lags(everything, footage.validation_clips(clear_terms_only=True), args)
+    arrays, how = train(clear, args, lags)
     figures = held_out_figures(model_from(arrays))
     print("\n".join(figures.lines))
     summaries = [report("clear-terms clips (shipped)", figures, how)]
     print(summaries[-1], flush=True)
     if args.all:
-        every, how_all = train(footage.training_clips(clear_terms_only=False), args)
+        every, how_all = train(everything, args, lags)
         summaries.append(
             report("every training clip", held_out_figures(model_from(every)), how_all)
         )
@@ -311,7 +364,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     card = args.out.with_suffix(".md")
-    card.write_text(data_card(clear, args, figures.lines, summaries))
+    card.write_text(data_card(clear, lags, args, figures.lines, summaries))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB) and {card.name}")
     return 0
 
