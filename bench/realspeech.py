@@ -14,7 +14,12 @@ grading its own landmarks.
 Figures per clip and direction (Pearson r between output and true mouth at lag 0): the
 inner-lip gap and the mouth's width (`geometry.mouth_params`, eye-span units) and the first
 three PCA coefficients of the pose-normalised lip shape, the PCA fitted on the true mouth;
-the best r within +-2 frames is reported beside, never used for a verdict. The floor is the
+the best r within +-2 frames is reported beside, never used for a verdict, and so is the r at
+the clip's own timing: footage sources disagree on when a sound is heard relative to the mouth
+that makes it by up to a few frames, and the true mouth carries its clip's error while the
+engine's output follows the typical timing, so each clip's offset as the learned sync scorer
+(`chamelaion eval`, independent of the engine's mouth model) measures it on the whole clip is
+applied to the truth. The floor is the
 untouched source: video A's own mouth against the true mouth of B. A "cut check" (video A as
 fed to the engine, measured, against the clip's own frames of A) guards the cutting itself: a
 frame offset there would make every other figure meaningless.
@@ -60,6 +65,7 @@ from chamelaion.engine.faces import (  # noqa: E402
     fit_similarity,
 )
 from chamelaion.engine.geometry import GAP, WIDTH, mouth_params  # noqa: E402
+from chamelaion.engine.score import sync_score  # noqa: E402
 
 SAMPLE_RATE = media.ANALYSIS_SAMPLE_RATE
 MEASURE_POINTS = 468  # the face mesh without refined lips and irises
@@ -246,17 +252,21 @@ class Comparison:
     best_r: dict[str, float]
     lag: dict[str, int]  # where best_r was found (see `lagged`)
     frames: int
+    timed: dict[str, float]  # r at the clip's own timing (see `compare`)
 
 
-def compare(landmarks: np.ndarray, truth: TrueMouth) -> Comparison:
-    """Frame i of `landmarks` against frame i of the truth, over the frames both have."""
+def compare(landmarks: np.ndarray, truth: TrueMouth, timing: int = 0) -> Comparison:
+    """Frame i of `landmarks` against frame i of the truth, over the frames both have.
+    `timing`: the clip's sound comes this many frames after its mouth, so frame i + timing of
+    an output that follows the sound pairs with frame i of the truth (`Comparison.timed`)."""
     n = min(len(landmarks), len(truth.landmarks))
     got, want = truth.features(landmarks[:n]), truth.features(truth.landmarks[:n])
-    r, best, lags = {}, {}, {}
+    r, best, lags, timed = {}, {}, {}, {}
     for name in METRICS:
         r[name] = pearson(got[name], want[name])
         best[name], lags[name] = best_lag(got[name], want[name])
-    return Comparison(r, best, lags, n)
+        timed[name] = pearson(*lagged(got[name], want[name], timing))
+    return Comparison(r, best, lags, n, timed)
 
 
 def energy_envelope(samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
@@ -376,6 +386,7 @@ class ClipResult:
     fps: float
     half_frames: int
     audio_offset: float  # seconds, see `open_source`
+    timing: int  # frames the clip's sound comes after its mouth, as the sync scorer finds
     directions: tuple[Direction, ...]
     # The clip's own sound against its own mouth: r of the true gap and the speech energy at lag
     # 0, and the best r within +-8 frames with its lag (positive: the mouth moves late). Real
@@ -386,6 +397,10 @@ class ClipResult:
     def mean(self, which: str, name: str) -> float:
         """`which` ("output" or "floor") r of metric `name`, averaged over both directions."""
         return float(np.mean([getattr(d, which).r[name] for d in self.directions]))
+
+    def mean_timed(self, name: str) -> float:
+        """The output's r of metric `name` at the clip's own timing, both directions."""
+        return float(np.mean([d.output.timed[name] for d in self.directions]))
 
     def above_floor(self) -> bool:
         return all(self.mean("output", m) > self.mean("floor", m) for m in VERDICT_METRICS)
@@ -425,6 +440,7 @@ def evaluate(
         if found < MIN_FACE_FRACTION:
             return Skipped(name, f"no face in half {label} (measured in {found:.0%} of frames)")
     truths = tuple(TrueMouth.of(h) for h in halves)
+    timing = sync_score(path).offset_frames
     directions = []
     with tempfile.TemporaryDirectory(prefix="chamelaion-realspeech-") as tmp:
         folder = Path(tmp)
@@ -443,7 +459,7 @@ def evaluate(
                 Direction(
                     video="AB"[video],
                     speech="AB"[speech],
-                    output=compare(output, truths[speech]),
+                    output=compare(output, truths[speech], timing),
                     floor=compare(cut, truths[speech]),
                     cut_check=compare(cut, truths[video]).r["gap"],
                     output_face=face_fraction(output) * len(output) / source.half,
@@ -458,6 +474,7 @@ def evaluate(
         fps=float(source.fps),
         half_frames=source.half,
         audio_offset=source.audio_offset,
+        timing=timing,
         directions=tuple(directions),
         own_track_r=pearson(gap, energy),
         own_track_best=best_lag(gap, energy, AV_MAX_LAG),
@@ -478,6 +495,7 @@ class Summary:
     floor_en: dict[str, float]
     output_other: dict[str, float]
     floor_other: dict[str, float]
+    timed: dict[str, float]  # the output at each clip's own timing
     clips: int
     clips_en: int
     every_clip_above_floor: bool
@@ -500,6 +518,10 @@ def summarise(results: Sequence[ClipResult]) -> Summary:
         floor_en=means(english, "floor"),
         output_other=means(other, "output"),
         floor_other=means(other, "floor"),
+        timed={
+            m: float(np.mean([c.mean_timed(m) for c in results])) if results else float("nan")
+            for m in METRICS
+        },
         clips=len(results),
         clips_en=len(english),
         every_clip_above_floor=bool(results) and not below,
@@ -537,6 +559,10 @@ def report(results: Sequence[ClipResult], skipped: Sequence[Skipped]) -> str:
                 lines.append(f"  WARNING: cut check under {CUT_CHECK_MIN_R}: figures unreliable")
         best_r, best_at = c.own_track_best
         lines.append(
+            f"  at the clip's own timing ({c.timing:+d} fr by the sync scorer): "
+            + ", ".join(f"{m} {c.mean_timed(m):.2f}" for m in VERDICT_METRICS)
+        )
+        lines.append(
             f"  own track: true gap vs speech energy r {c.own_track_r:.2f} at lag 0, best "
             f"{best_r:.2f} at {best_at:+d} fr; audio shifted {c.audio_offset:+.3f} s to align; "
             f"engine {c.engine_seconds:.1f} s for {seconds:.1f} s of video"
@@ -549,6 +575,7 @@ def report(results: Sequence[ClipResult], skipped: Sequence[Skipped]) -> str:
     lines.append(_row("  floor", s.floor_en))
     lines.append(_row(f"other languages ({s.clips - s.clips_en}): output", s.output_other))
     lines.append(_row("  floor", s.floor_other))
+    lines.append(_row("output at each clip's own timing", s.timed))
     verdict = "yes" if s.every_clip_above_floor else f"no (not: {', '.join(s.below_floor)})"
     lines.append(f"every clip above the floor (gap and width): {verdict}")
     lines += [f"skipped {skip.name}: {skip.reason}" for skip in skipped]

@@ -124,6 +124,17 @@ def test_a_late_copy_peaks_at_its_delay_and_lag_0_says_less(truth: np.ndarray) -
         assert got.r[name] < got.best_r[name] - 0.05, name
 
 
+def test_at_the_clips_own_timing_a_late_copy_is_r_1(truth: np.ndarray) -> None:
+    """A clip whose sound comes 2 frames after its mouth: an output that follows the sound is
+    the truth 2 frames late, and the timed figure pairs them; any other timing says less."""
+    late = np.concatenate([truth[:2], truth[:-2]])
+    timed = realspeech.compare(late, realspeech.TrueMouth.of(truth), timing=2)
+    early = realspeech.compare(late, realspeech.TrueMouth.of(truth), timing=-2)
+    for name in realspeech.METRICS:
+        assert timed.timed[name] == pytest.approx(1.0, abs=1e-9), name
+        assert early.timed[name] < timed.timed[name] - 0.05, name
+
+
 def test_an_opposite_mouth_is_r_minus_1_and_lost_frames_are_left_out(
     base_face: np.ndarray, truth: np.ndarray
 ) -> None:

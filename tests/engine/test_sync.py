@@ -17,7 +17,7 @@ import pytest
 from heldout import shifted
 
 import mediagen
-from chamelaion.engine import features, media
+from chamelaion.engine import features, lipsync, media
 from chamelaion.engine.faces import box_of
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.score import MouthMeasurements, SyncScore, learned_sync, sync_score
@@ -155,3 +155,32 @@ def test_the_speaking_face_of_two_real_ones_is_chosen(tmp_path: Path, speaker: s
     ]
     assert len(sides) == scan.frames
     assert sides.count(speaker) >= 0.9 * len(sides)
+
+
+def test_only_the_speaking_face_of_two_real_ones_is_reanimated(tmp_path: Path) -> None:
+    """The whole engine on the real composite, dubbed with another speaker's speech: the face
+    that speaks in the source (right) gets the new mouth, the other face's half of the picture
+    changes by re-encoding noise only."""
+    left, right = SPEAKER, footage.by_name("real3dportrait_May_5s")
+    _require(left, right, OTHER)
+    video = _composite(tmp_path / "two.mp4", left, right, "right")
+    dub = _wav(tmp_path / "dub.wav", footage.load(OTHER).audio[: 4 * media.ANALYSIS_SAMPLE_RATE])
+    out = tmp_path / "out.mp4"
+    lipsync(video, dub, out)
+    source, output = mediagen.read_video_frames(video), mediagen.read_video_frames(out)
+    assert len(output) == len(source)
+
+    def change(rows: slice, columns: slice) -> np.ndarray:
+        """Per frame, the 99.9th percentile of the absolute change over one region."""
+        return np.array(
+            [np.percentile(np.abs(o[rows, columns].astype(float) - s[rows, columns]), 99.9)
+             for s, o in zip(source, output, strict=True)]
+        )  # fmt: skip
+
+    # Re-encoding noise on real pictures, where the engine never draws: the speaking face's
+    # eyes and forehead. The silent face's whole half must change no more than that.
+    noise = change(slice(0, 96), slice(256, 512))
+    silent = change(slice(0, 256), slice(0, 256))
+    mouth = change(slice(160, 256), slice(256, 512))
+    assert np.median(silent) <= 1.5 * np.median(noise) + 2, (silent, noise)
+    assert np.percentile(mouth, 75) > 2 * np.median(silent), (mouth, silent)
