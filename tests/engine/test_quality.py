@@ -107,13 +107,6 @@ def test_rounded_vowels_are_narrower_than_spread_ones(
     assert width_u <= MAX_U_OVER_I_WIDTH * width_i
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known regression of the articulator-feature model (2026-12-01): on this espeak "
-    "speech /a/ opens 0.22 of the mouth's width against 0.26 for /i/ (needs 1.05x); the model "
-    "learned from real speech that spread vowels part the lips too, and espeak's /a/ sits "
-    "between bilabials here. Real-speech gap r rose 0.20 -> 0.38 (weights/lipsync2.md).",
-)
 def test_open_vowels_open_the_jaw_more_than_close_ones(
     measured: MouthMeasurements, articulation_speech: mediagen.Speech
 ) -> None:
