@@ -5,7 +5,8 @@ Each state a person would look at is saved as a screenshot in `.artifacts/studio
 committed). The flows: a wrong key is refused; sign in by keyboard, upload a video and a dub
 (upload progress in percent), follow the job, watch the output play in step with the source,
 read the mouth plot and the sync score, download the output and decode it, then the same page
-on a phone-sized screen; a job from two URLs that fails shows the engine's message.
+on a phone-sized screen; a job from two URLs that fails shows the engine's message; the jobs
+list pages back and forth, newest first.
 """
 
 from __future__ import annotations
@@ -270,6 +271,45 @@ def test_a_failed_job_from_urls_shows_its_message(
     expect(page.locator("#job-list li")).to_have_count(1)
     expect(page.locator("#job-list li")).to_contain_text("studio-faceless")
     expect(page.locator("#page-info")).to_have_text("1–1 of 1")
+    assert console.errors == []
+    page.context.close()
+
+
+def test_the_jobs_list_pages_newest_first(browser: Browser, studio: Studio) -> None:
+    """Twelve jobs of an account of their own (their media missing, so each fails at once):
+    the first page shows the ten newest, newest first; Older shows the two oldest; Newer goes
+    back. Buttons reached by keyboard."""
+    key = create_key(studio.server.data_dir, "pager")
+    names = [f"paged-{k:02d}" for k in range(12)]
+    with httpx.Client(base_url=studio.server.api, headers={"x-api-key": key.key}) as api:
+        for name in names:
+            media = f"{studio.media_url}/missing-{name}"
+            body = {
+                "inputs": [{"type": "video", "url": f"{media}.mp4"},
+                           {"type": "audio", "url": f"{media}.wav"}],
+                "reference_id": name,
+            }  # fmt: skip
+            assert api.post("/lipsync/generate", json=body).status_code == 200
+    page, console = open_page(browser, studio, DESKTOP)
+    sign_in(page, key.key)
+    items = page.locator("#job-list li")
+    expect(page.locator("#page-info")).to_have_text("1–10 of 12")
+    expect(items).to_have_count(10)
+    expect(items.first).to_contain_text(names[-1])
+    expect(items.last).to_contain_text(names[2])
+    expect(page.locator("#newer")).to_be_disabled()
+    page.locator("#older").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-info")).to_have_text("11–12 of 12")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text(names[1])
+    expect(items.last).to_contain_text(names[0])
+    expect(page.locator("#older")).to_be_disabled()
+    shot(page, "10-older-jobs")
+    page.locator("#newer").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-info")).to_have_text("1–10 of 12")
+    expect(items.first).to_contain_text(names[-1])
     assert console.errors == []
     page.context.close()
 
