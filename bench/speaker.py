@@ -1,6 +1,6 @@
 """Active speaker detection benchmark: its added cost, and how often it picks the true speaker.
 
-    python bench/speaker.py [--seconds 10] [--real-only] [--unseen]
+    python bench/speaker.py [--seconds 10] [--real-only [--unseen] [--render]]
 
 Generated fixtures: two faces side by side at 1280x720, one really speaking (lip-synced to
 the sound track by the engine itself), the other still and a little larger, so max-face and
@@ -15,6 +15,8 @@ as right when the speaking face is chosen in at least 90 % of the frames. `--uns
 composites of a second set instead (with `--real-only`): one clip per speaker of the training
 clips whose terms kept them out of the shipped sync weights. The detection's thresholds were
 chosen on held-out windows, so this set is the check that they were not fitted to those clips.
+`--render` also dubs every composite with a third clip's speech through the whole engine and
+checks that the other face's half changed by re-encoding noise only (`mediagen.HalfChanges`).
 """
 
 from __future__ import annotations
@@ -142,13 +144,31 @@ def unseen_clips() -> list[footage.Clip]:
     return list(clips.values())
 
 
-def real_composites(clips: list[footage.Clip]) -> dict[str, object]:
+def dub_untouched_elsewhere(video: Path, dub: footage.Clip, speaker: str) -> bool:
+    """The whole engine on the composite with `dub`'s speech as the new audio: True when the
+    other face's half changed by re-encoding noise only (`mediagen.HalfChanges`)."""
+    import mediagen
+    from chamelaion.engine import lipsync, media
+
+    seconds = media.probe(video).duration
+    samples = footage.load(dub).audio[: round(seconds * media.ANALYSIS_SAMPLE_RATE)]
+    audio = mediagen.write_wav(
+        video.with_suffix(".dub.wav"), mediagen.Speech(samples, media.ANALYSIS_SAMPLE_RATE)
+    )
+    out = video.with_suffix(".out.mp4")
+    lipsync(video, audio, out)
+    source, output = mediagen.read_video_frames(video), mediagen.read_video_frames(out)
+    return mediagen.half_changes(source, output, speaker, SIDE).other_face_untouched()
+
+
+def real_composites(clips: list[footage.Clip], render: bool) -> dict[str, object]:
     from chamelaion.engine import media
 
     folder = Path(tempfile.mkdtemp(prefix="chamelaion-asd-real-"))
     rate = {c.name: media.probe(c.path).fps for c in clips}
     learned: list[float] = []
     loudness: list[float] = []
+    untouched: list[bool] = []
     for left, right in itertools.combinations(clips, 2):
         if rate[left.name] != rate[right.name]:
             continue
@@ -156,9 +176,14 @@ def real_composites(clips: list[footage.Clip]) -> dict[str, object]:
             video = composite(folder, left, right, speaker)
             learned.append(speaking_share(video, speaker, learned=True))
             loudness.append(speaking_share(video, speaker, learned=False))
+            other = ""
+            if render:  # dubbed with the speech of a clip outside the pair
+                dub = next(c for c in clips if c not in (left, right))
+                untouched.append(dub_untouched_elsewhere(video, dub, speaker))
+                other = f"; dubbed, other face untouched: {'yes' if untouched[-1] else 'NO'}"
             print(
                 f"{video.stem}: speaking face chosen in {learned[-1]:.1%} of frames "
-                f"(loudness correlation: {loudness[-1]:.1%})",
+                f"(loudness correlation: {loudness[-1]:.1%}){other}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -167,13 +192,18 @@ def real_composites(clips: list[footage.Clip]) -> dict[str, object]:
         right = sum(share >= 0.9 for share in shares)
         return f"{right}/{len(shares)} = {right / len(shares):.1%}"
 
-    return {
+    figures: dict[str, object] = {
         "composites": f"{SIDE * 2}x{SIDE}, up to {COMPOSITE_SECONDS:g} s",
         "speaking_face_chosen_learned": rate_of(learned),
         "speaking_face_chosen_loudness_correlation": rate_of(loudness),
         "mean_frame_share_learned": round(float(np.mean(learned)), 3),
         "mean_frame_share_loudness_correlation": round(float(np.mean(loudness)), 3),
     }
+    if render:
+        figures["dubbed_other_face_untouched"] = (
+            f"{sum(untouched)}/{len(untouched)} = {np.mean(untouched):.1%}"
+        )
+    return figures
 
 
 def main() -> None:
@@ -187,6 +217,11 @@ def main() -> None:
         action="store_true",
         help="real composites of the training clips the sync weights never saw, not held-out",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="with --real-only: also dub each composite and check the other face is untouched",
+    )
     args = parser.parse_args()
     header = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -195,7 +230,8 @@ def main() -> None:
     }
     if args.real_only:
         clips = unseen_clips() if args.unseen else footage.held_out_clips()
-        print(json.dumps({**header, "real_composites": real_composites(clips)}, indent=2))
+        composites = real_composites(clips, args.render)
+        print(json.dumps({**header, "real_composites": composites}, indent=2))
         return
     folder = Path(tempfile.mkdtemp(prefix="chamelaion-asd-"))
     lines = ["my mama made a map of the moon", "bob will be back by noon", "peter picked a pepper"]

@@ -411,6 +411,41 @@ def write_left_speaks(folder: Path, width: int = 640, height: int = 360, fps: fl
 UNTOUCHED = 2.5
 
 
+@dataclass(frozen=True)
+class HalfChanges:
+    """Per frame, the 99.9th percentile of the absolute change between a source and its output
+    in three regions of a side-by-side picture of two square faces."""
+
+    noise: np.ndarray  # the re-animated face's eyes and forehead: re-encoding noise only
+    silent: np.ndarray  # the whole half of the face that is not re-animated
+    mouth: np.ndarray  # the re-animated face's lower part
+
+    def other_face_untouched(self) -> bool:
+        """The silent half changes no more than re-encoding changes real pictures."""
+        return bool(np.median(self.silent) <= 1.5 * np.median(self.noise) + 2)
+
+    def speaker_reanimated(self) -> bool:
+        return bool(np.percentile(self.mouth, 75) > 2 * np.median(self.silent))
+
+
+def half_changes(
+    source: list[np.ndarray], output: list[np.ndarray], speaker: str, side: int
+) -> HalfChanges:
+    """`HalfChanges` of two `side`-pixel square faces side by side, `speaker` ("left" or
+    "right") the one re-animated."""
+    other = slice(0, side) if speaker == "right" else slice(side, 2 * side)
+    own = slice(side, 2 * side) if speaker == "right" else slice(0, side)
+
+    def change(rows: slice, columns: slice) -> np.ndarray:
+        return np.array(
+            [np.percentile(np.abs(o[rows, columns].astype(float) - s[rows, columns]), 99.9)
+             for s, o in zip(source, output, strict=False)]
+        )  # fmt: skip
+
+    top, bottom = slice(0, side * 3 // 8), slice(side * 5 // 8, side)
+    return HalfChanges(change(top, own), change(slice(0, side), other), change(bottom, own))
+
+
 def mouth_change(source: list[np.ndarray], output: list[np.ndarray], side: str) -> np.ndarray:
     """Per frame: mean absolute change around the mouth of the face on `side` of a scene made
     by `write_one_side`/`write_side_by_side`."""
