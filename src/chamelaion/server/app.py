@@ -30,7 +30,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
     """The app over `settings`' database (already migrated); `run_jobs` starts the embedded
     workers (with the Celery queue, `chamelaion worker` runs jobs and the app only publishes)."""
     settings.prepare_data_dir()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
     sessions = make_session_factory(engine)
     dispatcher = None
     if settings.queue == "celery":

@@ -36,7 +36,9 @@ class EmbeddedRunner:
         self._supervisor = threading.Thread(
             target=self._supervise, name="chamelaion-supervisor", daemon=True
         )
-        self._engine = make_engine(settings.resolved_database_url)
+        self._engine = make_engine(
+            settings.resolved_database_url, settings.database_lock_timeout_seconds
+        )
         sessions = make_session_factory(self._engine)
         self._store = job_store(sessions)
         self._reaper = Reaper(settings, sessions)

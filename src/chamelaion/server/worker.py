@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from chamelaion.server import errors
 from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chamelaion.worker")
 IDLE_POLL_SECONDS = 0.25
+# Waits between attempts to record a finished job while the database is unreachable.
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -100,7 +104,9 @@ class Worker:
         self.parent_pid = parent_pid
         self.nonce = uuid.uuid4().hex[:8]
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.nonce}"
-        sessions = make_session_factory(make_engine(settings.resolved_database_url))
+        sessions = make_session_factory(
+            make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
+        )
         self.store = job_store(sessions)
         self.storage = Storage(settings)
         self.stopping = threading.Event()
@@ -152,12 +158,9 @@ class Worker:
             done.set()
             beat.join()
             self._rendering_path(job.id).unlink(missing_ok=True)
-        if isinstance(outcome, _Completed):
-            recorded = self.store.complete(
-                job.id, self.worker_id, str(self.storage.output_path(job.id)), outcome.sync
-            )
-        else:
-            recorded = self.store.fail(job.id, self.worker_id, outcome)
+        recorded = self._record(job, outcome)
+        if recorded is None:
+            return  # told to stop before the database came back: the lease hands the job on
         if not recorded:
             self._let_go(job.id)
             return
@@ -165,6 +168,28 @@ class Worker:
         completed = isinstance(outcome, _Completed)
         log.info("job %s: %s", job.id, "completed" if completed else f"failed: {outcome}")
         self.storage.discard_inputs(job.id)
+
+    def _record(self, job: ClaimedJob, outcome: _Completed | str) -> bool | None:
+        """Store the outcome: True if stored, False if the job is no longer ours, None if the
+        worker was told to stop while the database was unreachable.
+
+        A database that cannot be reached is waited for (with Celery, before the message is
+        acknowledged): an output rendered during an outage is recorded once it is back, even if
+        the lease ran out meanwhile, as long as no other worker has taken the job since."""
+        delay = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                if isinstance(outcome, _Completed):
+                    output = str(self.storage.output_path(job.id))
+                    return self.store.complete(
+                        job.id, self.worker_id, output, outcome.sync, attempt=job.attempt
+                    )
+                return self.store.fail(job.id, self.worker_id, outcome, attempt=job.attempt)
+            except Exception:
+                log.exception("job %s: recording its outcome failed; retrying", job.id)
+            if self.stopping.wait(delay):
+                return None
+            delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
 
     def _let_go(self, job_id: str) -> None:
         """The job stopped being ours mid-way. If the client cancelled or deleted it, nothing
@@ -225,7 +250,7 @@ class Worker:
                         checkpoint=lambda: self._checkpoint(attempt),
                     )
                 except FetchError as exc:
-                    return f"failed to fetch {kind}: {exc}"
+                    return errors.FETCH_FAILED.format(kind=kind, reason=exc)
         else:
             video, audio = Path(job.video_source), Path(job.audio_source)
         durations = []
