@@ -214,6 +214,22 @@ class LipsyncRequest(BaseModel):
     )
 
 
+class LipsyncEstimate(BaseModel):
+    """What a job with these inputs and options would produce and cost; nothing is started."""
+
+    duration: float = Field(description="Length of the output in seconds (after sync_mode).")
+    frames: int = Field(description="Frames the output will have.")
+    fps: float = Field(description="Output frames per second (the source video's rate).")
+    tokens: int = Field(
+        description="Requests of the key's quota the job will use (each job uses one)."
+    )
+    processing_seconds: float = Field(
+        description="Expected processing time once a worker starts it, from the engine's "
+        "measured throughput on 2 CPU cores (the server's CHAMELAION_ESTIMATE_PIXELS_PER_SECOND)"
+        "; the time spent queued is not included."
+    )
+
+
 class LipsyncRequestDeleted(BaseModel):
     id: str = Field(description="The deleted request's ID.", json_schema_extra={"format": "uuid"})
     deleted: Literal[True] = True
