@@ -232,7 +232,8 @@ class LipsyncEstimate(BaseModel):
 
 class LipsyncRequestDeleted(BaseModel):
     id: str = Field(description="The deleted request's ID.", json_schema_extra={"format": "uuid"})
-    deleted: Literal[True] = True
+    # No default: the field is always sent, so the document marks it required.
+    deleted: Literal[True] = Field(description="Always true.")
 
 
 class Pagination(BaseModel):
