@@ -249,7 +249,7 @@ async def _receive_media(
     for name in FILE_FIELDS:
         if len(form.files.get(name, [])) != 1:
             raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)
-    options = validate_upload_fields(form.fields)
+    options = validate_upload_fields(form.fields, state.settings.allow_private_urls)
     return form, options, form.files["video"][0], form.files["audio"][0]
 
 
