@@ -60,7 +60,9 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
         gc.collect()
         gc.freeze()
         runner = None
-        if run_jobs and settings.workers > 0 and settings.queue == "embedded":
+        # With no workers (`--workers 0`, an API-only server) the runner still runs its
+        # supervisor: stale-job recovery and the reaper keep the data dir bounded.
+        if run_jobs and settings.queue == "embedded":
             from chamelaion.server.runner import EmbeddedRunner
 
             runner = EmbeddedRunner(settings)
