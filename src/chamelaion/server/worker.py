@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -293,7 +294,12 @@ class Worker:
         for note in result.notes:  # e.g. where the largest face stood in for the speaker
             log.info("job %s: %s", job.id, note)
         attempt.fraction, attempt.stage = _ENGINE_SHARE, "scoring"
-        sync = _measure_sync(job.id, rendered)
+
+        def on_scored_frame(done: int, total: int) -> None:
+            attempt.fraction = _ENGINE_SHARE + (1 - _ENGINE_SHARE) * min(1.0, done / max(1, total))
+            self._checkpoint(attempt)  # a cancel is noticed while scoring too
+
+        sync = _measure_sync(job.id, rendered, on_scored_frame)
         self._keep_for_studio(job.id, result, rendered, video)
         self._checkpoint(attempt)
         os.replace(rendered, final)
@@ -331,16 +337,19 @@ class Worker:
                 return
 
 
-def _measure_sync(job_id: str, output: Path) -> OutputSync | None:
+def _measure_sync(
+    job_id: str, output: Path, on_frame: Callable[[int, int], None]
+) -> OutputSync | None:
     """The output's lip sync against its own sound track, as `chamelaion eval` measures it (a
     face-mesh pass over the output: about a tenth of its duration at 512x512), so the request
     object tells the user how well it came out. None if it cannot be measured: the score is
-    information about the output, never a reason to fail a job that rendered."""
+    information about the output, never a reason to fail a job that rendered. `on_frame` is
+    called per frame of that pass (progress, and the worker's checkpoint)."""
     from chamelaion.engine import EngineError
     from chamelaion.engine.score import sync_score
 
     try:
-        score = sync_score(output)
+        score = sync_score(output, on_frame=on_frame)
     except EngineError as exc:
         log.warning("job %s: output sync not measured: %s", job_id, exc)
         return None
