@@ -338,7 +338,7 @@ class Worker:
 
 
 def _measure_sync(
-    job_id: str, output: Path, on_frame: Callable[[int, int], None]
+    job_id: str, output: Path, on_frame: Callable[[int, int], None] | None = None
 ) -> OutputSync | None:
     """The output's lip sync against its own sound track, as `chamelaion eval` measures it (a
     face-mesh pass over the output: about a tenth of its duration at 512x512), so the request
