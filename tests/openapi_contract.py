@@ -43,6 +43,8 @@ TypeTable = dict[str, dict[str, Field]]
 # status added later does not break old clients); everything else must match exactly.
 DOCUMENT_TYPES: dict[str, tuple[Literal["request", "response"], str]] = {
     "LipsyncGenerate": ("response", "#/components/schemas/LipsyncGenerate"),
+    "LipsyncEstimate": ("response", "#/components/schemas/LipsyncEstimate"),
+    "RequestDeleted": ("response", "#/components/schemas/LipsyncRequestDeleted"),
     "LipsyncRequest": ("response", "#/components/schemas/LipsyncRequest"),
     "OutputSync": ("response", "#/components/schemas/OutputSync"),
     "Pagination": ("response", "#/components/schemas/Pagination"),
@@ -69,6 +71,11 @@ def load_document(path: Path = OPENAPI_PATH) -> dict[str, Any]:
 # -- the document's side ------------------------------------------------------------------------
 
 
+def _enum(values: Iterable[object]) -> str:
+    """`enum:a|b`; values that are not strings as JSON writes them (`true`, as TypeScript does)."""
+    return "enum:" + "|".join(sorted(v if isinstance(v, str) else json.dumps(v) for v in values))
+
+
 def schema_type(schema: dict[str, Any]) -> str:
     """One JSON schema as a type of the plain form."""
     if "$ref" in schema:
@@ -80,9 +87,9 @@ def schema_type(schema: dict[str, Any]) -> str:
             return schema_type(members[0])
         return "union:" + "|".join(sorted(schema_type(m) for m in members))
     if "const" in schema:
-        return f"enum:{schema['const']}"
+        return _enum([schema["const"]])
     if "enum" in schema:
-        return "enum:" + "|".join(sorted(str(v) for v in schema["enum"]))
+        return _enum(schema["enum"])
     kind = schema.get("type")
     if kind == "array":
         return f"array<{schema_type(schema['items'])}>"
@@ -158,7 +165,7 @@ def python_type(annotation: Any) -> str:
             return python_type(members[0])
         return "union:" + "|".join(sorted(python_type(m) for m in members))
     if origin is Literal:
-        return "enum:" + "|".join(sorted(str(a) for a in args))
+        return _enum(args)
     if origin in (list, Sequence, Iterable):
         return f"array<{python_type(args[0])}>"
     if isinstance(annotation, type) and (

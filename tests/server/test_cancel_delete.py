@@ -94,6 +94,34 @@ def test_running_jobs_are_cancelled_and_deleted_and_their_workers_stop(
     assert "unexpected error" not in logs
 
 
+def test_scoring_reports_progress_and_a_cancel_stops_it(
+    tmp_path: Path, long_inputs: tuple[Path, Path]
+) -> None:
+    """The output's scoring pass (a face-mesh pass over the whole output) is no blind spot: its
+    progress shows (past the engine's 0.9), and a cancel stops it rather than waiting for it."""
+    key = new_key(tmp_path, "cancel-scoring")
+    server = Server(tmp_path, workers=1).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, long_inputs)
+            deadline = time.monotonic() + 120
+            while True:
+                body = client.get(f"/lipsync/requests/{request_id}").json()
+                assert body["status"] == "processing", body  # finished without showing it
+                if body.get("stage") == "scoring" and body["progress"] > 0.9:
+                    break
+                assert time.monotonic() < deadline, body
+                time.sleep(0.05)
+            assert client.post(f"/lipsync/requests/{request_id}/cancel").status_code == 200
+            deadline = time.monotonic() + 60
+            while f"job {request_id}: cancelled; stopped and its files freed" not in server.logs():
+                assert time.monotonic() < deadline, "the worker did not stop"
+                time.sleep(0.1)
+            assert every_file_of(tmp_path, request_id) == []  # no output moved into place
+    finally:
+        server.stop()
+
+
 def test_queued_jobs_cancel_and_delete_and_their_errors(
     api_server: ApiServer, short_face_video: Path, short_speech: Path
 ) -> None:

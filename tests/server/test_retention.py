@@ -114,6 +114,19 @@ def test_outputs_expire_and_orphans_are_reaped_at_start_and_periodically(tmp_pat
         server.stop()
 
 
+def test_an_api_only_server_reaps_too(tmp_path: Path) -> None:
+    """`--workers 0`: no engine runs, but cut-off uploads and expired outputs are removed."""
+    key = new_key(tmp_path, "api-only")
+    old = add_job(tmp_path, key, JobStatus.COMPLETED, utcnow() - timedelta(days=8), output=True)
+    cut_off_upload = write(tmp_path / "inputs" / str(uuid.uuid4()) / "video.mp4", age=2 * HOUR)
+    server = Server(tmp_path, workers=0).start()
+    try:
+        assert not cut_off_upload.exists()  # reaped at start-up, before the server answered
+        assert not (tmp_path / "outputs" / f"{old}.mp4").exists()
+    finally:
+        server.stop()
+
+
 def test_retention_zero_keeps_outputs_forever(tmp_path: Path) -> None:
     key = new_key(tmp_path, "forever")
     ancient = add_job(

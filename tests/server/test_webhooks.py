@@ -236,3 +236,33 @@ def test_webhook_url_is_checked_at_creation(api_server: ApiServer) -> None:
         assert (upload.status_code, upload.json()) == (400, {"error": "invalid request body"})
         listed = client.get("/lipsync/requests").json()
     assert listed["pagination"]["total"] == 0  # nothing was created, no quota spent
+
+
+def test_a_webhook_url_at_a_private_literal_address_is_refused_at_creation(
+    api_server: ApiServer,
+) -> None:
+    """Refused when the request is made, as a media URL at such an address is, rather than
+    accepted and refused at every delivery attempt; on both routes, nothing created."""
+    key = new_key(api_server.server.data_dir, "private-webhook")
+    secret_for(api_server.server.data_dir, key.account_id)
+    refused = (400, {"error": "url not allowed"})
+    with api_server.client(key) as client:
+        for url in (
+            "http://127.0.0.1:9/h",
+            "http://[::1]/h",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.7/h",
+            "http://[64:ff9b::a9fe:a9fe]/h",  # NAT64 form of the metadata address
+        ):
+            body = {"inputs": EXAMPLE_INPUTS, "webhook_url": url}
+            response = client.post("/lipsync/generate", json=body)
+            assert (response.status_code, response.json()) == refused, url
+            upload = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": ("v.mp4", b"x"), "audio": ("a.wav", b"y")},
+                data={"webhook_url": url},
+            )
+            assert (upload.status_code, upload.json()) == refused, url
+        public = {"inputs": EXAMPLE_INPUTS, "webhook_url": "https://hooks.example.com/h"}
+        assert client.post("/lipsync/generate", json=public).status_code == 200
+        assert client.get("/lipsync/requests").json()["pagination"]["total"] == 1

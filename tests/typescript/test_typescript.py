@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,7 +151,30 @@ def test_npm_pack_is_small(built: None) -> None:
 # -- the SDK's own tests, against the real service -----------------------------------------------
 
 
-@pytest.mark.parametrize("suite", ["live", "retries", "wait-download"])
+def _signed_delivery() -> dict[str, str]:
+    """A webhook delivery signed now by the service's own signing code, for `verifyWebhook`."""
+    from chamelaion.server.webhooks import new_secret, signature_header
+
+    secret, now = new_secret(), int(time.time())
+    body = json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "status": "completed",
+            "created_at": "2026-04-07T10:00:00Z",
+            "output_url": "https://api.example.com/v1/files/x.mp4?expires=1&signature=ab",
+            "reference_id": "dub-é-42",  # not ASCII: the signature is over the UTF-8 bytes
+        },
+        ensure_ascii=False,
+    )
+    return {
+        "CHAMELAION_TEST_WEBHOOK_SECRET": secret,
+        "CHAMELAION_TEST_WEBHOOK_BODY": body,
+        "CHAMELAION_TEST_WEBHOOK_SIGNATURE": signature_header(secret, now, body.encode()),
+        "CHAMELAION_TEST_WEBHOOK_TIMESTAMP": str(now),
+    }
+
+
+@pytest.mark.parametrize("suite", ["live", "retries", "wait-download", "webhooks"])
 def test_node_suite(
     suite: str, built: None, service: Service, short_face_video: Path, short_speech: Path
 ) -> None:
@@ -168,6 +192,7 @@ def test_node_suite(
             CHAMELAION_TEST_VIDEO=str(short_face_video),
             CHAMELAION_TEST_AUDIO=str(short_speech),
             CHAMELAION_TEST_UPLOAD_CAP=str(UPLOAD_CAP),
+            **_signed_delivery(),
         ),
     )
     passed = re.search(r"^# pass (\d+)$", output, re.M)

@@ -47,7 +47,8 @@ function plain(type) {
   if (type.isStringLiteral()) return `enum:${type.value}`;
   if (type.flags & ts.TypeFlags.String) return 'string';
   if (type.flags & ts.TypeFlags.Number) return 'number';
-  if (type.flags & (ts.TypeFlags.Boolean | ts.TypeFlags.BooleanLiteral)) return 'boolean';
+  if (type.flags & ts.TypeFlags.BooleanLiteral) return `enum:${checker.typeToString(type)}`;
+  if (type.flags & ts.TypeFlags.Boolean) return 'boolean';
   if (checker.isArrayType(type)) return `array<${plain(checker.getTypeArguments(type)[0])}>`;
   const symbol = type.getSymbol();
   if (symbol && interfaces.get(symbol.name) === symbol) return `ref:${symbol.name}`;

@@ -63,7 +63,7 @@ export interface ClientOptions {
 
 /** One API call, as the resources describe it. */
 export interface APICall {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   query?: Record<string, string | number | boolean | undefined> | undefined;
   json?: unknown;

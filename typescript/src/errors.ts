@@ -17,7 +17,8 @@
  * │   │   └── APITimeoutError             (the request timed out)
  * │   ├── APIUserAbortError               (the caller's AbortSignal fired)
  * │   └── APIResponseValidationError      (a 2xx response that is not what the API documents)
- * └── WaitTimeoutError                    (requests.wait() gave up)
+ * ├── WaitTimeoutError                    (requests.wait() gave up)
+ * └── WebhookVerificationError            (verifyWebhook() refused a delivery)
  * ```
  */
 import type { LipsyncRequest } from './resources/lipsync/requests.js';
@@ -132,6 +133,12 @@ export class APIResponseValidationError extends APIError {
     this.status = status;
     this.body = body;
   }
+}
+
+/** `verifyWebhook()` refused a delivery: no or a malformed signature header, a signature that
+ * does not match, or a timestamp outside the tolerance. */
+export class WebhookVerificationError extends ChamelaionError {
+  override name = 'WebhookVerificationError';
 }
 
 /** `requests.wait()` ran out of time; `last` is the request as last seen (still unfinished). */

@@ -24,8 +24,15 @@ export {
   TokenLimitError,
   UnsupportedMediaTypeError,
   WaitTimeoutError,
+  WebhookVerificationError,
 } from './errors.js';
 export { PagePromise, RequestsPage } from './pagination.js';
 export * from './resources/index.js';
 export { toFile, UploadFile, type BlobLike, type ReadStreamLike, type Uploadable } from './uploads.js';
 export { VERSION } from './version.js';
+export {
+  DEFAULT_TOLERANCE,
+  SIGNATURE_HEADER,
+  verifyWebhook,
+  type VerifyWebhookOptions,
+} from './webhooks.js';

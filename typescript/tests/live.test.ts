@@ -23,6 +23,7 @@ import Chamelaion, {
   toFile,
   type LipsyncGenerate,
   type LipsyncRequest,
+  type ModelName,
   type Uploadable,
 } from 'chamelaion';
 
@@ -392,5 +393,54 @@ describe('cancellation', () => {
     );
     const page = await client().lipsync.requests.list({ reference_id });
     assert.equal(page.pagination.total, 0);
+  });
+});
+
+describe('cancel, delete and estimate', () => {
+  test('cancel a queued request, then delete it by reference_id', async () => {
+    const reference_id = uniqueReference('cancel');
+    const created = await client().lipsync.generate(urlJob({ reference_id }));
+    const cancelled = await client().lipsync.requests.cancel(created.request_id);
+    assert.equal(cancelled.id, created.request_id);
+    assert.equal(cancelled.status, 'cancelled');
+    assert.ok(cancelled.finished_at);
+    assert.equal((await client().lipsync.requests.wait(created.request_id)).status, 'cancelled');
+    const deleted = await client().lipsync.requests.delete(reference_id);
+    assert.deepEqual(deleted, { id: created.request_id, deleted: true });
+    await rejectsWith(client().lipsync.requests.retrieve(created.request_id), NotFoundError);
+    await rejectsWith(client().lipsync.requests.cancel(created.request_id), NotFoundError);
+    await rejectsWith(client().lipsync.requests.delete(created.request_id), NotFoundError);
+  });
+
+  test('estimateWithMedia measures the upload and creates nothing', async () => {
+    const reference_id = uniqueReference('estimate');
+    const estimate = await client().lipsync.estimateWithMedia({
+      video: fs.createReadStream(env.video),
+      audio: fs.createReadStream(env.audio),
+      reference_id,
+    });
+    // The 2 s, 25 fps video, cut off at the end of the (as long) speech.
+    const { frames, fps, duration, tokens } = estimate;
+    assert.deepEqual({ frames, fps, duration, tokens }, { frames: 50, fps: 25, duration: 2, tokens: 1 });
+    assert.ok(estimate.processing_seconds > 0);
+    const page = await client().lipsync.requests.list({ reference_id });
+    assert.equal(page.pagination.total, 0);
+  });
+
+  test('estimate validates as generate does, and needs no quota', async () => {
+    const wrongModel = urlJob({ model: 'lipsync-9' as ModelName });
+    await rejectsWith(client().lipsync.estimate(wrongModel), BadRequestError, (error) =>
+      assert.equal(error.message, 'unsupported model'),
+    );
+    await rejectsWith(client().lipsync.generate(wrongModel), BadRequestError, (error) =>
+      assert.equal(error.message, 'unsupported model'),
+    );
+    const spent = client({ apiKey: env.spentKey });
+    await rejectsWith(spent.lipsync.generate(urlJob()), TokenLimitError);
+    // Validated, not refused for the quota: an audio file is no video.
+    const audioOnly = { video: fs.createReadStream(env.audio), audio: fs.createReadStream(env.audio) };
+    await rejectsWith(spent.lipsync.estimateWithMedia(audioOnly), BadRequestError, (error) =>
+      assert.equal(error.message, 'invalid video file'),
+    );
   });
 });

@@ -25,12 +25,14 @@ import { VIDEO_URL, env, uniqueReference, urlJob } from './env.js';
 type Failure =
   | { status: number; headers?: Record<string, string> }
   | 'drop' // close the connection without an answer
+  | 'lose-answer' // forward it, then close the connection instead of passing the answer on
   | 'hang'; // never answer
 
 interface Seen {
   at: number;
   method: string;
   retryCount: string | undefined;
+  idempotencyKey: string | undefined;
 }
 
 class FlakyProxy {
@@ -69,10 +71,12 @@ class FlakyProxy {
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const retryCount = req.headers['x-chamelaion-retry-count'];
+    const idempotencyKey = req.headers['idempotency-key'];
     this.seen.push({
       at: Date.now(),
       method: req.method ?? '',
       retryCount: typeof retryCount === 'string' ? retryCount : undefined,
+      idempotencyKey: typeof idempotencyKey === 'string' ? idempotencyKey : undefined,
     });
     const failure = this.failures.shift();
     if (failure === 'hang') return;
@@ -80,7 +84,7 @@ class FlakyProxy {
       req.socket.destroy();
       return;
     }
-    if (failure) {
+    if (typeof failure === 'object') {
       req.resume(); // read (and drop) the body, as a real server in trouble would
       req.on('end', () => {
         res.writeHead(failure.status, { 'content-type': 'application/json', ...failure.headers });
@@ -97,6 +101,11 @@ class FlakyProxy {
         headers: { ...req.headers, host: this.#target.host },
       },
       (answer) => {
+        if (failure === 'lose-answer') {
+          answer.resume();
+          answer.on('end', () => req.socket.destroy()); // the service did the work; no one hears
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -136,6 +145,27 @@ describe('retries', () => {
       page.data.map((r) => r.id),
       [created.request_id],
     );
+  });
+
+  test('a create whose answer was lost is retried with its Idempotency-Key: one job', async () => {
+    proxy.failNext('lose-answer');
+    const reference_id = uniqueReference('lost-answer');
+    const created = await proxy.client().lipsync.generate(urlJob({ reference_id }));
+    assert.equal(proxy.seen.length, 2);
+    const [first, retry] = proxy.seen.map((s) => s.idempotencyKey);
+    assert.match(first ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(retry, first);
+    const page = await proxy.client().lipsync.requests.list({ reference_id });
+    assert.deepEqual(
+      page.data.map((r) => r.id),
+      [created.request_id],
+    );
+    // Another call is another create: a key of its own.
+    await proxy.client().lipsync.generate(urlJob({ reference_id }));
+    assert.notEqual(proxy.seen.at(-1)?.idempotencyKey, first);
+    // A key of the caller's is sent as given.
+    await proxy.client().lipsync.generate(urlJob(), { headers: { 'Idempotency-Key': 'mine-1' } });
+    assert.equal(proxy.seen.at(-1)?.idempotencyKey, 'mine-1');
   });
 
   test('an upload is sent again, whole, after a failure', async () => {

@@ -30,7 +30,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
     """The app over `settings`' database (already migrated); `run_jobs` starts the embedded
     workers (with the Celery queue, `chamelaion worker` runs jobs and the app only publishes)."""
     settings.prepare_data_dir()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
     sessions = make_session_factory(engine)
     dispatcher = None
     if settings.queue == "celery":
@@ -60,7 +60,9 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
         gc.collect()
         gc.freeze()
         runner = None
-        if run_jobs and settings.workers > 0 and settings.queue == "embedded":
+        # With no workers (`--workers 0`, an API-only server) the runner still runs its
+        # supervisor: stale-job recovery and the reaper keep the data dir bounded.
+        if run_jobs and settings.queue == "embedded":
             from chamelaion.server.runner import EmbeddedRunner
 
             runner = EmbeddedRunner(settings)

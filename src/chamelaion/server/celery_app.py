@@ -146,7 +146,7 @@ class SweepStep(bootsteps.StartStopStep):
 
     def start(self, parent: Any) -> None:
         settings: Settings = parent.app.chamelaion_settings
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
         sessions = make_session_factory(engine)
         dispatcher = Dispatcher(parent.app, sessions, settings)
         reaper = Reaper(settings, sessions)

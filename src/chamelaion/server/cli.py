@@ -89,7 +89,7 @@ def _migrated_sessions(settings: Settings) -> sessionmaker[Session]:
     from chamelaion.server.migrate import upgrade_database
 
     settings.prepare_data_dir()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
     upgrade_database(engine)
     return make_session_factory(engine)
 

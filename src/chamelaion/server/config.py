@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/chamelaion.db."
     )
+    database_lock_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="SQLite: how long a write waits for another's lock before the request gets "
+        "503 database unavailable.",
+    )
     secret_key: str | None = Field(
         None, description="HMAC key for output URLs; default generated once into the data dir."
     )
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
         ge=0,
         description="An input dir with no request is removed once untouched this long (an "
         "upload still arriving has none yet).",
+    )
+    estimate_pixels_per_second: float = Field(
+        37e6,
+        gt=0,
+        description="Engine throughput the estimate endpoint assumes: output pixels rendered "
+        "per second (37e6 is 720p25 on 2 cores, bench/engine.py).",
     )
     access_log: bool = True
     queue: Literal["embedded", "celery"] = Field(

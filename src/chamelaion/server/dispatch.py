@@ -6,6 +6,11 @@ finished (claiming is one conditional UPDATE), and the sweep republishes every q
 has no live message. That covers an API that died between committing a job and publishing it,
 a broker that lost its queue, and a worker killed mid-job (its lease runs out, `recover_stale`
 puts the job back, and it is published again) without waiting for Redis's visibility timeout.
+
+A Redis that restarts empty (no persistence, a failover to an empty replica, a flush) loses every
+message it held at once. The sweep notices within one sweep: it keeps a mark key in the broker's
+Redis, and a mark that is gone means the messages are too, so every queued job is published
+again (a job whose message survived after all gets a duplicate, which costs one failed claim).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import redis
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +37,9 @@ RUN_JOB = "chamelaion.run_job"
 # leaves it alone that long so the usual case costs one message, not two.
 NEW_JOB_GRACE = timedelta(seconds=10)
 SWEEP_BATCH = 500
+# Under the deployment's Redis key prefix; present while the broker still holds what was
+# published to it.
+BROKER_MARK = "broker-mark"
 
 
 def sweep_interval(settings: Settings) -> float:
@@ -46,6 +55,7 @@ class Dispatcher:
         self._celery = celery
         self._sessions = sessions
         self._settings = settings
+        self._redis: redis.Redis | None = None
 
     def _publish(self, job_id: str) -> None:
         self._celery.send_task(RUN_JOB, args=[job_id])
@@ -70,6 +80,43 @@ class Dispatcher:
             )
             session.commit()
 
+    def _broker(self) -> redis.Redis:
+        if self._redis is None:
+            assert self._settings.broker_url
+            self._redis = redis.Redis.from_url(
+                self._settings.broker_url, socket_connect_timeout=5, socket_timeout=5
+            )
+        return self._redis
+
+    def _mark_key(self) -> str:
+        return f"{self._settings.redis_key_prefix}:{BROKER_MARK}"
+
+    def _forget_lost_messages(self) -> int:
+        """If the broker's mark is gone, so are its messages: clear `enqueued_at` of every
+        queued job, so this sweep publishes them all again. Returns how many. A broker that
+        cannot be reached is left to the publishing, which fails and is retried."""
+        try:
+            if self._broker().exists(self._mark_key()):
+                return 0
+        except redis.RedisError:
+            return 0
+        with self._sessions() as session:
+            forgotten = session.execute(
+                update(LipsyncJob)
+                .where(
+                    LipsyncJob.status == JobStatus.QUEUED.value,
+                    LipsyncJob.enqueued_at.is_not(None),
+                )
+                .values(enqueued_at=None)
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        if forgotten:
+            log.warning("the broker lost its messages: publishing %d queued jobs again", forgotten)
+        return int(forgotten)
+
+    def _set_mark(self) -> None:
+        self._broker().set(self._mark_key(), "1")
+
     def sweep(self) -> tuple[int, int, int]:
         """Re-queue jobs whose lease ran out, then publish every queued job without a live
         message: (re-queued, failed for good, published).
@@ -83,6 +130,7 @@ class Dispatcher:
         requeued, failed = job_store(self._sessions).recover_stale(
             timedelta(seconds=settings.job_lease_seconds), settings.max_attempts
         )
+        self._forget_lost_messages()
         now = utcnow()
         queued = LipsyncJob.status == JobStatus.QUEUED.value
         due = or_(
@@ -94,6 +142,7 @@ class Dispatcher:
             LipsyncJob.enqueued_at < now - timedelta(seconds=settings.broker_visibility_timeout),
         )
         published = 0
+        broker_up = True
         with self._sessions() as session:
             rows = session.execute(
                 select(LipsyncJob.id, LipsyncJob.enqueued_at)
@@ -125,8 +174,16 @@ class Dispatcher:
                         .values(enqueued_at=previous)
                     )
                     session.commit()
+                    broker_up = False
                     break  # the broker is down: leave the rest for the next sweep
                 published += 1
+        if broker_up:
+            # Only once everything forgotten was published again: a sweep that failed half-way
+            # leaves the mark unset, and the next one starts over.
+            try:
+                self._set_mark()
+            except redis.RedisError:
+                log.warning("the broker mark could not be set; the next sweep tries again")
         if requeued or failed or published:
             log.info("sweep: %d re-queued, %d failed, %d published", requeued, failed, published)
         return requeued, failed, published

@@ -13,9 +13,13 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("chamelaion.server")
+
+# What a 503 asks the client to wait before trying again (the SDKs honour it).
+RETRY_AFTER_SECONDS = 5
 
 INVALID_BODY = "invalid request body"
 NOT_JSON = "content-type must be application/json"
@@ -41,6 +45,7 @@ VIDEO_TOO_LONG = "video too long"
 AUDIO_TOO_LONG = "audio too long"
 INVALID_REFERENCE_ID = "invalid reference_id"
 URL_NOT_ALLOWED = "url not allowed"
+FETCH_FAILED = "failed to fetch {kind}: {reason}"  # as a URL job's error_message says it
 BODY_TOO_LARGE = "request body too large"
 INVALID_IDEMPOTENCY_KEY = "invalid idempotency key"
 IDEMPOTENCY_KEY_REUSED = "idempotency key already used with a different request"
@@ -49,6 +54,7 @@ LINK_EXPIRED = "link expired"
 RANGE_NOT_SATISFIABLE = "range not satisfiable"
 METHOD_NOT_ALLOWED = "method not allowed"
 NOT_READY = "database unavailable"
+QUEUE_UNAVAILABLE = "queue unavailable"
 INSUFFICIENT_STORAGE = "insufficient storage"
 NO_WEBHOOK_SECRET = (
     'webhook_url needs a webhook secret: create one with "chamelaion keys webhook-secret"'
@@ -91,6 +97,21 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, message, exc.headers)
 
 
+def _out_of_space(exc: Exception) -> bool:
+    return "database or disk is full" in str(exc)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database could not be reached or used (PostgreSQL down or restarting, a connection
+    cut, SQLite locked past its busy timeout or unwritable): a 503 the client may retry after
+    Retry-After, never a 500. Nothing was half-done: every write is one transaction."""
+    if _out_of_space(exc):
+        log.error("database write failed on %s %s: disk full", request.method, request.url.path)
+        return error_response(507, INSUFFICIENT_STORAGE)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, NOT_READY, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, INTERNAL)
@@ -100,4 +121,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Connection-level and lock failures only: a constraint violation or a programming error
+    # stays a 500 (a bug to fix, not something to wait out).
+    for unavailable in (
+        db_errors.OperationalError,
+        db_errors.InterfaceError,
+        db_errors.DisconnectionError,
+        db_errors.TimeoutError,
+    ):
+        app.add_exception_handler(unavailable, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
@@ -128,19 +128,36 @@ class JobStore:
             return session.scalar(select(LipsyncJob.status).where(LipsyncJob.id == job_id))
 
     def _update_held(
-        self, job_id: str, holder: str, finishing: bool = False, **values: object
+        self,
+        job_id: str,
+        holder: str,
+        finishing: bool = False,
+        attempt: int | None = None,
+        **values: object,
     ) -> bool:
         """Update a job only while `holder` still holds it; False when it no longer does.
-        `finishing`: the update gives the job a final status (the hooks run with it)."""
+        `finishing`: the update gives the job a final status (the hooks run with it).
+
+        With `attempt` (the holder's attempt number), a job that went back to the queue because
+        the holder's lease ran out (e.g. the database was unreachable while it rendered, so its
+        heartbeats failed) but that no worker has taken since still counts as held: the outcome
+        is recorded, and the job is not run a second time for nothing."""
+        held_now = and_(
+            LipsyncJob.worker_id == holder, LipsyncJob.status == JobStatus.PROCESSING.value
+        )
+        if attempt is not None:
+            held_now = or_(
+                held_now,
+                and_(
+                    LipsyncJob.status == JobStatus.QUEUED.value,
+                    LipsyncJob.worker_id.is_(None),
+                    LipsyncJob.attempts == attempt,
+                ),
+            )
+            values = {"worker_id": holder, "enqueued_at": None, **values}
         with self._sessions() as session:
             result = session.execute(
-                update(LipsyncJob)
-                .where(
-                    LipsyncJob.id == job_id,
-                    LipsyncJob.worker_id == holder,
-                    LipsyncJob.status == JobStatus.PROCESSING.value,
-                )
-                .values(**values)
+                update(LipsyncJob).where(LipsyncJob.id == job_id, held_now).values(**values)
             )
             held = bool(result.rowcount)  # type: ignore[attr-defined]
             if held and finishing:
@@ -154,12 +171,18 @@ class JobStore:
         )
 
     def complete(
-        self, job_id: str, worker_id: str, output_path: str, sync: OutputSync | None = None
+        self,
+        job_id: str,
+        worker_id: str,
+        output_path: str,
+        sync: OutputSync | None = None,
+        attempt: int | None = None,
     ) -> bool:
         return self._update_held(
             job_id,
             worker_id,
             finishing=True,
+            attempt=attempt,
             status=JobStatus.COMPLETED.value,
             finished_at=utcnow(),
             output_path=output_path,
@@ -169,11 +192,12 @@ class JobStore:
             sync_confidence=None if sync is None else sync.confidence,
         )
 
-    def fail(self, job_id: str, worker_id: str, message: str) -> bool:
+    def fail(self, job_id: str, worker_id: str, message: str, attempt: int | None = None) -> bool:
         return self._update_held(
             job_id,
             worker_id,
             finishing=True,
+            attempt=attempt,
             status=JobStatus.FAILED.value,
             finished_at=utcnow(),
             error_message=message,

@@ -4,7 +4,8 @@ The engine is CPU-bound, so each worker is a separate process (spawned, so it st
 without the API's threads or sockets). The supervisor, in the API process, restarts a worker
 that died and periodically re-queues jobs whose worker stopped sending heartbeats: at start
 that picks up what a crash left `processing`, and later it catches a worker killed mid-job.
-It also runs the reaper (`reaper.py`) at start and every `reaper_interval_seconds`.
+It also runs the reaper (`reaper.py`) at start and every `reaper_interval_seconds`, with or
+without worker processes: a server started with `--workers 0` reaps too.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class EmbeddedRunner:
         self._supervisor = threading.Thread(
             target=self._supervise, name="chamelaion-supervisor", daemon=True
         )
-        self._engine = make_engine(settings.resolved_database_url)
+        self._engine = make_engine(
+            settings.resolved_database_url, settings.database_lock_timeout_seconds
+        )
         sessions = make_session_factory(self._engine)
         self._store = job_store(sessions)
         self._reaper = Reaper(settings, sessions)

@@ -64,8 +64,9 @@ MediaUrl = Annotated[
 
 WEBHOOK_URL_DESCRIPTION = (
     "Where to POST the request object, signed, once the job has finished (completed, failed "
-    "or cancelled). Needs the account's webhook secret. Its address is checked when it is "
-    "called, by the same guard as media fetches."
+    "or cancelled). Needs the account's webhook secret. Its address is checked by the same "
+    "guard as media fetches: a literal address at once (400 `url not allowed`), a host name's "
+    "when it is called."
 )
 WebhookUrl = Annotated[
     str,
@@ -214,9 +215,26 @@ class LipsyncRequest(BaseModel):
     )
 
 
+class LipsyncEstimate(BaseModel):
+    """What a job with these inputs and options would produce and cost; nothing is started."""
+
+    duration: float = Field(description="Length of the output in seconds (after sync_mode).")
+    frames: int = Field(description="Frames the output will have.")
+    fps: float = Field(description="Output frames per second (the source video's rate).")
+    tokens: int = Field(
+        description="Requests of the key's quota the job will use (each job uses one)."
+    )
+    processing_seconds: float = Field(
+        description="Expected processing time once a worker starts it, from the engine's "
+        "measured throughput on 2 CPU cores (the server's CHAMELAION_ESTIMATE_PIXELS_PER_SECOND)"
+        "; the time spent queued is not included."
+    )
+
+
 class LipsyncRequestDeleted(BaseModel):
     id: str = Field(description="The deleted request's ID.", json_schema_extra={"format": "uuid"})
-    deleted: Literal[True] = True
+    # No default: the field is always sent, so the document marks it required.
+    deleted: Literal[True] = Field(description="Always true.")
 
 
 class Pagination(BaseModel):
@@ -279,9 +297,21 @@ def _contract_error(exc: ValidationError) -> ApiError:
     return ApiError(400, errors.INVALID_BODY)
 
 
-def _check_options(options: JobOptions) -> None:
+def _check_address(url: str, allow_private_urls: bool) -> None:
+    """A URL whose host is a literal address the fetch guard would refuse (loopback, private,
+    link-local, ...) is refused now; a host name is checked when it is connected to."""
+    if allow_private_urls:
+        return
+    address = literal_address(url)
+    if address is not None and not address_allowed(address):
+        raise ApiError(400, errors.URL_NOT_ALLOWED)
+
+
+def _check_options(options: JobOptions, allow_private_urls: bool) -> None:
     if options.model not in MODELS:
         raise ApiError(400, errors.UNSUPPORTED_MODEL)
+    if options.webhook_url is not None:
+        _check_address(options.webhook_url, allow_private_urls)
 
 
 def validate_generate(raw: bytes, allow_private_urls: bool) -> tuple[GenerateBody, str, str]:
@@ -299,20 +329,17 @@ def validate_generate(raw: bytes, allow_private_urls: bool) -> tuple[GenerateBod
         raise ApiError(400, errors.ONE_VIDEO)
     if len(audios) != 1:
         raise ApiError(400, errors.ONE_AUDIO)
-    _check_options(body)
-    if not allow_private_urls:
-        for url in (videos[0], audios[0]):
-            address = literal_address(url)  # a host name is checked when the worker connects
-            if address is not None and not address_allowed(address):
-                raise ApiError(400, errors.URL_NOT_ALLOWED)
+    _check_options(body, allow_private_urls)
+    for url in (videos[0], audios[0]):
+        _check_address(url, allow_private_urls)
     return body, videos[0], audios[0]
 
 
-def validate_upload_fields(fields: Mapping[str, str]) -> JobOptions:
+def validate_upload_fields(fields: Mapping[str, str], allow_private_urls: bool) -> JobOptions:
     """The upload's text fields as the same options a JSON body carries, or the 400."""
     try:
         options = JobOptions.model_validate_strings(dict(fields))
     except ValidationError as exc:
         raise _contract_error(exc) from exc
-    _check_options(options)
+    _check_options(options, allow_private_urls)
     return options

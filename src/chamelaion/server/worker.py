@@ -17,11 +17,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from chamelaion.server import errors
 from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chamelaion.worker")
 IDLE_POLL_SECONDS = 0.25
+# Waits between attempts to record a finished job while the database is unreachable.
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -100,7 +105,9 @@ class Worker:
         self.parent_pid = parent_pid
         self.nonce = uuid.uuid4().hex[:8]
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.nonce}"
-        sessions = make_session_factory(make_engine(settings.resolved_database_url))
+        sessions = make_session_factory(
+            make_engine(settings.resolved_database_url, settings.database_lock_timeout_seconds)
+        )
         self.store = job_store(sessions)
         self.storage = Storage(settings)
         self.stopping = threading.Event()
@@ -152,12 +159,9 @@ class Worker:
             done.set()
             beat.join()
             self._rendering_path(job.id).unlink(missing_ok=True)
-        if isinstance(outcome, _Completed):
-            recorded = self.store.complete(
-                job.id, self.worker_id, str(self.storage.output_path(job.id)), outcome.sync
-            )
-        else:
-            recorded = self.store.fail(job.id, self.worker_id, outcome)
+        recorded = self._record(job, outcome)
+        if recorded is None:
+            return  # told to stop before the database came back: the lease hands the job on
         if not recorded:
             self._let_go(job.id)
             return
@@ -165,6 +169,28 @@ class Worker:
         completed = isinstance(outcome, _Completed)
         log.info("job %s: %s", job.id, "completed" if completed else f"failed: {outcome}")
         self.storage.discard_inputs(job.id)
+
+    def _record(self, job: ClaimedJob, outcome: _Completed | str) -> bool | None:
+        """Store the outcome: True if stored, False if the job is no longer ours, None if the
+        worker was told to stop while the database was unreachable.
+
+        A database that cannot be reached is waited for (with Celery, before the message is
+        acknowledged): an output rendered during an outage is recorded once it is back, even if
+        the lease ran out meanwhile, as long as no other worker has taken the job since."""
+        delay = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                if isinstance(outcome, _Completed):
+                    output = str(self.storage.output_path(job.id))
+                    return self.store.complete(
+                        job.id, self.worker_id, output, outcome.sync, attempt=job.attempt
+                    )
+                return self.store.fail(job.id, self.worker_id, outcome, attempt=job.attempt)
+            except Exception:
+                log.exception("job %s: recording its outcome failed; retrying", job.id)
+            if self.stopping.wait(delay):
+                return None
+            delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
 
     def _let_go(self, job_id: str) -> None:
         """The job stopped being ours mid-way. If the client cancelled or deleted it, nothing
@@ -225,7 +251,7 @@ class Worker:
                         checkpoint=lambda: self._checkpoint(attempt),
                     )
                 except FetchError as exc:
-                    return f"failed to fetch {kind}: {exc}"
+                    return errors.FETCH_FAILED.format(kind=kind, reason=exc)
         else:
             video, audio = Path(job.video_source), Path(job.audio_source)
         durations = []
@@ -268,7 +294,12 @@ class Worker:
         for note in result.notes:  # e.g. where the largest face stood in for the speaker
             log.info("job %s: %s", job.id, note)
         attempt.fraction, attempt.stage = _ENGINE_SHARE, "scoring"
-        sync = _measure_sync(job.id, rendered)
+
+        def on_scored_frame(done: int, total: int) -> None:
+            attempt.fraction = _ENGINE_SHARE + (1 - _ENGINE_SHARE) * min(1.0, done / max(1, total))
+            self._checkpoint(attempt)  # a cancel is noticed while scoring too
+
+        sync = _measure_sync(job.id, rendered, on_scored_frame)
         self._keep_for_studio(job.id, result, rendered, video)
         self._checkpoint(attempt)
         os.replace(rendered, final)
@@ -306,16 +337,19 @@ class Worker:
                 return
 
 
-def _measure_sync(job_id: str, output: Path) -> OutputSync | None:
+def _measure_sync(
+    job_id: str, output: Path, on_frame: Callable[[int, int], None] | None = None
+) -> OutputSync | None:
     """The output's lip sync against its own sound track, as `chamelaion eval` measures it (a
     face-mesh pass over the output: about a tenth of its duration at 512x512), so the request
     object tells the user how well it came out. None if it cannot be measured: the score is
-    information about the output, never a reason to fail a job that rendered."""
+    information about the output, never a reason to fail a job that rendered. `on_frame` is
+    called per frame of that pass (progress, and the worker's checkpoint)."""
     from chamelaion.engine import EngineError
     from chamelaion.engine.score import sync_score
 
     try:
-        score = sync_score(output)
+        score = sync_score(output, on_frame=on_frame)
     except EngineError as exc:
         log.warning("job %s: output sync not measured: %s", job_id, exc)
         return None

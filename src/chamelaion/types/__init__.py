@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .lipsync_estimate import LipsyncEstimate
 from .lipsync_generate import LipsyncGenerate
 from .lipsync_generate_params import Input, LipsyncGenerateParams, ModelName, SyncMode
 from .lipsync_generate_with_media_params import LipsyncGenerateWithMediaParams
@@ -19,6 +20,7 @@ from .request_list_response import Pagination, RequestListResponse
 __all__ = [
     "FINISHED_STATUSES",
     "Input",
+    "LipsyncEstimate",
     "LipsyncGenerate",
     "LipsyncGenerateParams",
     "LipsyncGenerateWithMediaParams",

@@ -1,5 +1,6 @@
 export {
   Lipsync,
+  type LipsyncEstimate,
   type LipsyncGenerate,
   type LipsyncGenerateParams,
   type LipsyncGenerateWithMediaParams,
@@ -11,6 +12,7 @@ export {
   type LipsyncRequest,
   type OutputSync,
   type Pagination,
+  type RequestDeleted,
   type RequestListParams,
   type RequestListResponse,
   type RequestStatus,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -9,6 +10,7 @@ from ..._base_client import AsyncAPIClient, RequestOptions, SyncAPIClient
 from ..._files import FileTypes, check_file
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ..._types import NOT_GIVEN, Headers, NotGiven, Timeout
+from ...types.lipsync_estimate import LipsyncEstimate
 from ...types.lipsync_generate import LipsyncGenerate
 from ...types.lipsync_generate_params import Input, ModelName, SyncMode
 from .requests import AsyncRequests, Requests
@@ -17,6 +19,17 @@ __all__ = ["AsyncLipsync", "Lipsync"]
 
 GENERATE_PATH = "/v1/lipsync/generate"
 GENERATE_WITH_MEDIA_PATH = "/v1/lipsync/generate-with-media"
+# The estimates take exactly what the creates take, at these paths, and start nothing.
+ESTIMATE_PATHS = {
+    GENERATE_PATH: "/v1/lipsync/estimate",
+    GENERATE_WITH_MEDIA_PATH: "/v1/lipsync/estimate-with-media",
+}
+
+
+def _as_estimate(options: RequestOptions) -> RequestOptions:
+    """The create's request sent to its estimate route instead: the same body and files; no
+    idempotency key (an estimate creates nothing, so repeating it is always safe)."""
+    return dataclasses.replace(options, path=ESTIMATE_PATHS[options.path], idempotency_key=None)
 
 
 def _idempotency_key(given: str | None) -> str:
@@ -193,6 +206,72 @@ class Lipsync(SyncAPIResource):
             ),
         )
 
+    def estimate(
+        self,
+        *,
+        inputs: Iterable[Input],
+        disable_active_speaker_detection: bool | None = None,
+        reference_id: str | None = None,
+        model: ModelName | None = None,
+        sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncEstimate:
+        """What ``generate`` with these arguments would produce and cost (output duration and
+        frames, tokens, expected processing time), without starting a job or using quota.
+        The server fetches the URLs to measure them and validates everything as ``generate``
+        does, so a mistake gets the same error."""
+        return self._client.request(
+            LipsyncEstimate,
+            _as_estimate(
+                _generate_options(
+                    inputs=inputs,
+                    disable_active_speaker_detection=disable_active_speaker_detection,
+                    reference_id=reference_id,
+                    model=model,
+                    sync_mode=sync_mode,
+                    webhook_url=webhook_url,
+                    idempotency_key=None,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
+            ),
+        )
+
+    def estimate_with_media(
+        self,
+        *,
+        video: FileTypes,
+        audio: FileTypes,
+        disable_active_speaker_detection: bool | None = None,
+        model: ModelName | None = None,
+        reference_id: str | None = None,
+        sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncEstimate:
+        """What ``generate_with_media`` with these arguments would produce and cost, without
+        starting a job or using quota (the files are uploaded, measured and dropped)."""
+        return self._client.request(
+            LipsyncEstimate,
+            _as_estimate(
+                _generate_with_media_options(
+                    video=video,
+                    audio=audio,
+                    disable_active_speaker_detection=disable_active_speaker_detection,
+                    model=model,
+                    reference_id=reference_id,
+                    sync_mode=sync_mode,
+                    webhook_url=webhook_url,
+                    idempotency_key=None,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
+            ),
+        )
+
 
 class AsyncLipsync(AsyncAPIResource):
     """Start lip sync jobs; ``.requests`` follows them."""
@@ -267,5 +346,71 @@ class AsyncLipsync(AsyncAPIResource):
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
+            ),
+        )
+
+    async def estimate(
+        self,
+        *,
+        inputs: Iterable[Input],
+        disable_active_speaker_detection: bool | None = None,
+        reference_id: str | None = None,
+        model: ModelName | None = None,
+        sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncEstimate:
+        """What ``generate`` with these arguments would produce and cost (output duration and
+        frames, tokens, expected processing time), without starting a job or using quota.
+        The server fetches the URLs to measure them and validates everything as ``generate``
+        does, so a mistake gets the same error."""
+        return await self._client.request(
+            LipsyncEstimate,
+            _as_estimate(
+                _generate_options(
+                    inputs=inputs,
+                    disable_active_speaker_detection=disable_active_speaker_detection,
+                    reference_id=reference_id,
+                    model=model,
+                    sync_mode=sync_mode,
+                    webhook_url=webhook_url,
+                    idempotency_key=None,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
+            ),
+        )
+
+    async def estimate_with_media(
+        self,
+        *,
+        video: FileTypes,
+        audio: FileTypes,
+        disable_active_speaker_detection: bool | None = None,
+        model: ModelName | None = None,
+        reference_id: str | None = None,
+        sync_mode: SyncMode | None = None,
+        webhook_url: str | None = None,
+        extra_headers: Headers | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+    ) -> LipsyncEstimate:
+        """What ``generate_with_media`` with these arguments would produce and cost, without
+        starting a job or using quota (the files are uploaded, measured and dropped)."""
+        return await self._client.request(
+            LipsyncEstimate,
+            _as_estimate(
+                _generate_with_media_options(
+                    video=video,
+                    audio=audio,
+                    disable_active_speaker_detection=disable_active_speaker_detection,
+                    model=model,
+                    reference_id=reference_id,
+                    sync_mode=sync_mode,
+                    webhook_url=webhook_url,
+                    idempotency_key=None,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
             ),
         )

@@ -17,8 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from chamelaion.server import errors
-from chamelaion.server.auth import Caller, generate_caller
+from chamelaion.server.auth import Caller, generate_caller, read_caller
+from chamelaion.server.config import Settings
 from chamelaion.server.errors import ApiError
+from chamelaion.server.estimate import estimate
+from chamelaion.server.fetch import FetchError, download
 from chamelaion.server.idempotency import (
     HEADER,
     KEY_PATTERN,
@@ -33,13 +36,14 @@ from chamelaion.server.models import InputKind, LipsyncJob
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
 from chamelaion.server.schemas import (
     JobOptions,
+    LipsyncEstimate,
     LipsyncGenerate,
     validate_generate,
     validate_upload_fields,
 )
 from chamelaion.server.state import AppState, app_state
 from chamelaion.server.storage import Storage
-from chamelaion.server.uploads import DRAIN_LIMIT, FILE_FIELDS, receive_upload
+from chamelaion.server.uploads import DRAIN_LIMIT, FILE_FIELDS, UploadForm, receive_upload
 from chamelaion.server.webhooks import can_sign_webhooks
 
 router = APIRouter(tags=["lipsync"])
@@ -231,6 +235,24 @@ def _check_uploads(video: Path, audio: Path) -> None:
             raise ApiError(400, too_long) from exc
 
 
+async def _receive_media(
+    request: Request, state: AppState, directory: Path
+) -> tuple[UploadForm, JobOptions, Path, Path]:
+    """The upload streamed into `directory`, and its options, video and audio, or the 400
+    (the same for creating a job and estimating one)."""
+    try:
+        form = await receive_upload(request, directory, state.settings.max_upload_bytes)
+    except OSError as exc:  # the disk filled up under the upload, despite the floor
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise ApiError(507, errors.INSUFFICIENT_STORAGE) from exc
+    for name in FILE_FIELDS:
+        if len(form.files.get(name, [])) != 1:
+            raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)
+    options = validate_upload_fields(form.fields, state.settings.allow_private_urls)
+    return form, options, form.files["video"][0], form.files["audio"][0]
+
+
 @router.post(
     "/lipsync/generate-with-media",
     response_model=LipsyncGenerate,
@@ -265,17 +287,7 @@ async def generate_with_media(
     directory = Storage(state.settings).input_dir(request_id)
     answer = None
     try:
-        try:
-            form = await receive_upload(request, directory, state.settings.max_upload_bytes)
-        except OSError as exc:  # the disk filled up under the upload, despite the floor
-            if exc.errno != errno.ENOSPC:
-                raise
-            raise ApiError(507, errors.INSUFFICIENT_STORAGE) from exc
-        for name in FILE_FIELDS:
-            if len(form.files.get(name, [])) != 1:
-                raise ApiError(400, errors.ONE_VIDEO if name == "video" else errors.ONE_AUDIO)
-        options = validate_upload_fields(form.fields)
-        video, audio = form.files["video"][0], form.files["audio"][0]
+        form, options, video, audio = await _receive_media(request, state, directory)
         await run_in_threadpool(_check_uploads, video, audio)
         job = _job(
             request_id,
@@ -298,3 +310,101 @@ async def generate_with_media(
         if answer != request_id:  # refused, abandoned or replayed: leave nothing behind
             shutil.rmtree(directory, ignore_errors=True)
     return _accepted(answer, request_id)
+
+
+_ESTIMATE_DESCRIPTION = (
+    "Takes exactly what {route} takes, validated the same way, and answers what the job would "
+    "produce and cost: the output's duration and frames, the tokens (quota) it would use and "
+    "its expected processing time. Starts no job and uses no quota; rate limited as a read."
+)
+
+
+def _fetch_for_estimate(settings: Settings, urls: dict[str, str], directory: Path) -> None:
+    """Fetch the URL inputs as the worker would (the same guard, caps and deadlines)."""
+    for kind, url in urls.items():
+        try:
+            download(
+                url,
+                directory / kind,
+                settings.max_fetch_bytes,
+                settings.fetch_connect_timeout,
+                settings.fetch_read_timeout,
+                settings.allow_private_urls,
+                total_timeout=settings.fetch_total_timeout,
+            )
+        except FetchError as exc:
+            raise ApiError(400, errors.FETCH_FAILED.format(kind=kind, reason=exc)) from exc
+
+
+def _estimate_files(settings: Settings, options: JobOptions, video: Path, audio: Path) -> Any:
+    _check_uploads(video, audio)
+    return estimate(settings, options, video, audio).model_dump()
+
+
+@router.post(
+    "/lipsync/estimate",
+    response_model=LipsyncEstimate,
+    summary="Estimate a lip sync job from URLs",
+    description=_ESTIMATE_DESCRIPTION.format(route="`POST /v1/lipsync/generate`")
+    + " The URLs are fetched to be measured.",
+    responses=error_responses(400, *AUTHENTICATED, 413, 415, 507),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/GenerateBody"}}
+            },
+        }
+    },
+)
+async def estimate_from_urls(
+    request: Request, _caller: Annotated[Caller, Depends(read_caller)]
+) -> JSONResponse:
+    state = app_state(request)
+    _require_room(state)
+    if not _is_json(request.headers.get("content-type")):
+        raise ApiError(415, errors.NOT_JSON)
+    raw = await _read_json_body(request)
+    body, video_url, audio_url = validate_generate(raw, state.settings.allow_private_urls)
+    directory = Storage(state.settings).input_dir(f"estimate-{uuid.uuid4()}")
+    directory.mkdir(parents=True)
+    try:
+        urls = {"video": video_url, "audio": audio_url}
+        await run_in_threadpool(_fetch_for_estimate, state.settings, urls, directory)
+        answer = await run_in_threadpool(
+            _estimate_files, state.settings, body, directory / "video", directory / "audio"
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return JSONResponse(answer)
+
+
+@router.post(
+    "/lipsync/estimate-with-media",
+    response_model=LipsyncEstimate,
+    summary="Estimate a lip sync job from uploaded media",
+    description=_ESTIMATE_DESCRIPTION.format(route="`POST /v1/lipsync/generate-with-media`"),
+    responses=error_responses(400, *AUTHENTICATED, 413, 415, 507),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"$ref": "#/components/schemas/GenerateWithMediaForm"}
+                }
+            },
+        }
+    },
+)
+async def estimate_with_media(
+    request: Request, _caller: Annotated[Caller, Depends(read_caller)]
+) -> JSONResponse:
+    state = app_state(request)
+    _require_room(state)
+    directory = Storage(state.settings).input_dir(f"estimate-{uuid.uuid4()}")
+    try:
+        _form, options, video, audio = await _receive_media(request, state, directory)
+        answer = await run_in_threadpool(_estimate_files, state.settings, options, video, audio)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return JSONResponse(answer)

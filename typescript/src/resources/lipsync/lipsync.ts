@@ -1,4 +1,5 @@
-/** `client.lipsync`: start lip sync jobs (`/v1/lipsync/generate[-with-media]`). */
+/** `client.lipsync`: start lip sync jobs (`/v1/lipsync/generate[-with-media]`), or estimate
+ * them (`/v1/lipsync/estimate[-with-media]`). */
 import type { APIClient, RequestOptions } from '../../core.js';
 import { ChamelaionError } from '../../errors.js';
 import { MultipartBody, UploadFile, type Uploadable } from '../../uploads.js';
@@ -18,6 +19,24 @@ export interface LipsyncGenerate {
   status: 'success';
 }
 
+/** What a job with some inputs would produce and cost; `estimate()` starts no job. */
+export interface LipsyncEstimate {
+  /** Length of the output in seconds (after `sync_mode`). */
+  duration: number;
+
+  /** Frames the output will have. */
+  frames: number;
+
+  /** Output frames per second (the source video's rate). */
+  fps: number;
+
+  /** Requests of the key's quota the job will use (each job uses one). */
+  tokens: number;
+
+  /** Expected processing time in seconds once a worker starts it (time queued not included). */
+  processing_seconds: number;
+}
+
 export interface LipsyncGenerateParams {
   /** Exactly one video input and one audio input (order does not matter). */
   inputs: Array<LipsyncGenerateParams.Input>;
@@ -35,7 +54,7 @@ export interface LipsyncGenerateParams {
   sync_mode?: SyncMode;
 
   /** Called (POST, signed with the account's webhook secret) when the request completes or
-   * fails; the Python SDK's `verify_webhook` checks the signature. */
+   * fails; `verifyWebhook` checks the signature. */
   webhook_url?: string;
 }
 
@@ -69,8 +88,47 @@ export interface LipsyncGenerateWithMediaParams {
   sync_mode?: SyncMode;
 
   /** Called (POST, signed with the account's webhook secret) when the request completes or
-   * fails; the Python SDK's `verify_webhook` checks the signature. */
+   * fails; `verifyWebhook` checks the signature. */
   webhook_url?: string;
+}
+
+/** A fresh UUID: the global Web Crypto where there is one (browsers, Node 19+), else Node's. */
+async function randomUUID(): Promise<string> {
+  const webCrypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (webCrypto?.randomUUID) return webCrypto.randomUUID();
+  return (await import('node:crypto')).randomUUID();
+}
+
+/**
+ * A create's options with an `Idempotency-Key` (the caller's, if the headers carry one): the same
+ * key goes with every retry of the call, so a retried create that did reach the service gets the
+ * first response back rather than making a second job.
+ */
+async function idempotent(options: RequestOptions | undefined): Promise<RequestOptions> {
+  const given = Object.entries(options?.headers ?? {}).some(
+    ([name, value]) => name.toLowerCase() === 'idempotency-key' && value !== undefined,
+  );
+  if (given) return { ...options };
+  return { ...options, headers: { 'Idempotency-Key': await randomUUID(), ...options?.headers } };
+}
+
+function checkInputs(body: LipsyncGenerateParams): void {
+  if (!Array.isArray(body?.inputs)) {
+    throw new ChamelaionError('inputs must be an array of { type, url } objects');
+  }
+}
+
+/** The upload's multipart body (streamed): the options as text fields, then the two files. */
+async function mediaBody(body: LipsyncGenerateWithMediaParams): Promise<MultipartBody> {
+  const { video, audio, ...fields } = body;
+  const text = Object.entries(fields)
+    .filter((entry): entry is [string, string | boolean] => entry[1] !== undefined)
+    .map(([name, value]) => ({ name, value: String(value) }));
+  const file = (name: 'video' | 'audio', value: Uploadable | undefined) => {
+    if (value === undefined || value === null) throw new ChamelaionError(`${name} is required`);
+    return { name, file: value instanceof UploadFile ? value : new UploadFile(value) };
+  };
+  return MultipartBody.create([...text, file('video', video), file('audio', audio)]);
 }
 
 export class Lipsync {
@@ -84,34 +142,49 @@ export class Lipsync {
 
   /**
    * Starts a lip sync job from exactly one remote video URL and one remote audio URL. The
-   * response includes a request identifier to poll later.
+   * response includes a request identifier to poll later. Sent with an `Idempotency-Key` (a
+   * fresh UUID unless `options.headers` has one), so retrying it never makes a second job.
    */
   async generate(body: LipsyncGenerateParams, options?: RequestOptions): Promise<LipsyncGenerate> {
-    if (!Array.isArray(body?.inputs)) {
-      throw new ChamelaionError("inputs must be an array of { type, url } objects");
-    }
-    return this.#client.request({ method: 'POST', path: '/v1/lipsync/generate', json: body }, options);
+    checkInputs(body);
+    return this.#client.request(
+      { method: 'POST', path: '/v1/lipsync/generate', json: body },
+      await idempotent(options),
+    );
   }
 
   /**
    * Starts a lip sync job by uploading one video file and one audio file as multipart
-   * form-data. The files are streamed, never read whole into memory.
+   * form-data. The files are streamed, never read whole into memory. Idempotent as `generate`.
    */
   async generateWithMedia(
     body: LipsyncGenerateWithMediaParams,
     options?: RequestOptions,
   ): Promise<LipsyncGenerate> {
-    const { video, audio, ...fields } = body;
-    const text = Object.entries(fields)
-      .filter((entry): entry is [string, string | boolean] => entry[1] !== undefined)
-      .map(([name, value]) => ({ name, value: String(value) }));
-    const file = (name: 'video' | 'audio', value: Uploadable | undefined) => {
-      if (value === undefined || value === null) throw new ChamelaionError(`${name} is required`);
-      return { name, file: value instanceof UploadFile ? value : new UploadFile(value) };
-    };
-    const multipart = await MultipartBody.create([...text, file('video', video), file('audio', audio)]);
     return this.#client.request(
-      { method: 'POST', path: '/v1/lipsync/generate-with-media', multipart },
+      { method: 'POST', path: '/v1/lipsync/generate-with-media', multipart: await mediaBody(body) },
+      await idempotent(options),
+    );
+  }
+
+  /**
+   * What `generate(body)` would produce and cost (output duration and frames, tokens, expected
+   * processing time), without starting a job or using quota. The service fetches the URLs to
+   * measure them and validates everything as `generate` does, so a mistake gets the same error.
+   */
+  async estimate(body: LipsyncGenerateParams, options?: RequestOptions): Promise<LipsyncEstimate> {
+    checkInputs(body);
+    return this.#client.request({ method: 'POST', path: '/v1/lipsync/estimate', json: body }, options);
+  }
+
+  /** What `generateWithMedia(body)` would produce and cost, without starting a job or using
+   * quota (the files are uploaded, measured and dropped). */
+  async estimateWithMedia(
+    body: LipsyncGenerateWithMediaParams,
+    options?: RequestOptions,
+  ): Promise<LipsyncEstimate> {
+    return this.#client.request(
+      { method: 'POST', path: '/v1/lipsync/estimate-with-media', multipart: await mediaBody(body) },
       options,
     );
   }

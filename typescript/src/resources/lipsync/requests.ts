@@ -68,6 +68,14 @@ export interface LipsyncRequest {
   output_expired?: boolean;
 }
 
+/** What `requests.delete()` returns: the request, its inputs and output are gone. */
+export interface RequestDeleted {
+  /** The deleted request's ID. */
+  id: string;
+
+  deleted: true;
+}
+
 export interface Pagination {
   /** Applied page size. */
   limit: number;
@@ -139,6 +147,23 @@ export class Requests {
   /** Returns a single lip sync request by request UUID or `reference_id` (the newest with it). */
   retrieve(id: string, options?: RequestOptions): Promise<LipsyncRequest> {
     return this.#client.request({ method: 'GET', path: requestPath(id) }, options);
+  }
+
+  /**
+   * Cancels a queued or processing request (by id or `reference_id`) and returns it, now
+   * `cancelled`; the worker stops within seconds and frees its files. A request that has already
+   * finished is returned unchanged.
+   */
+  cancel(id: string, options?: RequestOptions): Promise<LipsyncRequest> {
+    return this.#client.request({ method: 'POST', path: `${requestPath(id)}/cancel` }, options);
+  }
+
+  /**
+   * Deletes a request (by id or `reference_id`) with its inputs and output, cancelling it first
+   * if it is still running. Retrieving it afterwards is a `NotFoundError`.
+   */
+  delete(id: string, options?: RequestOptions): Promise<RequestDeleted> {
+    return this.#client.request({ method: 'DELETE', path: requestPath(id) }, options);
   }
 
   /**
