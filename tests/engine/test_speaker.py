@@ -80,12 +80,6 @@ def test_with_the_flag_the_largest_face_is_used(
     assert np.percentile(right, 75) > 3 * np.median(left) + 2
 
 
-@pytest.mark.xfail(
-    strict=False,  # speaker.py is being reworked: a fix may land before this mark is lifted
-    reason="known regression: the learned sync scorer (trained on real lips) fixes one offset "
-    "per shot and misjudges these synthetic faces lip-synced by the learned mouth model when "
-    "the speaker changes within a shot; real two-speaker composites: bench/speaker.py",
-)
 def test_a_change_of_speaker_within_a_shot_is_followed(media_dir: Path) -> None:
     first = mediagen.phrases_with_gaps(["my mama made a map of the moon"], gap=0.2)
     second = mediagen.phrases_with_gaps(["bob will be back by noon"], gap=0.2)

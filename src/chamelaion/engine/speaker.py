@@ -6,8 +6,9 @@ with the sound: the window's median embedding distance over offsets of ±15 fram
 distance at the shot's sound-to-picture offset (measured once per shot, within ±`SYNC_LAG`
 frames: the source's own sound is in sync up to a little recording delay); the face that agrees
 best names the window, if it does so clearly.
-Each frame then goes to the face with the most confident windows around it (frames no window
-decides keep the nearest decision up to a second away: a pause is not a change of speaker), and
+Each frame then goes to the face that wins most of the windows around it, a window counting
+most at its centre (frames no window decides keep the nearest decision up to a second away: a
+pause is not a change of speaker), and
 choices shorter than half a second are absorbed by their neighbours, so the choice follows a
 change of speaker without flickering. Where that cannot decide (one face only, no sound, no
 speech, or no face clearly in sync), the largest face is used, and a note says so.
@@ -129,7 +130,7 @@ def _detect_in_shot(
     votes = np.zeros((len(present), stop - start))
     decided = np.zeros(stop - start, dtype=bool)
     undecided_reasons: set[str] = set()
-    for w0 in range(start, max(start + 1, stop - window + 1), hop):
+    for w0 in _window_starts(start, stop, window, hop):
         w1 = min(w0 + window, stop)
         speech_share = float(source.speech[w0:w1].mean()) if w1 > w0 else 0.0
         if speech_share < MIN_SPEECH_SHARE:
@@ -141,7 +142,12 @@ def _detect_in_shot(
         if best < floor or best - second < margin:
             undecided_reasons.add("no face clearly in sync with the source audio")
             continue
-        votes[order[0], w0 - start : w1 - start] += best
+        # A window speaks most for the frames at its centre, and each decided window casts
+        # one vote: spread evenly, a window holding more of one speaker's turn than of the
+        # next one's would hand that speaker every frame it covers, and a change of speaker
+        # would be followed a window late (and more so after a speaker whose lips agree with
+        # the sound more clearly, had the votes been weighted by that agreement).
+        votes[order[0], w0 - start : w1 - start] += np.hanning(w1 - w0 + 2)[1:-1]
         decided[w0 - start : w1 - start] = True
     winner = np.argmax(votes, axis=0)
     winner, decided = _hold_decisions(winner, decided, max(1, round(HOLD_SECONDS * fps)))
@@ -157,6 +163,14 @@ def _detect_in_shot(
         spans = _spans(fallback, start)
         reasons = "; ".join(sorted(undecided_reasons)) or "too little to go on"
         choice.notes.append(f"frames {_describe(spans)}: {reasons}: used the largest face")
+
+
+def _window_starts(start: int, stop: int, window: int, hop: int) -> list[int]:
+    """Window starts `hop` apart over [start, stop), the last window ending at `stop`."""
+    starts = list(range(start, max(start + 1, stop - window + 1), hop))
+    if starts[-1] + window < stop:
+        starts.append(stop - window)
+    return starts
 
 
 def _hold_decisions(
