@@ -164,6 +164,16 @@ def _job(
     )
 
 
+# Both JSON routes read their body themselves (one validator, its own error strings); the
+# document still says what they take.
+_GENERATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateBody"}}},
+    }
+}
+
+
 @router.post(
     "/lipsync/generate",
     response_model=LipsyncGenerate,
@@ -174,14 +184,7 @@ def _job(
         **_REPLAY_RESPONSE,
         **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415, 507),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/GenerateBody"}}
-            },
-        }
-    },
+    openapi_extra=_GENERATE_BODY,
 )
 async def generate(
     request: Request,
@@ -348,14 +351,7 @@ def _estimate_files(settings: Settings, options: JobOptions, video: Path, audio:
     description=_ESTIMATE_DESCRIPTION.format(route="`POST /v1/lipsync/generate`")
     + " The URLs are fetched to be measured.",
     responses=error_responses(400, *AUTHENTICATED, 413, 415, 507),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/GenerateBody"}}
-            },
-        }
-    },
+    openapi_extra=_GENERATE_BODY,
 )
 async def estimate_from_urls(
     request: Request, _caller: Annotated[Caller, Depends(read_caller)]
