@@ -24,6 +24,8 @@ from chamelaion.engine.errors import (
     StillImageError,
     TooLongError,
     TooManyPixelsError,
+    TranscriptError,
+    TranscriptTooLongError,
 )
 from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback, SyncMode
 
@@ -46,6 +48,8 @@ __all__ = [
     "SyncMode",
     "TooLongError",
     "TooManyPixelsError",
+    "TranscriptError",
+    "TranscriptTooLongError",
     "lipsync",
 ]
 

@@ -48,3 +48,11 @@ class NoFaceError(EngineError):
 
     def __init__(self, message: str = "no face detected in video") -> None:
         super().__init__(message)
+
+
+class TranscriptError(EngineError):
+    """A transcript that cannot be used as given (its language has no espeak-ng voice)."""
+
+
+class TranscriptTooLongError(TranscriptError):
+    """A transcript longer than `options.MAX_TRANSCRIPT_CHARS`."""

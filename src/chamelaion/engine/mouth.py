@@ -24,6 +24,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from chamelaion.engine import features
+from chamelaion.engine.alignment import PhoneGuide
 from chamelaion.engine.geometry import GAP, WIDTH
 from chamelaion.engine.mouthmodel import MouthModel
 
@@ -57,10 +58,18 @@ class SpeechTrack:
         return len(self.closed)
 
 
-def speech_track(samples: np.ndarray, fps: float, frames: int, model: MouthModel) -> SpeechTrack:
-    """The model's shapes and the pauses of `samples` (mono 16 kHz) at each output frame."""
+def speech_track(
+    samples: np.ndarray,
+    fps: float,
+    frames: int,
+    model: MouthModel,
+    guide: PhoneGuide | None = None,
+) -> SpeechTrack:
+    """The model's shapes and the pauses of `samples` (mono 16 kHz) at each output frame, its
+    phone evidence sharpened by the transcript's `guide` if there is one."""
     # A light temporal smoothing: the model decides each frame on its own.
-    shape = gaussian_filter1d(model.predict(samples, fps, frames), 0.7, axis=0, mode="nearest")
+    predicted = model.predict(samples, fps, frames, guide)
+    shape = gaussian_filter1d(predicted, 0.7, axis=0, mode="nearest")
     shape = _standardise(shape, fps)
     times = np.arange(frames) / fps
     half = 0.5 / fps

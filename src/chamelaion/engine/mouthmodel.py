@@ -19,19 +19,27 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from chamelaion.engine import logmel, phones, phonetics
 from chamelaion.engine.options import DEFAULT_MODEL, MODELS
 
+if TYPE_CHECKING:
+    from chamelaion.engine.alignment import PhoneGuide
 
-def speech_evidence(samples: np.ndarray) -> np.ndarray:
+
+def speech_evidence(samples: np.ndarray, guide: PhoneGuide | None = None) -> np.ndarray:
     """(frames, BANDS + tokens) at 100 frames a second: normalised log-mel, then phone
-    posteriors. The slow part of `speech_features` (phone recognition), which training caches."""
+    posteriors, sharpened by the transcript's `guide` when there is one (same shape, same
+    scale: the model's input does not change with it). The slow part of `speech_features`
+    (phone recognition), which training caches."""
     mel = logmel.normalise(logmel.log_mel(samples))
-    return np.concatenate([mel, phones.phone_posteriors(samples)[: len(mel)]], axis=1)
+    posteriors = phones.phone_posteriors(samples)[: len(mel)]
+    if guide is not None:
+        posteriors = guide.sharpen(posteriors)
+    return np.concatenate([mel, posteriors], axis=1)
 
 
 def model_inputs(evidence: np.ndarray) -> np.ndarray:
@@ -41,18 +49,22 @@ def model_inputs(evidence: np.ndarray) -> np.ndarray:
     return np.concatenate([mel, phonetics.articulators(evidence[:, logmel.BANDS :])], axis=1)
 
 
-def speech_features(samples: np.ndarray) -> np.ndarray:
+def speech_features(samples: np.ndarray, guide: PhoneGuide | None = None) -> np.ndarray:
     """The model's input for mono 16 kHz `samples`; the training script calls this very code."""
-    return model_inputs(speech_evidence(samples))
+    return model_inputs(speech_evidence(samples, guide))
 
 
 class MouthModel(Protocol):
     @property
     def name(self) -> str: ...
 
-    def predict(self, samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
+    def predict(
+        self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
+    ) -> np.ndarray:
         """(frames, 4) normalised mouth parameters for video frames at k / fps seconds of
-        `samples` (mono, 16 kHz); frames past the audio's end get the model's silence."""
+        `samples` (mono, 16 kHz); frames past the audio's end get the model's silence. A
+        transcript's `guide`, when given, sharpens the phone evidence and records its outcome
+        in `guide.notes`."""
         ...
 
 
@@ -133,8 +145,10 @@ class EnsembleMouthModel:
         """The members' tracks averaged, at the input's 100 frames a second (no delay)."""
         return np.mean([member.track(inputs) for member in self.members], axis=0)
 
-    def predict(self, samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
-        out = self.track(speech_features(samples))
+    def predict(
+        self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
+    ) -> np.ndarray:
+        out = self.track(speech_features(samples, guide))
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)

@@ -29,6 +29,8 @@ MODELS: tuple[str, ...] = (DEFAULT_MODEL,)
 
 MAX_PIXELS = 3840 * 2160
 MAX_DURATION_S = 30 * 60.0
+MAX_TRANSCRIPT_CHARS = 20_000  # about 20 minutes of speech; bounds the alignment's work
+DEFAULT_TRANSCRIPT_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class LipsyncOptions:
     active_speaker_detection: bool = True
     # The audio-to-mouth model, one of `MODELS`.
     model: str = DEFAULT_MODEL
+    # What the new audio says, if known (a dub's script): its phones, aligned to the audio,
+    # sharpen the phone evidence (engine/alignment.py). Its language is a BCP-47-like tag
+    # espeak-ng has a voice for (engine/transcript.py).
+    transcript: str | None = None
+    transcript_language: str = DEFAULT_TRANSCRIPT_LANGUAGE
     # Caps that protect the machine; an input over one fails with InputTooLargeError.
     max_pixels: int = MAX_PIXELS
     max_duration_s: float = MAX_DURATION_S

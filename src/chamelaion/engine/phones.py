@@ -23,6 +23,7 @@ from chamelaion.engine import logmel
 CHUNK_SECONDS = 30.0
 CONTEXT_SECONDS = 2.0  # recognised on either side of a chunk and dropped: no edge effects
 _SAMPLES_PER_OUTPUT = 320  # the model's 20 ms output step at 16 kHz
+FRAMES_PER_OUTPUT = _SAMPLES_PER_OUTPUT // logmel.HOP  # each output row repeats this often
 FLOOR = -12.0  # log-probabilities below this carry no information, only noise
 
 
@@ -83,10 +84,13 @@ def phone_posteriors(samples: np.ndarray) -> np.ndarray:
         count = -(-(min(start + chunk, len(samples)) - start) // _SAMPLES_PER_OUTPUT)
         pieces.append(out[first : first + count])
     posteriors = np.concatenate(pieces) if pieces else np.zeros((0, tokens()), np.float32)
-    step = _SAMPLES_PER_OUTPUT // logmel.HOP
-    index = np.minimum(np.arange(frames) // step, len(posteriors) - 1)
-    scaled = (np.maximum(posteriors, FLOOR) - FLOOR / 2) / (-FLOOR / 2)
-    return scaled[np.maximum(index, 0)].astype(np.float32)
+    index = np.minimum(np.arange(frames) // FRAMES_PER_OUTPUT, len(posteriors) - 1)
+    return scale(posteriors[np.maximum(index, 0)])
+
+
+def scale(log_probs: np.ndarray) -> np.ndarray:
+    """Log-probabilities as `phone_posteriors` gives them: floored at `FLOOR`, about -1..1."""
+    return ((np.maximum(log_probs, FLOOR) - FLOOR / 2) / (-FLOOR / 2)).astype(np.float32)
 
 
 def log_probabilities(posteriors: np.ndarray) -> np.ndarray:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chamelaion.engine import features, media
+from chamelaion.engine import alignment, features, media
 from chamelaion.engine.articulation import articulate, jaw_drop
 from chamelaion.engine.bank import MouthBank
-from chamelaion.engine.errors import NoFaceError
+from chamelaion.engine.errors import NoFaceError, TranscriptTooLongError
 from chamelaion.engine.faces import (
     FaceTrack,
     PoseTrack,
@@ -45,7 +45,12 @@ from chamelaion.engine.mouth import (
     speech_track,
 )
 from chamelaion.engine.mouthmodel import get_model
-from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback
+from chamelaion.engine.options import (
+    MAX_TRANSCRIPT_CHARS,
+    LipsyncOptions,
+    Progress,
+    ProgressCallback,
+)
 from chamelaion.engine.render import MouthRenderer, WarpRenderer, build_mesh
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
@@ -89,6 +94,7 @@ def lipsync(
     media.check_video(video_info, options)
     audio_info = media.probe(audio)
     media.check_audio(audio_info, options)
+    guide = _phone_guide(options)
     fps = video_info.fps
 
     # Pass 1: analysis.
@@ -99,7 +105,7 @@ def lipsync(
         options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
     )
     samples = _fit_length(samples, len(plan) / float(fps))
-    mouths = speech_track(samples, float(fps), len(plan), get_model(options.model))
+    mouths = speech_track(samples, float(fps), len(plan), get_model(options.model), guide)
     chosen = [None if t is None else t.key for t in analysis.choice.faces]
     animate = set(chosen)
     speaks = _source_speaks(analysis)
@@ -109,6 +115,7 @@ def lipsync(
         if t.key in animate
     }
     notes = tuple(analysis.choice.notes) + _adaptation_notes(faces.values())
+    notes += tuple(guide.notes if guide else ())
     del analysis  # the raw landmarks: from here on only the smoothed ones of chosen faces count
 
     # Pass 2: render.
@@ -197,6 +204,19 @@ def analyse_video(
         scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
     )
     return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice, source_speech)
+
+
+def _phone_guide(options: LipsyncOptions) -> alignment.PhoneGuide | None:
+    """The transcript's phones, if there is a transcript: checked before any work, so a
+    language espeak-ng lacks or an over-long text fails at once."""
+    if options.transcript is None or not options.transcript.strip():
+        return None
+    if len(options.transcript) > MAX_TRANSCRIPT_CHARS:
+        raise TranscriptTooLongError(
+            f"transcript too long: {len(options.transcript)} characters, at most "
+            f"{MAX_TRANSCRIPT_CHARS}"
+        )
+    return alignment.prepare(options.transcript, options.transcript_language)
 
 
 def _source_speaks(analysis: VideoAnalysis) -> bool:
