@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
-    from chamelaion.engine.options import SyncMode  # stdlib only: --help stays instant
+    # stdlib only: --help stays instant
+    from chamelaion.engine.options import DEFAULT_TRANSCRIPT_LANGUAGE, SyncMode
 
     run = commands.add_parser("lipsync", help="re-animate a video's speaker to new audio")
     run.add_argument("video", help="source video file")
@@ -49,6 +50,16 @@ def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="re-animate the largest face instead of the detected speaker",
     )
+    run.add_argument(
+        "--transcript",
+        metavar="FILE",
+        help="UTF-8 text of what the audio says (a dub's script): sharpens the phone alignment",
+    )
+    run.add_argument(
+        "--transcript-language",
+        default=DEFAULT_TRANSCRIPT_LANGUAGE,
+        help="the transcript's language, a BCP-47 tag espeak-ng reads (default: %(default)s)",
+    )
     run.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (18)")
     run.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
     run.set_defaults(handler=_lipsync)
@@ -63,11 +74,18 @@ def _lipsync(args: argparse.Namespace) -> int:
     with _native_stderr_silenced() as stderr:
         from chamelaion.engine import EngineError, LipsyncOptions, SyncMode, lipsync
 
+        try:
+            transcript = _read_transcript(args.transcript)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot read transcript {args.transcript}: {exc}", file=stderr)
+            return 1
         options = LipsyncOptions(
             sync_mode=SyncMode(args.sync_mode),
             active_speaker_detection=not args.disable_active_speaker_detection,
             crf=args.crf,
             preset=args.preset,
+            transcript=transcript,
+            transcript_language=args.transcript_language,
         )
         bar = _ProgressBar(stderr)
         try:
@@ -82,7 +100,19 @@ def _lipsync(args: argparse.Namespace) -> int:
             f"face re-animated in {result.face_frames})",
             file=stderr,
         )
+        for note in result.notes:
+            print(f"note: {note}", file=stderr)
     return 0
+
+
+def _read_transcript(path: str | None) -> str | None:
+    """The transcript file's text ("-": standard input), or None without one."""
+    if path is None:
+        return None
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as file:
+        return file.read()
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -21,6 +21,10 @@ from server.helpers import ApiServer, free_port, new_key, sessions_for
 VIDEO = {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"}
 AUDIO = {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+LANGUAGE = (
+    "unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads "
+    '(e.g. "en", "fr-FR", "pt-BR")'
+)
 
 
 def generate(client: httpx.Client, body: object, **kwargs: object) -> httpx.Response:
@@ -158,6 +162,14 @@ def test_read_rate_limit(api_server: ApiServer) -> None:
         ({"inputs": [VIDEO]}, "expected exactly one audio input"),
         ({"inputs": [VIDEO, AUDIO, AUDIO]}, "expected exactly one audio input"),
         ({"inputs": [VIDEO, AUDIO], "model": "lipsync-1"}, "unsupported model"),
+        ({"inputs": [VIDEO, AUDIO], "transcript": 42}, "invalid request body"),
+        (
+            {"inputs": [VIDEO, AUDIO], "transcript": "x" * 20_001},
+            "transcript too long: at most 20000 characters",
+        ),
+        ({"inputs": [VIDEO, AUDIO], "transcript": "hi", "transcript_language": "xx"}, LANGUAGE),
+        ({"inputs": [VIDEO, AUDIO], "transcript_language": "en us"}, LANGUAGE),
+        ({"inputs": [VIDEO, AUDIO], "transcript_language": "a" * 65}, "invalid request body"),
     ],
 )
 def test_generate_body_errors(api_server: ApiServer, body: object, message: str) -> None:
@@ -191,6 +203,8 @@ def test_generate_accepts_json_with_charset_and_all_options(api_server: ApiServe
             "reference_id": "options-1",
             "model": "lipsync-2",
             "sync_mode": "loop",
+            "transcript": "x" * 20_000,  # at the cap, in any language espeak-ng reads
+            "transcript_language": "pt-BR",
         }
         response = client.post(
             "/lipsync/generate",

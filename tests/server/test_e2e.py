@@ -150,6 +150,38 @@ def test_upload_job_end_to_end(
     assert_the_studio_can_show_it(worker_server, body["id"], output, short_face_video)
 
 
+def test_a_transcript_is_used_or_its_mismatch_noted(
+    worker_server: ApiServer, short_face_video: Path, short_speech: Path
+) -> None:
+    """short_speech says "hello mama": with that text the job completes with no note; with a
+    script of another scene it completes all the same, and its notes say the transcript was
+    not used."""
+    outcomes = {}
+    with worker_server.client() as client:
+        for name, transcript in (
+            ("right", "Hello, mama!"),
+            ("wrong", "The thief fled through the back door of the shop."),
+        ):
+            with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
+                response = client.post(
+                    "/lipsync/generate-with-media",
+                    files={"video": ("talk.mp4", video), "audio": ("dub.wav", audio)},
+                    data={"transcript": transcript, "reference_id": f"transcript-{name}"},
+                )
+            assert response.status_code == 200, response.text
+        for name in ("right", "wrong"):
+            outcomes[name] = wait_for_status(
+                client, f"transcript-{name}", {"completed", "failed"}, JOB_TIMEOUT
+            )
+    assert outcomes["right"]["status"] == "completed", outcomes["right"]
+    assert not any("transcript" in note for note in outcomes["right"].get("notes", []))
+    assert outcomes["wrong"]["status"] == "completed", outcomes["wrong"]
+    assert any(
+        note.startswith("the transcript was not used") and "does not match" in note
+        for note in outcomes["wrong"]["notes"]
+    ), outcomes["wrong"]
+
+
 def assert_the_studio_can_show_it(
     server: ApiServer, request_id: object, output: Path, source: Path
 ) -> None:

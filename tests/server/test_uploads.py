@@ -11,10 +11,14 @@ import httpx
 import psutil
 import pytest
 
-from server.helpers import ApiServer
+from server.helpers import ApiServer, job_row
 
 CAP = 1024 * 1024  # the api_server fixture's CHAMELAION_MAX_UPLOAD_BYTES
 BOUNDARY = "chamelaionTestBoundary"
+LANGUAGE = (
+    "unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads "
+    '(e.g. "en", "fr-FR", "pt-BR")'
+)
 
 
 def upload(
@@ -45,6 +49,8 @@ def test_upload_is_accepted_and_stored(
         "reference_id": "upload-demo-01",
         "disable_active_speaker_detection": "true",
         "sync_mode": "bounce",
+        "transcript": "🙂" * 20_000,  # at the cap, 80 000 bytes of UTF-8
+        "transcript_language": "fr-FR",
     }
     response = upload(api_server, media(short_face_video, short_speech), data)
     assert response.status_code == 200, response.text
@@ -56,6 +62,8 @@ def test_upload_is_accepted_and_stored(
     with api_server.client() as client:
         body = client.get("/lipsync/requests/upload-demo-01").json()
     assert body["id"] == request_id and body["status"] == "queued"
+    job = job_row(api_server.server.data_dir, request_id)
+    assert (job.transcript, job.transcript_language) == ("🙂" * 20_000, "fr-FR")
 
 
 @pytest.mark.parametrize(
@@ -64,6 +72,15 @@ def test_upload_is_accepted_and_stored(
         (lambda f, d: f.pop("video"), "expected exactly one video input"),
         (lambda f, d: f.pop("audio"), "expected exactly one audio input"),
         (lambda f, d: d.update(model="lipsync-1"), "unsupported model"),
+        (
+            lambda f, d: d.update(transcript="é" * 20_001),
+            "transcript too long: at most 20000 characters",
+        ),
+        (
+            lambda f, d: d.update(transcript="🙂" * 20_001),  # past the text field's byte cap
+            "transcript too long: at most 20000 characters",
+        ),
+        (lambda f, d: d.update(transcript="hello", transcript_language="tlh"), LANGUAGE),
         (lambda f, d: d.update(disable_active_speaker_detection="maybe"), "invalid request body"),
         (lambda f, d: d.update(sync_mode="sideways"), "invalid request body"),
         (lambda f, d: d.update(reference_id="x" * 300), "invalid reference_id"),

@@ -34,15 +34,18 @@ from chamelaion.engine.transcript import phonemes, resolve_language
 # Measured (bench/transcript.py): the articulator tracks of espeak-ng sentences agree with the
 # true phones' ever better as the weight rises (r 0.66 -> 0.72 at 0.5 -> 0.76 at 1, clean;
 # 0.49 -> 0.64 -> 0.74 at 0 dB SNR), but the mouth model, trained on recognised posteriors,
-# starts to lose on the GRID clips past 0.5 (r_gap 0.801 at 0 and 0.5, 0.793 at 1): the
-# largest weight that costs the model nothing.
+# does best at 0.5 on the GRID clips (its own training clips: biased), clean (r_gap 0.801 at
+# 0, 0.799 at 0.5, 0.793 at 1) and under noise (0 dB: r_gap 0.66 -> 0.69, r_width 0.44 ->
+# 0.50; at 1, 0.66 / 0.52).
 SHARPEN_WEIGHT = 0.5
 # The aligned path's log-likelihood may fall this far below free recognition's, per transcript
 # phone, before the transcript is taken not to match the audio. Measured (bench/transcript.py):
 # espeak-ng sentences with their own text 0.6-2.7, with another sentence's text 4.9-9.1; the
 # GRID clips with their own sentence 0.03-2.5, with another GRID sentence (sharing up to half
-# its words) 4.4-9.9. Per phone rather than per frame, so a short text under long audio does
-# not pass for a match by the silence around it.
+# its words) 4.4-9.9. Under white noise at 10 dB SNR the two still part (own <= 3.0, other
+# >= 3.9); at 0 dB they overlap (own <= 3.2, another GRID sentence from 2.2): there a text
+# that is nearly the audio's may be taken for it. Per phone rather than per frame, so a short
+# text under long audio does not pass for a match by the silence around it.
 MAX_DEFICIT = 3.5
 # A transcript more than this share of whose phones have no token of the recogniser is not used.
 MAX_UNPLACED_SHARE = 0.2

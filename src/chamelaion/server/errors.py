@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chamelaion.engine.options import MAX_TRANSCRIPT_CHARS
+
 log = logging.getLogger("chamelaion.server")
 
 # What a 503 asks the client to wait before trying again (the SDKs honour it).
@@ -37,6 +39,11 @@ RATE_LIMITED = "rate limit exceeded"
 NOT_FOUND = "not found"
 FILE_TOO_LARGE = "file too large"
 UNSUPPORTED_MODEL = "unsupported model"
+UNSUPPORTED_TRANSCRIPT_LANGUAGE = (
+    "unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads "
+    '(e.g. "en", "fr-FR", "pt-BR")'
+)
+TRANSCRIPT_TOO_LONG = f"transcript too long: at most {MAX_TRANSCRIPT_CHARS} characters"
 INVALID_VIDEO = "invalid video file"
 INVALID_AUDIO = "invalid audio file"
 STILL_IMAGE = "video is a still image"

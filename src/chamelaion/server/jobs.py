@@ -51,6 +51,8 @@ class ClaimedJob:
     sync_mode: str
     model: str
     disable_active_speaker_detection: bool
+    transcript: str | None
+    transcript_language: str | None
     attempt: int
 
 
@@ -118,6 +120,8 @@ class JobStore:
                         sync_mode=job.sync_mode,
                         model=job.model,
                         disable_active_speaker_detection=job.disable_active_speaker_detection,
+                        transcript=job.transcript,
+                        transcript_language=job.transcript_language,
                         attempt=job.attempts,
                     )
             return None
@@ -177,6 +181,7 @@ class JobStore:
         output_path: str,
         sync: OutputSync | None = None,
         attempt: int | None = None,
+        notes: Sequence[str] = (),
     ) -> bool:
         return self._update_held(
             job_id,
@@ -190,6 +195,7 @@ class JobStore:
             error_message=None,
             sync_offset_frames=None if sync is None else sync.offset_frames,
             sync_confidence=None if sync is None else sync.confidence,
+            notes="\n".join(note.replace("\n", " ") for note in notes) or None,
         )
 
     def fail(self, job_id: str, worker_id: str, message: str, attempt: int | None = None) -> bool:

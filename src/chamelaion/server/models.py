@@ -149,6 +149,9 @@ class LipsyncJob(Base):
     model: Mapped[str] = mapped_column(String(32), default=DEFAULT_MODEL)
     sync_mode: Mapped[str] = mapped_column(String(16), default=SyncMode.CUT_OFF.value)
     disable_active_speaker_detection: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the new audio says, if the client sent it, and its language tag as sent.
+    transcript: Mapped[str | None] = mapped_column(Text, nullable=True)
+    transcript_language: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Where to POST the request object once the job is finished (see `webhooks.py`).
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -163,6 +166,9 @@ class LipsyncJob(Base):
     output_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The output's lip sync as `chamelaion eval` measures it (None: not measured).
     sync_offset_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What the engine says a user should know about a completed output, one note a line
+    # (e.g. a transcript that did not match the audio and was not used).
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     sync_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Celery queue only: when the job's pending message was published; None while none is
     # (not yet published, or already taken by a worker). The sweep publishes what lacks one.

@@ -52,6 +52,8 @@ class JobView(Protocol):
     @property
     def sync_confidence(self) -> float | None: ...
     @property
+    def notes(self) -> str | None: ...
+    @property
     def output_expired_at(self) -> datetime | None: ...
     @property
     def progress(self) -> float: ...
@@ -69,6 +71,7 @@ PUBLIC_COLUMNS = (
     LipsyncJob.reference_id,
     LipsyncJob.sync_offset_frames,
     LipsyncJob.sync_confidence,
+    LipsyncJob.notes,
     LipsyncJob.progress,
     LipsyncJob.progress_stage,
     LipsyncJob.output_expired_at,
@@ -103,6 +106,8 @@ def present_job(job: JobView, base_url: str, signer: OutputSigner) -> dict[str, 
                 "offset_frames": job.sync_offset_frames,
                 "confidence": job.sync_confidence,
             }
+        if job.notes:
+            body["notes"] = job.notes.split("\n")
     if job.status == _PROCESSING:
         body["progress"] = round(job.progress, 3)
         if job.progress_stage is not None:

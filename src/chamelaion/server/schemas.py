@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from chamelaion.engine.options import DEFAULT_MODEL, MODELS, SyncMode
+from chamelaion.engine.errors import TranscriptError
+from chamelaion.engine.options import (
+    DEFAULT_MODEL,
+    DEFAULT_TRANSCRIPT_LANGUAGE,
+    MAX_TRANSCRIPT_CHARS,
+    MODELS,
+    SyncMode,
+)
+from chamelaion.engine.transcript import resolve_language
 from chamelaion.server import errors
 from chamelaion.server.errors import ApiError
 from chamelaion.server.fetch import MAX_URL, address_allowed, literal_address, normalized_url
@@ -116,6 +124,22 @@ class JobOptions(BaseModel):
         description="How to reconcile a video and an audio of different lengths.",
     )
     webhook_url: WebhookUrl | None = Field(None, description=WEBHOOK_URL_DESCRIPTION)
+    # The cap is checked in `_check_options`, for its own message; the schema states it.
+    transcript: str | None = Field(
+        None,
+        description="What the new audio says, if known (a dub's script), at most "
+        f"{MAX_TRANSCRIPT_CHARS} characters: its phones, aligned to the audio, make the mouth "
+        "surer. A transcript that does not match the audio is not used, and the completed "
+        "request's notes say so.",
+        json_schema_extra={"maxLength": MAX_TRANSCRIPT_CHARS},
+    )
+    transcript_language: str = Field(
+        DEFAULT_TRANSCRIPT_LANGUAGE,
+        description='The transcript\'s language as a BCP-47 tag ("en", "fr-FR", "pt-BR", '
+        '"zh"): any language the server\'s espeak-ng reads, else the request fails with '
+        '"unsupported transcript_language".',
+        max_length=64,
+    )
 
 
 def _one_of_each_kind(schema: dict[str, Any]) -> None:
@@ -204,6 +228,11 @@ class LipsyncRequest(BaseModel):
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
     sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
+    notes: list[str] = _optional(
+        "What a user should know about a completed output, when there is anything: e.g. "
+        "that the transcript did not match the audio and the phones were recognised from the "
+        "audio alone, or that the largest face stood in where no speaker was found."
+    )
     output_expired: bool = _optional(
         "true once a completed request's output was deleted at the end of the server's "
         "retention time (it then has no output_url)."
@@ -312,6 +341,12 @@ def _check_options(options: JobOptions, allow_private_urls: bool) -> None:
         raise ApiError(400, errors.UNSUPPORTED_MODEL)
     if options.webhook_url is not None:
         _check_address(options.webhook_url, allow_private_urls)
+    if options.transcript is not None and len(options.transcript) > MAX_TRANSCRIPT_CHARS:
+        raise ApiError(400, errors.TRANSCRIPT_TOO_LONG)
+    try:
+        resolve_language(options.transcript_language)
+    except TranscriptError as exc:
+        raise ApiError(400, errors.UNSUPPORTED_TRANSCRIPT_LANGUAGE) from exc
 
 
 def validate_generate(raw: bytes, allow_private_urls: bool) -> tuple[GenerateBody, str, str]:

@@ -21,12 +21,15 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from chamelaion.engine.options import MAX_TRANSCRIPT_CHARS
 from chamelaion.server import errors
 from chamelaion.server.errors import ApiError
 from chamelaion.server.storage import safe_suffix
 
 FILE_FIELDS = ("video", "audio")
-MAX_TEXT_FIELD = 64 * 1024  # also the cap of a file part under a name we do not use
+# A text field may hold a whole transcript (4 bytes a character at most in UTF-8); this is
+# also the cap of a file part under a name we do not use.
+MAX_TEXT_FIELD = max(64 * 1024, 4 * MAX_TRANSCRIPT_CHARS)
 MAX_PARTS = 32
 # After refusing an oversized upload we keep reading (and dropping) what the client is still
 # sending, so it gets our 413 instead of a connection reset, but only this far past the cap.
@@ -124,7 +127,8 @@ class _Receiver:
         elif self._text is not None:
             self._text += data[start:end]
             if len(self._text) > MAX_TEXT_FIELD:
-                self.fail(ApiError(400, errors.INVALID_BODY))
+                too_long = errors.TRANSCRIPT_TOO_LONG if self._name == "transcript" else None
+                self.fail(ApiError(400, too_long or errors.INVALID_BODY))
         elif self._ignored_bytes is not None:
             self._ignored_bytes += end - start
             if self._ignored_bytes > MAX_TEXT_FIELD:

@@ -86,6 +86,7 @@ class _Attempt:
 @dataclass(frozen=True)
 class _Completed:
     sync: OutputSync | None  # None where the output's sync could not be measured
+    notes: tuple[str, ...] = ()  # the engine's, for the request object
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -183,7 +184,12 @@ class Worker:
                 if isinstance(outcome, _Completed):
                     output = str(self.storage.output_path(job.id))
                     return self.store.complete(
-                        job.id, self.worker_id, output, outcome.sync, attempt=job.attempt
+                        job.id,
+                        self.worker_id,
+                        output,
+                        outcome.sync,
+                        attempt=job.attempt,
+                        notes=outcome.notes,
                     )
                 return self.store.fail(job.id, self.worker_id, outcome, attempt=job.attempt)
             except Exception:
@@ -229,6 +235,7 @@ class Worker:
         )
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.media import probe
+        from chamelaion.engine.options import DEFAULT_TRANSCRIPT_LANGUAGE
 
         if job.input_kind == InputKind.URL.value:
             attempt.stage = "fetching"
@@ -278,6 +285,8 @@ class Worker:
             sync_mode=SyncMode(job.sync_mode),
             model=job.model,
             active_speaker_detection=not job.disable_active_speaker_detection,
+            transcript=job.transcript,
+            transcript_language=job.transcript_language or DEFAULT_TRANSCRIPT_LANGUAGE,
         )
         # Render under a name of this attempt's own, then move it into place: if a lease ran
         # out while this worker was still busy, the attempt that took over never shares a file
@@ -303,7 +312,7 @@ class Worker:
         self._keep_for_studio(job.id, result, rendered, video)
         self._checkpoint(attempt)
         os.replace(rendered, final)
-        return _Completed(sync)
+        return _Completed(sync, result.notes)
 
     def _keep_for_studio(
         self, job_id: str, result: LipsyncResult, rendered: Path, video: Path

@@ -32,3 +32,5 @@ class LipsyncGenerateParams(_RequiredGenerateParams, total=False):
     model: ModelName
     sync_mode: SyncMode
     webhook_url: str
+    transcript: str
+    transcript_language: str

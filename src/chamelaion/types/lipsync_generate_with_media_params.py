@@ -23,3 +23,5 @@ class LipsyncGenerateWithMediaParams(_RequiredUploadParams, total=False):
     reference_id: str
     sync_mode: SyncMode
     webhook_url: str
+    transcript: str
+    transcript_language: str

@@ -71,6 +71,10 @@ class LipsyncRequest(BaseModel):
     """True once a completed request's output was deleted at the end of the server's retention
     time (it then has no ``output_url``)."""
 
+    notes: list[str] | None = None
+    """What to know about a ``completed`` output, if anything: e.g. that the transcript did not
+    match the audio and was not used."""
+
     @property
     def is_finished(self) -> bool:
         """Whether the request reached ``completed``, ``failed`` or ``cancelled``."""

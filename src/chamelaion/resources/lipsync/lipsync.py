@@ -45,6 +45,8 @@ def _generate_options(
     model: ModelName | None,
     sync_mode: SyncMode | None,
     webhook_url: str | None,
+    transcript: str | None,
+    transcript_language: str | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -62,6 +64,10 @@ def _generate_options(
         body["sync_mode"] = sync_mode
     if webhook_url is not None:
         body["webhook_url"] = webhook_url
+    if transcript is not None:
+        body["transcript"] = transcript
+    if transcript_language is not None:
+        body["transcript_language"] = transcript_language
     return RequestOptions(
         "POST",
         GENERATE_PATH,
@@ -81,6 +87,8 @@ def _generate_with_media_options(
     reference_id: str | None,
     sync_mode: SyncMode | None,
     webhook_url: str | None,
+    transcript: str | None,
+    transcript_language: str | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -100,6 +108,10 @@ def _generate_with_media_options(
         form["sync_mode"] = sync_mode
     if webhook_url is not None:
         form["webhook_url"] = webhook_url
+    if transcript is not None:
+        form["transcript"] = transcript
+    if transcript_language is not None:
+        form["transcript_language"] = transcript_language
     return RequestOptions(
         "POST",
         GENERATE_WITH_MEDIA_PATH,
@@ -129,6 +141,8 @@ class Lipsync(SyncAPIResource):
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
         webhook_url: str | None = None,
+        transcript: str | None = None,
+        transcript_language: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -145,6 +159,11 @@ class Lipsync(SyncAPIResource):
             ``bounce``, ``silence`` or ``remap``.
           webhook_url: where the server POSTs the request object, signed with your account's
             webhook secret, once the job has finished; check it with ``verify_webhook``.
+          transcript: what the new audio says, if you have the script (at most 20 000
+            characters): its phones, aligned to the audio, make the mouth surer. One that does
+            not match the audio is not used, and the finished request's ``notes`` say so.
+          transcript_language: the transcript's language as a BCP-47 tag (``"en"`` by default,
+            ``"fr-FR"``, ``"pt-BR"``, ...); the server refuses a language it cannot read.
           idempotency_key: sent as ``Idempotency-Key``; by default a fresh UUID per call, kept
             across this call's retries. Pass your own to make a create safe to repeat across
             calls or processes (the server answers a repeat within 24 h with the first
@@ -163,6 +182,8 @@ class Lipsync(SyncAPIResource):
                 model=model,
                 sync_mode=sync_mode,
                 webhook_url=webhook_url,
+                transcript=transcript,
+                transcript_language=transcript_language,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -179,6 +200,8 @@ class Lipsync(SyncAPIResource):
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
         webhook_url: str | None = None,
+        transcript: str | None = None,
+        transcript_language: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -200,6 +223,8 @@ class Lipsync(SyncAPIResource):
                 reference_id=reference_id,
                 sync_mode=sync_mode,
                 webhook_url=webhook_url,
+                transcript=transcript,
+                transcript_language=transcript_language,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -291,6 +316,8 @@ class AsyncLipsync(AsyncAPIResource):
         model: ModelName | None = None,
         sync_mode: SyncMode | None = None,
         webhook_url: str | None = None,
+        transcript: str | None = None,
+        transcript_language: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -308,6 +335,8 @@ class AsyncLipsync(AsyncAPIResource):
                 model=model,
                 sync_mode=sync_mode,
                 webhook_url=webhook_url,
+                transcript=transcript,
+                transcript_language=transcript_language,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -324,6 +353,8 @@ class AsyncLipsync(AsyncAPIResource):
         reference_id: str | None = None,
         sync_mode: SyncMode | None = None,
         webhook_url: str | None = None,
+        transcript: str | None = None,
+        transcript_language: str | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -343,6 +374,8 @@ class AsyncLipsync(AsyncAPIResource):
                 reference_id=reference_id,
                 sync_mode=sync_mode,
                 webhook_url=webhook_url,
+                transcript=transcript,
+                transcript_language=transcript_language,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,

@@ -160,6 +160,8 @@ def _job(
         model=options.model,
         sync_mode=options.sync_mode.value,
         disable_active_speaker_detection=options.disable_active_speaker_detection,
+        transcript=options.transcript,
+        transcript_language=options.transcript_language if options.transcript else None,
         webhook_url=options.webhook_url,
     )
 

@@ -56,6 +56,15 @@ export interface LipsyncGenerateParams {
   /** Called (POST, signed with the account's webhook secret) when the request completes or
    * fails; `verifyWebhook` checks the signature. */
   webhook_url?: string;
+
+  /** What the new audio says, if you have the script (at most 20 000 characters): its phones,
+   * aligned to the audio, make the mouth surer. One that does not match the audio is not used,
+   * and the finished request's `notes` say so. */
+  transcript?: string;
+
+  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); the
+   * server refuses a language it cannot read. */
+  transcript_language?: string;
 }
 
 export namespace LipsyncGenerateParams {
@@ -90,6 +99,15 @@ export interface LipsyncGenerateWithMediaParams {
   /** Called (POST, signed with the account's webhook secret) when the request completes or
    * fails; `verifyWebhook` checks the signature. */
   webhook_url?: string;
+
+  /** What the new audio says, if you have the script (at most 20 000 characters): its phones,
+   * aligned to the audio, make the mouth surer. One that does not match the audio is not used,
+   * and the finished request's `notes` say so. */
+  transcript?: string;
+
+  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); the
+   * server refuses a language it cannot read. */
+  transcript_language?: string;
 }
 
 /** A fresh UUID: the global Web Crypto where there is one (browsers, Node 19+), else Node's. */

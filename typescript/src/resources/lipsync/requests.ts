@@ -66,6 +66,10 @@ export interface LipsyncRequest {
   /** True once a completed request's output was deleted at the end of the server's retention
    * time (it then has no `output_url`). */
   output_expired?: boolean;
+
+  /** What to know about a completed output, if anything: e.g. that the transcript did not
+   * match the audio and was not used. */
+  notes?: Array<string>;
 }
 
 /** What `requests.delete()` returns: the request, its inputs and output are gone. */
