@@ -49,3 +49,43 @@ def test_lipsync_reports_errors_plainly(
     assert run.stderr.strip().endswith("error: no face detected in video")
     assert "Traceback" not in run.stderr
     assert not out.exists()
+
+
+def test_lipsync_with_a_transcript_notes_one_that_does_not_match(
+    tmp_path: Path, short_face_video: Path, short_speech: Path
+) -> None:
+    script = tmp_path / "script.txt"
+    script.write_text("Die Katze schläft auf dem warmen Sofa im Wohnzimmer.", encoding="utf-8")
+    out = tmp_path / "out.mp4"
+    run = _run(
+        "lipsync", short_face_video, short_speech, "-o", out,
+        "--transcript", script, "--transcript-language", "de-DE",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "note: the transcript was not used" in run.stderr
+    assert media.probe(out).has_video
+
+
+def test_lipsync_refuses_a_transcript_it_cannot_use_before_any_work(
+    tmp_path: Path, short_face_video: Path, short_speech: Path
+) -> None:
+    script = tmp_path / "script.txt"
+    script.write_text("hello mama", encoding="utf-8")
+    out = tmp_path / "never.mp4"
+    unknown = _run(
+        "lipsync", short_face_video, short_speech, "-o", out,
+        "--transcript", script, "--transcript-language", "tlh",
+    )  # fmt: skip
+    assert unknown.returncode == 1
+    assert "error: unsupported transcript_language 'tlh'" in unknown.stderr
+    missing = _run(
+        "lipsync", short_face_video, short_speech, "-o", out, "--transcript", tmp_path / "no.txt"
+    )
+    assert missing.returncode == 1 and "error: cannot read transcript" in missing.stderr
+    script.write_text("x" * 20_001, encoding="utf-8")
+    too_long = _run("lipsync", short_face_video, short_speech, "-o", out, "--transcript", script)
+    assert too_long.returncode == 1
+    assert "error: transcript too long: 20001 characters, at most 20000" in too_long.stderr
+    for run in (unknown, missing, too_long):
+        assert "Traceback" not in run.stderr and "render" not in run.stderr
+    assert not out.exists()

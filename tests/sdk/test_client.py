@@ -112,6 +112,8 @@ def test_generate_sends_every_option_and_omits_unset_ones() -> None:
         reference_id="r",
         model="lipsync-2",
         sync_mode="bounce",
+        transcript="Bonjour à tous",
+        transcript_language="fr-FR",
     )
     client.lipsync.generate(inputs=INPUTS)
     assert json.loads(script.requests[0].content) == {
@@ -120,6 +122,8 @@ def test_generate_sends_every_option_and_omits_unset_ones() -> None:
         "reference_id": "r",
         "model": "lipsync-2",
         "sync_mode": "bounce",
+        "transcript": "Bonjour à tous",
+        "transcript_language": "fr-FR",
     }
     assert json.loads(script.requests[1].content) == {"inputs": INPUTS}
 

@@ -283,6 +283,15 @@ def test_bad_request_errors(live_api: Live, short_face_video: Path, short_speech
                 },
                 "unsupported model",
             ),
+            (
+                {
+                    "inputs": _url_inputs(live_api, short_face_video, short_speech),
+                    "transcript": "hello mama",
+                    "transcript_language": "tlh",
+                },
+                "unsupported transcript_language: give a BCP-47 tag of a language espeak-ng "
+                'reads (e.g. "en", "fr-FR", "pt-BR")',
+            ),
         ]
         for kwargs, message in cases:
             with pytest.raises(BadRequestError) as info:
@@ -294,6 +303,11 @@ def test_bad_request_errors(live_api: Live, short_face_video: Path, short_speech
         with pytest.raises(BadRequestError) as info:
             client.lipsync.generate_with_media(video=short_face_video, audio=short_face_video)
         assert info.value.message == "invalid audio file"
+        with pytest.raises(BadRequestError) as info:
+            client.lipsync.generate_with_media(
+                video=short_face_video, audio=short_speech, transcript="é" * 20_001
+            )
+        assert info.value.message == "transcript too long: at most 20000 characters"
         with pytest.raises(BadRequestError) as info:
             client.lipsync.requests.list(limit=100000)
         assert info.value.message == "invalid request body"

@@ -295,6 +295,27 @@ describe('errors carry the service status and message', () => {
       'unsupported model',
     ],
     [
+      'a transcript language the server cannot read',
+      () =>
+        client().lipsync.generate(urlJob({ transcript: 'hello mama', transcript_language: 'tlh' })),
+      BadRequestError,
+      400,
+      'unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads ' +
+        '(e.g. "en", "fr-FR", "pt-BR")',
+    ],
+    [
+      'a transcript over the cap',
+      () =>
+        client().lipsync.generateWithMedia({
+          video: fs.createReadStream(env.video),
+          audio: fs.createReadStream(env.audio),
+          transcript: 'é'.repeat(20_001),
+        }),
+      BadRequestError,
+      400,
+      'transcript too long: at most 20000 characters',
+    ],
+    [
       'a file that is not a video',
       () =>
         client().lipsync.generateWithMedia({
