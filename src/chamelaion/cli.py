@@ -73,11 +73,17 @@ def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
 def _lipsync(args: argparse.Namespace) -> int:
     with _native_stderr_silenced() as stderr:
         from chamelaion.engine import EngineError, LipsyncOptions, SyncMode, lipsync
+        from chamelaion.engine.transcript import resolve_language
 
         try:
             transcript = _read_transcript(args.transcript)
+            if transcript is not None:
+                resolve_language(args.transcript_language)  # the service notes it; we can say
         except (OSError, UnicodeDecodeError) as exc:
             print(f"error: cannot read transcript {args.transcript}: {exc}", file=stderr)
+            return 1
+        except EngineError as exc:
+            print(f"error: {exc}", file=stderr)
             return 1
         options = LipsyncOptions(
             sync_mode=SyncMode(args.sync_mode),

@@ -114,6 +114,7 @@ def test_the_model_input_keeps_its_shape_with_a_transcript() -> None:
         ("... !!! ??? ★", "en", "no words to say"),
         # Welsh "ll" is a lateral fricative the recogniser has no token for.
         ("Llanelli llwyd llyfr Lloegr", "cy", "have no counterpart"),
+        (SENTENCE, "tlh", "espeak-ng has no voice for its language 'tlh'"),
     ],
 )
 def test_an_unusable_transcript_leaves_recognition_alone_with_a_note(

@@ -154,22 +154,27 @@ def test_a_transcript_is_used_or_its_mismatch_noted(
     worker_server: ApiServer, short_face_video: Path, short_speech: Path
 ) -> None:
     """short_speech says "hello mama": with that text the job completes with no note; with a
-    script of another scene it completes all the same, and its notes say the transcript was
-    not used."""
+    script of another scene, or in a language the worker's espeak-ng does not read, it
+    completes all the same, and its notes say the transcript was not used and why."""
     outcomes = {}
     with worker_server.client() as client:
-        for name, transcript in (
-            ("right", "Hello, mama!"),
-            ("wrong", "The thief fled through the back door of the shop."),
+        for name, transcript, language in (
+            ("right", "Hello, mama!", "en-US"),
+            ("wrong", "The thief fled through the back door of the shop.", "en"),
+            ("unread", "Hello, mama!", "tlh"),  # Klingon: well-formed, no espeak-ng voice
         ):
             with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
                 response = client.post(
                     "/lipsync/generate-with-media",
                     files={"video": ("talk.mp4", video), "audio": ("dub.wav", audio)},
-                    data={"transcript": transcript, "reference_id": f"transcript-{name}"},
+                    data={
+                        "transcript": transcript,
+                        "transcript_language": language,
+                        "reference_id": f"transcript-{name}",
+                    },
                 )
             assert response.status_code == 200, response.text
-        for name in ("right", "wrong"):
+        for name in ("right", "wrong", "unread"):
             outcomes[name] = wait_for_status(
                 client, f"transcript-{name}", {"completed", "failed"}, JOB_TIMEOUT
             )
@@ -180,6 +185,11 @@ def test_a_transcript_is_used_or_its_mismatch_noted(
         note.startswith("the transcript was not used") and "does not match" in note
         for note in outcomes["wrong"]["notes"]
     ), outcomes["wrong"]
+    assert outcomes["unread"]["status"] == "completed", outcomes["unread"]
+    assert any(
+        note.endswith("espeak-ng has no voice for its language 'tlh'")
+        for note in outcomes["unread"]["notes"]
+    ), outcomes["unread"]
 
 
 def assert_the_studio_can_show_it(

@@ -295,13 +295,14 @@ describe('errors carry the service status and message', () => {
       'unsupported model',
     ],
     [
-      'a transcript language the server cannot read',
+      'a transcript language that is not a language tag',
       () =>
-        client().lipsync.generate(urlJob({ transcript: 'hello mama', transcript_language: 'tlh' })),
+        client().lipsync.generate(
+          urlJob({ transcript: 'hello mama', transcript_language: 'English, please' }),
+        ),
       BadRequestError,
       400,
-      'unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads ' +
-        '(e.g. "en", "fr-FR", "pt-BR")',
+      'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")',
     ],
     [
       'a transcript over the cap',

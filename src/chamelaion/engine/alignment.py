@@ -15,8 +15,8 @@ recognised posteriors unchanged and a note saying why (`PhoneGuide.notes`):
   recogniser (`MAX_UNPLACED_SHARE`);
 - the transcript does not fit the audio: more phones than the audio has frames, or an aligned
   path far less likely than free recognition (`MAX_DEFICIT`, per phone), as when the script is
-  of another take, another scene or another language.
-An unknown language is an error before any work (`transcript.resolve_language`).
+  of another take, another scene or another language;
+- its language has no espeak-ng voice on this machine.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from functools import cache
 import numpy as np
 
 from chamelaion.engine import logmel, phones
+from chamelaion.engine.errors import TranscriptError
 from chamelaion.engine.transcript import phonemes, resolve_language
 
 # How far the posteriors move to the aligned path: 0 is recognition alone, 1 the path alone.
@@ -83,13 +84,18 @@ class PhoneGuide:
     language: str
     states: list[tuple[int, ...]]  # per transcript phone, the tokens that may stand for it
     unplaced: int = 0  # phones with no token of the recogniser, left out
+    refusal: str | None = None  # why it cannot be used at all (a language espeak-ng lacks)
     notes: list[str] = field(default_factory=list)
     alignment: Alignment | None = None  # set by `sharpen` when the transcript was used
 
     @property
     def usable(self) -> bool:
         total = len(self.states) + self.unplaced
-        return bool(self.states) and self.unplaced <= MAX_UNPLACED_SHARE * total
+        return (
+            self.refusal is None
+            and bool(self.states)
+            and self.unplaced <= MAX_UNPLACED_SHARE * total
+        )
 
     def sharpen(self, posteriors: np.ndarray, weight: float = SHARPEN_WEIGHT) -> np.ndarray:
         """`phones.phone_posteriors` output moved `weight` of the way to the aligned path, or
@@ -117,6 +123,8 @@ class PhoneGuide:
         return phones.scale(np.log(np.maximum(probs, 1e-30)))
 
     def _unusable_note(self) -> str:
+        if self.refusal is not None:
+            return self.refusal
         if not self.states:
             return _IGNORED + "espeak-ng found no words to say in it"
         return _IGNORED + (
@@ -129,9 +137,15 @@ _IGNORED = "the transcript was not used (the phones were recognised from the aud
 
 
 def prepare(text: str, language: str) -> PhoneGuide:
-    """The transcript's phones for `align`. Raises `transcript.TranscriptError` for a language
-    espeak-ng has no voice for; anything else wrong shows when it is used (`sharpen`)."""
-    voice = resolve_language(language)
+    """The transcript's phones for `align`. A language espeak-ng has no voice for here makes
+    a guide that is not used (the note says why): which languages a machine's espeak-ng reads
+    is its installation's business, not the request's; callers that can tell the user at once
+    (the CLI) check `transcript.resolve_language` first."""
+    try:
+        voice = resolve_language(language)
+    except TranscriptError:
+        refusal = _IGNORED + f"espeak-ng has no voice for its language {language[:40]!r}"
+        return PhoneGuide(text, language, [], refusal=refusal)
     states: list[tuple[int, ...]] = []
     unplaced = 0
     for word in phonemes(text, voice):

@@ -51,7 +51,8 @@ class NoFaceError(EngineError):
 
 
 class TranscriptError(EngineError):
-    """A transcript that cannot be used as given (its language has no espeak-ng voice)."""
+    """A transcript that cannot be used as given: its language has no espeak-ng voice here
+    (`transcript.resolve_language`; the pipeline notes it and goes on), or it is too long."""
 
 
 class TranscriptTooLongError(TranscriptError):

@@ -41,8 +41,8 @@ class LipsyncOptions:
     # The audio-to-mouth model, one of `MODELS`.
     model: str = DEFAULT_MODEL
     # What the new audio says, if known (a dub's script): its phones, aligned to the audio,
-    # sharpen the phone evidence (engine/alignment.py). Its language is a BCP-47-like tag
-    # espeak-ng has a voice for (engine/transcript.py).
+    # sharpen the phone evidence (engine/alignment.py). Its language is a BCP-47-like tag,
+    # read with espeak-ng's voice for it (engine/transcript.py; none: a note, not an error).
     transcript: str | None = None
     transcript_language: str = DEFAULT_TRANSCRIPT_LANGUAGE
     # Caps that protect the machine; an input over one fails with InputTooLargeError.

@@ -207,8 +207,8 @@ def analyse_video(
 
 
 def _phone_guide(options: LipsyncOptions) -> alignment.PhoneGuide | None:
-    """The transcript's phones, if there is a transcript: checked before any work, so a
-    language espeak-ng lacks or an over-long text fails at once."""
+    """The transcript's phones, if there is a transcript, made before any work: an over-long
+    text fails at once (what else cannot be used becomes a note when it is used)."""
     if options.transcript is None or not options.transcript.strip():
         return None
     if len(options.transcript) > MAX_TRANSCRIPT_CHARS:

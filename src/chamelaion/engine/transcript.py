@@ -20,7 +20,8 @@ from functools import cache
 
 from chamelaion.engine.errors import TranscriptError
 
-_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,5}")
+LANGUAGE_TAG_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,5}$"
+_TAG = re.compile(LANGUAGE_TAG_PATTERN)
 _ALIAS = re.compile(r"\(([^\s()]+) (\d+)\)")
 # A number's separator, an apostrophe or hyphen inside a word (kept); else any character that
 # is neither a word character nor white space, or an underscore (said as nothing).
@@ -63,7 +64,7 @@ def resolve_language(tag: str) -> str:
     table = voices()
     if not table:
         raise TranscriptError("transcripts need espeak-ng, which is not installed on the server")
-    if _TAG.fullmatch(tag):
+    if is_language_tag(tag):
         parts = tag.lower().replace("_", "-").split("-")
         for end in range(len(parts), 0, -1):
             voice = table.get("-".join(parts[:end]))
@@ -73,6 +74,11 @@ def resolve_language(tag: str) -> str:
         f"unsupported transcript_language {tag[:40]!r}: give a language tag espeak-ng reads, "
         f"one of {', '.join(sorted(table))}"
     )
+
+
+def is_language_tag(tag: str) -> bool:
+    """Whether `tag` is shaped like a BCP-47 tag ("en", "pt-BR", "zh-Hans-CN"), known or not."""
+    return _TAG.fullmatch(tag) is not None
 
 
 def phonemes(text: str, voice: str) -> list[list[str]]:

@@ -39,9 +39,8 @@ RATE_LIMITED = "rate limit exceeded"
 NOT_FOUND = "not found"
 FILE_TOO_LARGE = "file too large"
 UNSUPPORTED_MODEL = "unsupported model"
-UNSUPPORTED_TRANSCRIPT_LANGUAGE = (
-    "unsupported transcript_language: give a BCP-47 tag of a language espeak-ng reads "
-    '(e.g. "en", "fr-FR", "pt-BR")'
+INVALID_TRANSCRIPT_LANGUAGE = (
+    'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")'
 )
 TRANSCRIPT_TOO_LONG = f"transcript too long: at most {MAX_TRANSCRIPT_CHARS} characters"
 INVALID_VIDEO = "invalid video file"

@@ -163,7 +163,8 @@ class Lipsync(SyncAPIResource):
             characters): its phones, aligned to the audio, make the mouth surer. One that does
             not match the audio is not used, and the finished request's ``notes`` say so.
           transcript_language: the transcript's language as a BCP-47 tag (``"en"`` by default,
-            ``"fr-FR"``, ``"pt-BR"``, ...); the server refuses a language it cannot read.
+            ``"fr-FR"``, ``"pt-BR"``, ...); in a language the server's espeak-ng does not read,
+            the transcript is not used and the ``notes`` say so.
           idempotency_key: sent as ``Idempotency-Key``; by default a fresh UUID per call, kept
             across this call's retries. Pass your own to make a create safe to repeat across
             calls or processes (the server answers a repeat within 24 h with the first

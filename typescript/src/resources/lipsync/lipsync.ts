@@ -62,8 +62,9 @@ export interface LipsyncGenerateParams {
    * and the finished request's `notes` say so. */
   transcript?: string;
 
-  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); the
-   * server refuses a language it cannot read. */
+  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); in a
+   * language the server's espeak-ng does not read, the transcript is not used and the `notes`
+   * say so. */
   transcript_language?: string;
 }
 
@@ -105,8 +106,9 @@ export interface LipsyncGenerateWithMediaParams {
    * and the finished request's `notes` say so. */
   transcript?: string;
 
-  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); the
-   * server refuses a language it cannot read. */
+  /** The transcript's language as a BCP-47 tag (default `en`; `fr-FR`, `pt-BR`, ...); in a
+   * language the server's espeak-ng does not read, the transcript is not used and the `notes`
+   * say so. */
   transcript_language?: string;
 }
 
