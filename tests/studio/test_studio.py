@@ -125,6 +125,9 @@ def test_upload_follow_compare_and_download(
     form.locator("[name=sync_mode]").select_option("cut_off")
     form.locator("[name=disable_active_speaker_detection]").check()
     form.locator("[name=reference_id]").fill("studio-upload")
+    # A script of another scene: the job completes all the same and says it was not used.
+    form.locator("[name=transcript]").fill("Der Dieb floh durch die Hintertür des Ladens.")
+    form.locator("[name=transcript_language]").fill("de-DE")
     # A slow uplink, so the upload takes a second and its progress shows on the way.
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -165,6 +168,7 @@ def test_upload_follow_compare_and_download(
         " && document.querySelector('video.source').readyState >= 2"
     )
     expect(page.locator("#sync-score")).to_contain_text("Lip sync measured on the output")
+    expect(page.locator("#notes")).to_contain_text("the transcript was not used")
     assert plotted_pixels(page) > 200
     shot(page, "06-completed")
 

@@ -87,6 +87,10 @@ function options(form) {
     disable_active_speaker_detection: form.disable_active_speaker_detection.checked,
   };
   if (form.reference_id.value) chosen.reference_id = form.reference_id.value;
+  if (form.transcript.value.trim()) {
+    chosen.transcript = form.transcript.value;
+    chosen.transcript_language = form.transcript_language.value || "en";
+  }
   return chosen;
 }
 
@@ -337,6 +341,10 @@ const result = {
     if (track) plot.show(track);
     $("#plot-note").textContent = track ? "" : "(no mouth track for this job)";
     $("#sync-score").textContent = syncText(job.sync);
+    // What the engine says a user should know: e.g. a transcript that was not used, and why.
+    $("#notes").replaceChildren(
+      ...(job.notes ?? []).map((note) => Object.assign(document.createElement("li"), { textContent: note })),
+    );
     const download = $("#download");
     download.href = job.output_url;
     download.download = `chamelaion-${job.reference_id ?? id}.mp4`;
