@@ -35,9 +35,10 @@ from chamelaion.engine.transcript import phonemes, resolve_language
 # Measured (bench/transcript.py): the articulator tracks of espeak-ng sentences agree with the
 # true phones' ever better as the weight rises (r 0.66 -> 0.72 at 0.5 -> 0.76 at 1, clean;
 # 0.49 -> 0.64 -> 0.74 at 0 dB SNR), but the mouth model, trained on recognised posteriors,
-# does best at 0.5 on the GRID clips (its own training clips: biased), clean (r_gap 0.801 at
-# 0, 0.799 at 0.5, 0.793 at 1) and under noise (0 dB: r_gap 0.66 -> 0.69, r_width 0.44 ->
-# 0.50; at 1, 0.66 / 0.52).
+# loses a little on clean GRID clips as the weight rises (its own training clips: biased;
+# r_gap / r_width 0.690 / 0.594 at 0, 0.688 / 0.591 at 0.5, 0.685 / 0.580 at 1) while it
+# gains under noise (0 dB: 0.536 / 0.404 at 0, 0.575 / 0.484 at 0.5, 0.573 / 0.521 at 1).
+# Half way keeps nearly all of the gain for next to none of the loss (weights of 2026-12-02).
 SHARPEN_WEIGHT = 0.5
 # The aligned path's log-likelihood may fall this far below free recognition's, per transcript
 # phone, before the transcript is taken not to match the audio. Measured (bench/transcript.py):
