@@ -381,11 +381,12 @@ class VideoWriter:
         width: int,
         height: int,
         fps: Fraction,
-        audio_rate: int,
+        audio_rate: int | None,
         audio_layout: str,
         crf: int = 18,
         preset: str = "veryfast",
     ) -> None:
+        """`audio_rate` None: a video-only file (a segment, joined with its sound later)."""
         self.path = Path(path)
         # A name of this writer's own: two writers aimed at one path never share a file.
         self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.partial.mp4")
@@ -397,10 +398,12 @@ class VideoWriter:
         self._video.pix_fmt = "yuv420p"
         self._video.options = {"crf": str(crf), "preset": preset}
         self._video.codec_context.time_base = Fraction(1) / fps
-        self._audio = self._container.add_stream("aac", rate=audio_rate)
-        self._audio.layout = audio_layout
-        self._audio.bit_rate = 192_000
-        self._audio_rate = audio_rate
+        self._audio = None
+        if audio_rate is not None:
+            self._audio = self._container.add_stream("aac", rate=audio_rate)
+            self._audio.layout = audio_layout
+            self._audio.bit_rate = 192_000
+        self._audio_rate = audio_rate or 0
         self._audio_layout = audio_layout
         self._audio_pts = 0
         self._frames_written = 0
@@ -445,6 +448,8 @@ class VideoWriter:
         self._container.mux(self._video.encode(frame))
 
     def _encode_audio(self, samples: np.ndarray) -> None:
+        if self._audio is None:
+            raise ValueError("this writer has no audio stream")
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self._audio_layout)
         frame.sample_rate = self._audio_rate
         frame.pts = self._audio_pts
@@ -461,7 +466,8 @@ class VideoWriter:
             raise self._error
         try:
             self._container.mux(self._video.encode())
-            self._container.mux(self._audio.encode())
+            if self._audio is not None:
+                self._container.mux(self._audio.encode())
             self._container.close()
         except BaseException:
             self.abort()

@@ -1,11 +1,14 @@
-"""The lip-sync pipeline: two passes over the video, in one readable function.
+"""The lip-sync pipeline: a whole-job analysis, then segments rendered independently.
 
-1. Analysis: decode every source frame once, keep only face landmarks (a few KB a frame).
-   Tracks are built and smoothed with the whole video known; the audio-to-mouth model turns the
-   target audio into one mouth shape per output frame, and each re-animated face's own way of
-   moving its mouth is read off the source (`mouth.speaker_mouth`).
-2. Render: decode again, re-shape the chosen face's lower face in each frame, and stream the
-   frames and the target audio to the encoder.
+1. Analysis (`prepare`): decode every source frame once, keep only face landmarks (a few KB a
+   frame). Tracks are built and smoothed with the whole video known; the audio-to-mouth model
+   turns the target audio into one mouth shape per output frame, and each re-animated face's own
+   way of moving its mouth is read off the source (`mouth.speaker_mouth`). The result, a
+   `RenderPlan`, decides every output frame: its source frame, its face and its mouth.
+2. Render (`render_frames`): decode again, re-shape the chosen face's lower face in each frame.
+   Any span of output frames renders from the plan alone, so the output is rendered in segments
+   (`segments.py`), each kept once finished (a job that died resumes from them) and renderable
+   by any process; the segments are joined without re-encoding and the audio muxed once.
 
 Memory holds landmarks and per-frame numbers, never the video, so it stays flat as the input
 grows. Decoding and encoding run on their own threads (PyAV releases the GIL in the codecs),
@@ -14,12 +17,15 @@ so the two cores share the work.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,6 +59,15 @@ from chamelaion.engine.options import (
 )
 from chamelaion.engine.render import MouthRenderer, WarpRenderer, build_mesh
 from chamelaion.engine.scan import scan_faces
+from chamelaion.engine.segments import (
+    SEGMENT_SECONDS,
+    Segment,
+    WorkDir,
+    fingerprint,
+    join,
+    split,
+    write_segment,
+)
 from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
@@ -82,14 +97,64 @@ def lipsync(
     output: str | Path,
     options: LipsyncOptions | None = None,
     progress: ProgressCallback | None = None,
+    work_dir: str | Path | None = None,
+    segment_seconds: float = SEGMENT_SECONDS,
 ) -> LipsyncResult:
     """Write `output`: `video` with the speaker's mouth following `audio`, and `audio` as sound.
+
+    `work_dir`: where the job keeps its analysis and finished segments; a run that died is
+    resumed from them when `lipsync` is called again with the same inputs and work dir (by
+    default a temporary directory beside `output`, removed at the end).
 
     Raises an `EngineError` subclass with a user-facing message when the inputs cannot be used;
     nothing is left at `output` then.
     """
+    with contextlib.ExitStack() as stack:
+        if work_dir is None:
+            beside = Path(output)
+            work_dir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f".{beside.name}.", dir=beside.parent)
+            )
+        job = SegmentedJob.open(video, audio, work_dir, options, segment_seconds, progress)
+        for segment in job.missing():
+            job.render(segment)
+        return job.join(output)
+
+
+@dataclass
+class RenderPlan:
+    """Everything rendering needs, decided once for the whole job by the analysis: any output
+    frame can be drawn from it alone, so segments render independently, in any process, in any
+    order. `timeline.plan_frames`'s array (`plan`) stays the interface to the source frames."""
+
+    video: Path
+    audio: Path
+    fps: Fraction
+    width: int
+    height: int
+    plan: np.ndarray  # source frame of each output frame
+    face_at: np.ndarray  # key of the face re-animated at each output frame, -1 for none
+    opening: np.ndarray  # mouth opening drawn at each output frame, NaN where none is
+    faces: dict[int, _FaceModel]
+    mouths: SpeechTrack
+    shots: list[int]  # first source frame of each shot after the first
+    audio_rate: int
+    audio_layout: str
+    crf: int
+    preset: str
+    notes: tuple[str, ...]
+
+
+def prepare(
+    video: str | Path,
+    audio: str | Path,
+    options: LipsyncOptions | None = None,
+    report: _Reporter | None = None,
+) -> RenderPlan:
+    """The whole-job part: check the inputs, analyse the video, fit the audio to it, and decide
+    every output frame's source frame, face and mouth."""
     options = options or LipsyncOptions()
-    report = _Reporter(progress)
+    report = report or _Reporter(None)
     video_info = media.probe(video)
     media.check_video(video_info, options)
     audio_info = media.probe(audio)
@@ -97,17 +162,15 @@ def lipsync(
     guide = _phone_guide(options)
     fps = video_info.fps
 
-    # Pass 1: analysis.
     analysis = analyse_video(video, options, report, video_info)
-    source_frames = analysis.frames
     samples = media.read_audio(audio)
     plan = plan_frames(
-        options.sync_mode, source_frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
+        options.sync_mode, analysis.frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
     )
     samples = _fit_length(samples, len(plan) / float(fps))
     mouths = speech_track(samples, float(fps), len(plan), get_model(options.model), guide)
-    chosen = [None if t is None else t.key for t in analysis.choice.faces]
-    animate = set(chosen)
+    chosen = np.array([-1 if t is None else t.key for t in analysis.choice.faces], np.int64)
+    animate = set(chosen.tolist()) - {-1}
     speaks = _source_speaks(analysis)
     faces = {
         t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks)
@@ -116,42 +179,122 @@ def lipsync(
     }
     notes = tuple(analysis.choice.notes) + _adaptation_notes(faces.values())
     notes += tuple(guide.notes if guide else ())
-    del analysis  # the raw landmarks: from here on only the smoothed ones of chosen faces count
-
-    # Pass 2: render.
-    rate, layout = media.output_audio_format(audio_info)
-    writer = media.VideoWriter(
-        output, video_info.width, video_info.height, fps, rate, layout, options.crf, options.preset
-    )
+    face_at = chosen[plan]
     opening = np.full(len(plan), np.nan, np.float32)
-    try:
-        sound = _AudioFeed(audio, rate, layout)
-        frame_bytes = video_info.width * video_info.height * 3
-        for i, frame in enumerate(media.prefetch(deliver(video, fps, plan, frame_bytes))):
-            key = chosen[plan[i]]
-            if key is not None:
-                frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
-                rendered = faces[key].render(frame, int(plan[i]), mouths, i)
-                if rendered is not None:
-                    opening[i] = rendered
-            writer.write_frame(frame)
-            writer.write_audio(sound.until((i + 1) / float(fps)))
-            report("render", i + 1, len(plan))
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return LipsyncResult(
-        Path(output),
-        len(plan),
-        fps,
-        writer.width,
-        writer.height,
-        len(plan) / float(fps),
-        int(np.count_nonzero(~np.isnan(opening))),
-        notes,
-        opening,
-    )
+    for i, (key, source) in enumerate(zip(face_at.tolist(), plan.tolist(), strict=True)):
+        if key >= 0:
+            target = faces[key].target(source, mouths, i)
+            if target is not None:
+                opening[i] = target.opening
+    rate, layout = media.output_audio_format(audio_info)
+    return RenderPlan(
+        Path(video), Path(audio), fps, video_info.width, video_info.height, plan, face_at,
+        opening, faces, mouths, analysis.shots, rate, layout, options.crf, options.preset, notes,
+    )  # fmt: skip
+
+
+def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[np.ndarray]:
+    """Output frames [start, stop), exactly as a whole-job render draws them.
+
+    A face's renderer is made from the face's first drawn frame of the whole output (its skin
+    colour is read there) and then follows every drawn frame before `start`, so what carries
+    from frame to frame (the mouth sample kept while close enough) is what it would be."""
+    frame_bytes = job.width * job.height * 3
+    faces = {key: replace(model, renderer=None) for key, model in job.faces.items()}
+    drawn = ~np.isnan(job.opening[:start])
+    for key, face in faces.items():
+        before = np.flatnonzero(drawn & (job.face_at[:start] == key))
+        if not len(before):
+            continue
+        first = int(before[0])
+        frame = next(deliver(job.video, job.fps, job.plan[first : first + 1], frame_bytes))
+        renderer = face.start_renderer(frame, int(job.plan[first]))
+        for i in before:
+            renderer.follow(float(job.opening[i]))
+    wanted = job.plan[start:stop]
+    for i, frame in enumerate(media.prefetch(deliver(job.video, job.fps, wanted, frame_bytes))):
+        out_index = start + i
+        key = int(job.face_at[out_index])
+        if key >= 0 and not np.isnan(job.opening[out_index]):
+            frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
+            faces[key].render(frame, int(wanted[i]), job.mouths, out_index)
+        yield frame
+
+
+class SegmentedJob:
+    """A job rendered in segments kept in a work directory (see `segments`): `open` analyses
+    the inputs or finds an earlier attempt's analysis, `render` draws one segment (any process
+    may render any segment), `join` writes the output once every segment is there."""
+
+    def __init__(
+        self, work: WorkDir, plan: RenderPlan, segments: list[Segment], report: _Reporter
+    ) -> None:
+        self.work = work
+        self.plan = plan
+        self.segments = segments
+        self._report = report
+
+    @classmethod
+    def open(
+        cls,
+        video: str | Path,
+        audio: str | Path,
+        work_dir: str | Path,
+        options: LipsyncOptions | None = None,
+        segment_seconds: float = SEGMENT_SECONDS,
+        progress: ProgressCallback | None = None,
+    ) -> SegmentedJob:
+        options = options or LipsyncOptions()
+        report = _Reporter(progress)
+        work = WorkDir(work_dir, fingerprint(Path(video), Path(audio), options, segment_seconds))
+        saved = work.load()
+        if saved is not None:
+            plan, segments = saved
+        else:
+            plan = prepare(video, audio, options, report)
+            segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
+            work.save(plan, segments)
+        return cls(work, plan, segments, report)
+
+    def missing(self) -> list[Segment]:
+        """The segments not yet finished, in order."""
+        finished = self.work.finished()
+        return [s for s in self.segments if s.index not in finished]
+
+    def render(self, segment: Segment, by: str = "") -> None:
+        """Render one segment into the work directory and record it as finished."""
+        plan = self.plan
+        total = len(plan.plan)
+        done_before = sum(s.frames for s in self.segments if s.index in self.work.finished())
+
+        def reported(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            for count, frame in enumerate(frames, 1):
+                yield frame
+                self._report("render", min(total, done_before + count), total)
+
+        write_segment(
+            reported(render_frames(plan, segment.start, segment.stop)),
+            self.work.segment_path(segment),
+            plan.width, plan.height, plan.fps, plan.crf, plan.preset,
+        )  # fmt: skip
+        self.work.mark_finished(segment, by or f"pid {os.getpid()}")
+
+    def join(self, output: str | Path) -> LipsyncResult:
+        """The output from the finished segments and the target audio."""
+        missing = self.missing()
+        if missing:
+            raise RuntimeError(f"segments not rendered yet: {[s.index for s in missing]}")
+        plan = self.plan
+        join(
+            [(self.work.segment_path(s), s.frames) for s in self.segments],
+            Path(output), plan.fps, plan.audio, plan.audio_rate, plan.audio_layout,
+        )  # fmt: skip
+        width, height = media.even_size(plan.width, plan.height)
+        frames = len(plan.plan)
+        return LipsyncResult(
+            Path(output), frames, plan.fps, width, height, frames / float(plan.fps),
+            int(np.count_nonzero(~np.isnan(plan.opening))), plan.notes, plan.opening,
+        )  # fmt: skip
 
 
 @dataclass
@@ -261,23 +404,35 @@ class _FaceModel:
         rest_width = float(np.median(params[poses.found, WIDTH]))
         return cls(poses, speaker, rest_width, bank if bank else None)
 
+    def target(self, source_index: int, mouths: SpeechTrack, out_index: int) -> _Target | None:
+        """The mouth to draw at an output frame, or None if the face is not there."""
+        i = source_index - self.poses.start
+        if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
+            return None
+        gap, width = self.speaker.target(mouths.shape[out_index], bool(mouths.closed[out_index]), i)
+        return _Target(i, gap / width, width)
+
+    def start_renderer(self, frame: np.ndarray, source_index: int) -> MouthRenderer:
+        """This face's renderer, made from its first drawn frame (`frame`, not drawn on yet)."""
+        i = source_index - self.poses.start
+        self.renderer = self._renderer(frame, self.poses.shapes[i], self.poses.poses[i])
+        return self.renderer
+
     def render(
         self, frame: np.ndarray, source_index: int, mouths: SpeechTrack, out_index: int
     ) -> float | None:
         """Re-animate this face in `frame`: the mouth opening rendered, or None if the face
         was not there to re-animate."""
-        i = source_index - self.poses.start
-        if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
+        target = self.target(source_index, mouths, out_index)
+        if target is None:
             return None
-        pose, shape = self.poses.poses[i], self.poses.shapes[i]
-        if self.renderer is None:
-            self.renderer = self._renderer(frame, shape, pose)
-        gap, width = self.speaker.target(mouths.shape[out_index], bool(mouths.closed[out_index]), i)
-        opening = gap / width
-        target = articulate(shape, opening, width / self.rest_width - 1.0, self.rest_width)
+        pose, shape = self.poses.poses[target.frame], self.poses.shapes[target.frame]
+        renderer = self.renderer or self.start_renderer(frame, source_index)
+        opening = target.opening
+        moved = articulate(shape, opening, target.width / self.rest_width - 1.0, self.rest_width)
         drop = jaw_drop(opening)
-        self.renderer.render(
-            frame, apply_affine(pose, shape), apply_affine(pose, target), pose, drop, opening
+        renderer.render(
+            frame, apply_affine(pose, shape), apply_affine(pose, moved), pose, drop, opening
         )
         return opening
 
@@ -290,28 +445,11 @@ class _FaceModel:
         return WarpRenderer(build_mesh(rest), MouthLighting.from_skin(skin), self.bank)
 
 
-class _AudioFeed:
-    """The target audio in the output's format, handed out up to a time, silence past its end."""
-
-    def __init__(self, path: str | Path, rate: int, layout: str) -> None:
-        self._chunks = media.iter_audio(path, rate, layout)
-        self._rate = rate
-        self._channels = 1 if layout == "mono" else 2
-        self._buffer = np.zeros((self._channels, 0), np.float32)
-        self._sent = 0
-
-    def until(self, seconds: float) -> np.ndarray:
-        wanted = round(seconds * self._rate) - self._sent
-        while self._buffer.shape[1] < wanted:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                pad = np.zeros((self._channels, wanted - self._buffer.shape[1]), np.float32)
-                self._buffer = np.concatenate([self._buffer, pad], axis=1)
-                break
-            self._buffer = np.concatenate([self._buffer, chunk], axis=1)
-        out, self._buffer = self._buffer[:, :wanted], self._buffer[:, wanted:]
-        self._sent += out.shape[1]
-        return out
+@dataclass(frozen=True)
+class _Target:
+    frame: int  # index into the face's track
+    opening: float  # lip gap over mouth width
+    width: float
 
 
 class _Reporter:

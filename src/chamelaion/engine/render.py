@@ -128,6 +128,11 @@ class MouthRenderer(Protocol):
         drop: float, opening: float,
     ) -> None: ...  # fmt: skip
 
+    def follow(self, opening: float) -> None:
+        """Advance what carries from one frame to the next as `render` would at this opening,
+        without drawing: a segment rendered on its own first follows the frames before it, so
+        it draws exactly what a whole-job render draws there."""
+
 
 @dataclass
 class WarpRenderer:
@@ -167,7 +172,7 @@ class WarpRenderer:
         warped[outside > 0] = box[outside > 0]
         local = target - origin
         inner = local[list(INNER_POLYGON)]
-        self._sample = self.bank.nearest(opening, self._sample) if self.bank else None
+        self.follow(opening)
         if self._sample is not None:
             paste_sample(warped, inner, self._sample, lip_colour(warped, local))
         else:
@@ -176,3 +181,7 @@ class WarpRenderer:
             order = np.argsort(lip_u)
             draw_interior(warped, inner, mouth, (lip_u[order], lip_v[order]), drop, self.lighting)
         frame[y0:y1, x0:x1] = warped
+
+    def follow(self, opening: float) -> None:
+        """The mouth sample is kept while the opening stays close to it (no flicker)."""
+        self._sample = self.bank.nearest(opening, self._sample) if self.bank else None

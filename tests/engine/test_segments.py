@@ -1,0 +1,177 @@
+"""Segments: split at cuts and every N seconds, rendered on their own exactly as a whole-job
+render draws them, joined without a visible seam, and resumed after a death."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from scipy.signal import correlate
+
+import mediagen
+from chamelaion.engine import LipsyncOptions, Progress, SyncMode, media
+from chamelaion.engine.pipeline import SegmentedJob, render_frames
+from chamelaion.engine.segments import MANIFEST, Segment, split
+
+FPS = Fraction(25)
+SEGMENT_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def moving_face(media_dir: Path) -> Path:
+    # Exaggerated head motion so every source frame is recognisably different.
+    return mediagen.write_face_video(
+        media_dir / "segments_face.mp4", 3.0, 25.0, 320, 240, motion=6.0
+    )
+
+
+@pytest.fixture(scope="module")
+def speech(media_dir: Path) -> Path:
+    """3.6 s of speech with pauses: with LOOP the output runs past the video's end."""
+    said = mediagen.phrases_with_gaps(["mama papa booboo", "baby happy"], gap=0.4)
+    said = said + mediagen.silence(max(0.0, 3.6 - said.duration), said.sample_rate)
+    return mediagen.write_wav(media_dir / "segments_speech.wav", said)
+
+
+@pytest.fixture(scope="module")
+def prepared(
+    tmp_path_factory: pytest.TempPathFactory, moving_face: Path, speech: Path
+) -> SegmentedJob:
+    work = tmp_path_factory.mktemp("segments-work")
+    options = LipsyncOptions(sync_mode=SyncMode.LOOP)
+    return SegmentedJob.open(moving_face, speech, work, options, SEGMENT_SECONDS)
+
+
+def test_split_at_shot_entries_and_evenly_inside_long_shots() -> None:
+    plan = np.arange(200)
+    segments = split(plan, [60, 70, 190], FPS, seconds=2.0)
+    # 60: a cut; 70 is 10 frames (< 1 s) after it and 190 10 frames before the end: no segment.
+    # 60..200 is 140 frames: two even pieces of at most 50 (2 s) would not do, three do.
+    assert [(s.start, s.stop) for s in segments] == [
+        (0, 30), (30, 60), (60, 107), (107, 153), (153, 200)
+    ]  # fmt: skip
+    assert [s.index for s in segments] == [0, 1, 2, 3, 4]
+    # A loop enters shot 0 again at output frame 100 (source 0 is not a cut): no boundary there;
+    # entering source frame 60 is, each time.
+    looped = np.arange(200) % 100
+    starts = [s.start for s in split(looped, [60], FPS, seconds=10.0)]
+    assert starts == [0, 60, 160]
+
+
+def test_a_segment_renders_exactly_what_the_whole_job_renders(prepared: SegmentedJob) -> None:
+    plan = prepared.plan
+    frames = len(plan.plan)
+    assert len(prepared.segments) >= 4  # 3.6 s in 1 s segments
+    whole = list(render_frames(plan, 0, frames))
+    pieces = [f for s in prepared.segments for f in render_frames(plan, s.start, s.stop)]
+    assert len(pieces) == len(whole) == frames
+    different = [i for i, (a, b) in enumerate(zip(whole, pieces, strict=True))
+                 if not np.array_equal(a, b)]  # fmt: skip
+    assert different == []
+    # ...and the faces were drawn (a render that drew nothing would pass the comparison above).
+    assert np.count_nonzero(~np.isnan(plan.opening)) == frames
+
+
+def _shown(path: Path) -> tuple[np.ndarray, set[int], list[np.ndarray]]:
+    """Each decoded frame's presentation time, which are keyframes, and the pictures (FFmpeg's
+    own demuxer and decoder, as ffprobe would read them)."""
+    times, keys, pictures = [], set(), []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for i, frame in enumerate(container.decode(stream)):
+            times.append(float(frame.pts * stream.time_base))
+            if frame.key_frame:
+                keys.add(i)
+            pictures.append(media.to_rgb(frame))
+    return np.array(times), keys, pictures
+
+
+def test_joins_are_invisible(
+    tmp_path: Path, prepared: SegmentedJob, moving_face: Path, speech: Path
+) -> None:
+    for segment in prepared.missing():
+        prepared.render(segment)
+    out = tmp_path / "joined.mp4"
+    result = prepared.join(out)
+    plan = prepared.plan
+    frames = len(plan.plan)
+    assert result.frames == frames == round(3.6 * 25)
+
+    # Timestamps: one per output frame, strictly increasing at a constant step, no gap or
+    # repeat at any join; a keyframe where each segment starts.
+    times, keyframes, decoded = _shown(out)
+    assert len(times) == frames
+    assert np.allclose(np.diff(times), 1 / 25, atol=1e-4), np.diff(times)
+    assert {s.start for s in prepared.segments} <= keyframes
+
+    # Pictures: around every join each output frame is the one the plan puts there (not its
+    # neighbour: nothing duplicated or dropped), and the drawn mouth is what a whole render drew.
+    expected = list(render_frames(plan, 0, frames))
+    # Coding noise only (crf 18), no worse at a join than anywhere else.
+    error = np.array([np.mean((d.astype(np.float32) - e) ** 2)
+                      for d, e in zip(decoded, expected, strict=True)])  # fmt: skip
+    assert error.max() < 40.0
+    usual = float(np.percentile(error, 90))
+    for segment in prepared.segments[1:]:
+        for i in range(segment.start - 3, segment.start + 3):
+            near = range(max(0, i - 2), min(frames, i + 3))
+            errors = {j: float(np.mean((decoded[i].astype(np.float32) - expected[j]) ** 2))
+                      for j in near}  # fmt: skip
+            assert min(errors, key=errors.__getitem__) == i, (segment, i, errors)
+            assert errors[i] <= 1.25 * usual
+    # The mouth track the output reports is continuous: it is the whole-job plan's.
+    assert np.array_equal(result.mouth_opening, plan.opening, equal_nan=True)
+
+    # Sound: the target audio, as long as the video, not shifted anywhere.
+    with av.open(str(out)) as container:
+        rate = container.streams.audio[0].sample_rate
+        sound = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)[0]
+    assert len(sound) / rate == pytest.approx(frames / 25, abs=0.03)
+    target = media.read_audio(speech, rate)
+    n = min(len(target), len(sound))
+    a, b = sound[:n] - sound[:n].mean(), target[:n] - target[:n].mean()
+    xcorr = correlate(a, b, mode="full", method="fft") / (np.linalg.norm(a) * np.linalg.norm(b))
+    assert abs(int(np.argmax(xcorr)) - (n - 1)) <= 0.002 * rate
+    assert xcorr.max() > 0.95
+    assert media.probe(out).duration == pytest.approx(frames / 25, abs=0.05)
+
+
+def test_a_job_resumes_from_its_finished_segments(
+    tmp_path: Path, moving_face: Path, speech: Path
+) -> None:
+    options = LipsyncOptions(sync_mode=SyncMode.LOOP)
+    work = tmp_path / "work"
+    first = SegmentedJob.open(moving_face, speech, work, options, SEGMENT_SECONDS)
+    done = first.segments[:2]
+    for segment in done:
+        first.render(segment, by="first")
+    kept = {s.index: first.work.segment_path(s).stat() for s in done}
+
+    # A second attempt (the first died): no analysis again, only the missing segments rendered.
+    stages: set[str] = set()
+
+    def seen(report: Progress) -> None:
+        stages.add(report.stage)
+
+    second = SegmentedJob.open(moving_face, speech, work, options, SEGMENT_SECONDS, seen)
+    assert [s.index for s in second.missing()] == [s.index for s in first.segments[2:]]
+    for segment in second.missing():
+        second.render(segment, by="second")
+    result = second.join(tmp_path / "out.mp4")
+    assert stages == {"render"}
+    assert result.frames == len(second.plan.plan)
+    for index, before in kept.items():
+        after = second.work.segment_path(Segment(index, 0, 0)).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    manifest = json.loads((work / MANIFEST).read_text())
+    by = {int(i): entry["by"] for i, entry in manifest["finished"].items()}
+    assert by == {s.index: ("first" if s in done else "second") for s in second.segments}
+
+    # Other inputs in the same work dir: nothing of the old job is reused.
+    other = SegmentedJob.open(moving_face, speech, work, LipsyncOptions(), SEGMENT_SECONDS)
+    assert other.missing() == other.segments
+    assert len(other.plan.plan) == 75  # CUT_OFF: the video's 3 s, not the looped 3.6 s
