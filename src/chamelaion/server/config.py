@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A processing job with no heartbeat for this long is re-queued."
     )
     max_attempts: int = Field(3, ge=1, description="Starts per job before it is failed for good.")
+    segment_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest segment a job's output is rendered in: a worker that dies loses at "
+        "most this much rendering, and one job spreads over that many workers.",
+    )
     output_retention_seconds: int = Field(
         7 * 24 * 3600, ge=0, description="How long outputs are kept after the job; 0: forever."
     )

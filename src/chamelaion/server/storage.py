@@ -94,6 +94,12 @@ class Storage:
     def input_dir(self, request_id: str) -> Path:
         return self._inputs / request_id
 
+    def work_dir(self, request_id: str) -> Path:
+        """The job's analysis and finished segments (`engine.segments`), kept across attempts so
+        a job resumes where a dead worker left it. Inside the input dir: it lives and dies with
+        the inputs (freed when the job finishes, kept while it is re-queued)."""
+        return self.input_dir(request_id) / "segments"
+
     def output_path(self, request_id: str) -> Path:
         return self._outputs / f"{request_id}.mp4"
 

@@ -35,7 +35,7 @@ from chamelaion.server.storage import Storage
 from chamelaion.server.webhooks import WebhookSender
 
 if TYPE_CHECKING:
-    from chamelaion.engine import LipsyncResult
+    from chamelaion.engine import LipsyncOptions, LipsyncResult, ProgressCallback
 
 log = logging.getLogger("chamelaion.worker")
 IDLE_POLL_SECONDS = 0.25
@@ -231,7 +231,6 @@ class Worker:
             InvalidMediaError,
             LipsyncOptions,
             SyncMode,
-            lipsync,
         )
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.media import probe
@@ -297,7 +296,7 @@ class Worker:
         rendered = self._rendering_path(job.id)
         self._checkpoint(attempt)
         try:
-            result = lipsync(video, audio, rendered, options, progress=on_progress)
+            result = self._render(job.id, video, audio, rendered, options, on_progress)
         except EngineError as exc:
             return str(exc) or "lip-sync failed"
         for note in result.notes:  # e.g. where the largest face stood in for the speaker
@@ -313,6 +312,40 @@ class Worker:
         self._checkpoint(attempt)
         os.replace(rendered, final)
         return _Completed(sync, result.notes)
+
+    def _render(
+        self,
+        job_id: str,
+        video: Path,
+        audio: Path,
+        rendered: Path,
+        options: LipsyncOptions,
+        progress: ProgressCallback,
+    ) -> LipsyncResult:
+        """Run the engine in segments kept in the job's work dir: an attempt after one that died
+        finds its analysis and finished segments there and renders only the rest."""
+        from chamelaion.engine.pipeline import SegmentedJob
+
+        job = SegmentedJob.open(
+            video,
+            audio,
+            self.storage.work_dir(job_id),
+            options,
+            self.settings.segment_seconds,
+            progress,
+        )
+        missing = job.missing()
+        if len(missing) < len(job.segments):
+            log.info(
+                "job %s: resuming: %d of %d segments already rendered",
+                job_id,
+                len(job.segments) - len(missing),
+                len(job.segments),
+            )
+        for segment in missing:
+            job.render(segment, by=self.worker_id)
+        log.info("job %s: rendered %d of %d segments", job_id, len(missing), len(job.segments))
+        return job.join(rendered)
 
     def _keep_for_studio(
         self, job_id: str, result: LipsyncResult, rendered: Path, video: Path

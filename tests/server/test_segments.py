@@ -1,0 +1,146 @@
+"""Segments on the server: a worker SIGKILLed mid-job is replaced, and the job resumes from the
+segments the dead worker finished, which are neither rendered again nor touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import psutil
+import pytest
+
+import mediagen
+
+from chamelaion.engine import media
+from server.helpers import (
+    Server,
+    client_for,
+    completed_files,
+    files_of,
+    job_row,
+    new_key,
+    start_long_job,
+    wait_for_status,
+)
+
+SEGMENT_SECONDS = "1"  # eight seconds of output in eight segments
+
+
+@pytest.fixture(scope="module")
+def looped_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """A 3 s video and 8 s of speech: looped to the audio's length (`start_long_job`)."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning"], gap=0.5)
+    while speech.duration < 8.0:
+        speech = speech + speech
+    speech = mediagen.Speech(speech.samples[: 8 * speech.sample_rate], speech.sample_rate)
+    audio = mediagen.write_wav(media_dir / "resume_speech.wav", speech)
+    video = mediagen.write_face_video(media_dir / "resume_face.mp4", 3.0, 25.0, 320, 240)
+    return video, audio
+
+
+def _finished(work: Path) -> dict[int, dict[str, Any]]:
+    """The manifest's finished segments (empty while there is none)."""
+    try:
+        manifest = json.loads((work / "manifest.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {int(i): entry for i, entry in manifest["finished"].items()}
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+class _Watcher:
+    """Snapshots of a work dir's manifest and of some segment files, every 20 ms, until told
+    to stop: what the second attempt did before the finished job's work dir was freed."""
+
+    def __init__(self, work: Path, files: list[Path]) -> None:
+        self.snapshots: list[tuple[dict[int, dict[str, Any]], list[tuple[int, int] | None]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(work, files), daemon=True)
+        self._thread.start()
+
+    def _watch(self, work: Path, files: list[Path]) -> None:
+        while not self._stop.wait(0.02):
+            if work.exists():
+                self.snapshots.append((_finished(work), [_identity(f) for f in files]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
+    tmp_path: Path, looped_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "segments")
+    env = {"CHAMELAION_JOB_LEASE_SECONDS": "2", "CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
+    server = Server(tmp_path, env=env, workers=1).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, looped_inputs)
+            work = tmp_path / "inputs" / request_id / "segments"
+            deadline = time.monotonic() + 120
+            while len(_finished(work)) < 2:  # two segments rendered, the job well under way
+                assert time.monotonic() < deadline, server.logs()
+                time.sleep(0.02)
+            holder = job_row(tmp_path, request_id).worker_id
+            assert holder is not None
+            worker = psutil.Process(int(holder.split(":")[1]))  # hostname:pid:nonce
+            worker.kill()
+            worker.wait(10)
+
+            kept = _finished(work)  # what the dead worker finished, as it left it
+            count = len(json.loads((work / "manifest.json").read_text())["segments"])
+            assert len(kept) < count
+            assert kept and all(entry["by"] == holder for entry in kept.values())
+            files = [work / entry["file"] for entry in kept.values()]
+            before = [_identity(f) for f in files]
+            watcher = _Watcher(work, files)
+            try:
+                body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
+            finally:
+                watcher.stop()
+        assert body["status"] == "completed", body
+        row = job_row(tmp_path, request_id)
+        assert row.attempts == 2 and row.worker_id != holder
+        assert files_of(tmp_path, request_id) == completed_files(request_id)  # work dir freed
+
+        # The second attempt left the dead worker's segments alone and rendered the rest.
+        seen = [s for s in watcher.snapshots if s[0]]
+        assert seen, "the second attempt was never observed"
+        for finished, identities in seen:
+            assert {i: finished[i] for i in kept} == kept
+            assert identities == before
+        last = seen[-1][0]
+        assert {entry["by"] for i, entry in last.items() if i not in kept} - {holder}
+        assert f"rendered {count - len(kept)} of {count} segments" in server.logs()
+        logs = server.logs()
+        assert "already rendered" in logs and f"resuming: {len(kept)} of {count}" in logs, logs
+
+        # The output is whole: it plays to the end, as long as the audio, sound included.
+        output = tmp_path / "out.mp4"
+        output.write_bytes(httpx.get(str(body["output_url"])).content)
+        with av.open(str(output)) as container:
+            frames = sum(1 for _ in container.decode(video=0))
+        with av.open(str(output)) as container:
+            rate = container.streams.audio[0].sample_rate
+            samples = sum(f.samples for f in container.decode(audio=0))
+        audio_seconds = media.probe(looped_inputs[1]).duration
+        assert frames == pytest.approx(audio_seconds * 25, abs=1)
+        assert samples / rate == pytest.approx(frames / 25, abs=0.05)
+        assert media.probe(output).duration == pytest.approx(frames / 25, abs=0.05)
+        assert not os.path.exists(work)
+    finally:
+        server.stop()
