@@ -16,7 +16,6 @@ import psutil
 import pytest
 
 import mediagen
-
 from chamelaion.engine import media
 from server.helpers import (
     Server,
