@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
             assert identities == before
         last = seen[-1][0]
         assert {entry["by"] for i, entry in last.items() if i not in kept} - {holder}
-        assert f"rendered {count - len(kept)} of {count} segments" in server.logs()
+        _total, mine, others = _split_line(server.logs(), request_id)
+        assert (_total, mine, others) == (count, count - len(kept), 0)
         logs = server.logs()
         assert "already rendered" in logs and f"resuming: {len(kept)} of {count}" in logs, logs
 
@@ -141,5 +143,44 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
         assert samples / rate == pytest.approx(frames / 25, abs=0.05)
         assert media.probe(output).duration == pytest.approx(frames / 25, abs=0.05)
         assert not os.path.exists(work)
+    finally:
+        server.stop()
+
+
+def _split_line(logs: str, request_id: str) -> tuple[int, int, int]:
+    """(segments, rendered by the job's worker, by others) from the job worker's summary."""
+    found = re.search(
+        rf"job {request_id}: (\d+) segments: (\d+) rendered by this worker, (\d+) by others",
+        logs,
+    )
+    assert found, logs
+    total, mine, others = (int(n) for n in found.groups())
+    return total, mine, others
+
+
+def test_one_job_is_rendered_by_both_workers(
+    tmp_path: Path, looped_inputs: tuple[Path, Path]
+) -> None:
+    """Two worker processes, one job: the second, idle, claims segments of the first's job; the
+    first joins them. The output is whole and every segment was rendered once."""
+    key = new_key(tmp_path, "parallel")
+    env = {"CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
+    server = Server(tmp_path, env=env, workers=2).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, looped_inputs)
+            body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
+        assert body["status"] == "completed", body
+        logs = server.logs()
+        total, mine, others = _split_line(logs, request_id)
+        assert total == 8 and mine + others == total
+        assert mine >= 1 and others >= 1, logs
+        helped = re.findall(rf"job {request_id}: segment (\d+) rendered", logs)
+        assert len(helped) == others and len(set(helped)) == others
+        output = tmp_path / "out.mp4"
+        output.write_bytes(httpx.get(str(body["output_url"])).content)
+        with av.open(str(output)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 8 * 25
+        assert files_of(tmp_path, request_id) == completed_files(request_id)
     finally:
         server.stop()

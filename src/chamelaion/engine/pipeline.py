@@ -188,8 +188,9 @@ def prepare(
                 opening[i] = target.opening
     rate, layout = media.output_audio_format(audio_info)
     return RenderPlan(
-        Path(video), Path(audio), fps, video_info.width, video_info.height, plan, face_at,
-        opening, faces, mouths, analysis.shots, rate, layout, options.crf, options.preset, notes,
+        Path(video).resolve(), Path(audio).resolve(), fps, video_info.width, video_info.height,
+        plan, face_at, opening, faces, mouths, analysis.shots, rate, layout, options.crf,
+        options.preset, notes,
     )  # fmt: skip
 
 
@@ -255,6 +256,16 @@ class SegmentedJob:
             segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
             work.save(plan, segments)
         return cls(work, plan, segments, report)
+
+    @classmethod
+    def attach(cls, work_dir: str | Path, progress: ProgressCallback | None = None) -> SegmentedJob:
+        """The job whose analysis another process saved in `work_dir`, to render some of its
+        segments here."""
+        saved = WorkDir(work_dir, None).load()
+        if saved is None:
+            raise FileNotFoundError(f"{work_dir} holds no analysed job")
+        plan, segments = saved
+        return cls(WorkDir(work_dir, None), plan, segments, _Reporter(progress))
 
     def missing(self) -> list[Segment]:
         """The segments not yet finished, in order."""

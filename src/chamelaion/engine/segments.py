@@ -116,10 +116,14 @@ class WorkDir:
     processes finishing segments at once both get recorded.
     """
 
-    def __init__(self, path: str | Path, fingerprint: str) -> None:
+    def __init__(self, path: str | Path, fingerprint: str | None) -> None:
+        """`fingerprint` None: join the job whose work dir this is, whatever it was made for
+        (a worker helping with another worker's job)."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._fingerprint = fingerprint
+        if fingerprint is None:
+            return
         with self._locked():
             manifest = self._read()
             if manifest is not None and manifest.get("fingerprint") != fingerprint:
@@ -158,7 +162,7 @@ class WorkDir:
     def load(self) -> tuple[Any, list[Segment]] | None:
         """The render plan and segments saved by an earlier attempt, or None."""
         manifest = self._read()
-        if manifest is None or manifest.get("fingerprint") != self._fingerprint:
+        if manifest is None or self._fingerprint not in (None, manifest.get("fingerprint")):
             return None
         try:
             # Written by this engine into the job's own directory (`save`), never user input.
@@ -177,7 +181,7 @@ class WorkDir:
         with self._locked():
             self._write(
                 {
-                    "fingerprint": self._fingerprint,
+                    "fingerprint": self._fingerprint or "",
                     "segments": [[s.start, s.stop] for s in segments],
                     "finished": {},
                 }

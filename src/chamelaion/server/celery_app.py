@@ -1,4 +1,4 @@
-"""The Celery app: the `run_job` task, and the sweep each worker runs (issue 6).
+"""The Celery app: the `run_job` and `render_segment` tasks, and the sweep each worker runs.
 
 `chamelaion worker` starts a prefork worker on `create_celery(settings)`; the module attribute
 `app` (settings from the environment) is there for Celery's own tools, e.g.
@@ -24,7 +24,7 @@ from celery.signals import worker_process_init
 
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
-from chamelaion.server.dispatch import RUN_JOB, Dispatcher, sweep_interval
+from chamelaion.server.dispatch import RENDER_SEGMENT, RUN_JOB, Dispatcher, sweep_interval
 from chamelaion.server.models import JobStatus
 from chamelaion.server.reaper import Reaper
 from chamelaion.server.worker import Worker, _die_with_parent
@@ -65,12 +65,17 @@ def create_celery(settings: Settings) -> Celery:
         enable_utc=True,
     )
     app.chamelaion_settings = settings  # for the sweep step, which Celery constructs itself
-    global _pool_settings
+    global _pool_settings, _pool_app
     _pool_settings = settings  # for the pool processes, forked from this one
+    _pool_app = app
 
     @app.task(name=RUN_JOB, bind=True, max_retries=None)
     def run_job(task: Task, job_id: str) -> str:
         return _run_job(task, settings, job_id)
+
+    @app.task(name=RENDER_SEGMENT)
+    def render_segment(job_id: str) -> str:
+        return _render_segment(settings, job_id)
 
     app.steps["worker"].add(SweepStep)
     return app
@@ -86,6 +91,23 @@ class _ProcessContext:
 
 _context: _ProcessContext | None = None
 _pool_settings: Settings | None = None
+_pool_app: Celery | None = None
+
+
+class _CeleryWorker(Worker):
+    """A worker whose job's segments are offered to the other Celery workers by message: one
+    `render_segment` per segment beyond the one this worker starts on itself. A message that
+    finds nothing left to claim (the job's worker got there first) does nothing."""
+
+    def announce_segments(self, job_id: str, count: int) -> None:
+        if _pool_app is None:
+            return
+        for _ in range(count - 1):
+            try:
+                _pool_app.send_task(RENDER_SEGMENT, args=[job_id])
+            except Exception:  # the broker is down: this worker renders them all itself
+                log.exception("job %s: offering its segments failed", job_id)
+                return
 
 
 def _process_context(settings: Settings) -> _ProcessContext:
@@ -93,10 +115,21 @@ def _process_context(settings: Settings) -> _ProcessContext:
     if _context is None or _context.pid != os.getpid():
         _context = _ProcessContext(
             pid=os.getpid(),
-            worker=Worker(settings, os.getppid()),
+            worker=_CeleryWorker(settings, os.getppid()),
         )
         _context.worker.start_webhooks()
     return _context
+
+
+def _render_segment(settings: Settings, job_id: str) -> str:
+    """Render one queued segment of `job_id`, if one is still queued. At most once per message
+    and harmless when lost: the job's own worker renders whatever nobody claimed."""
+    worker = _process_context(settings).worker
+    segment = worker.store.claim_segment(worker.worker_id, job_id)
+    if segment is None:
+        return "nothing left"
+    worker.help(segment)
+    return f"segment {segment.index}"
 
 
 def _run_job(task: Task, settings: Settings, job_id: str) -> str:

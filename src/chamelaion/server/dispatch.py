@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("chamelaion.dispatch")
 
 RUN_JOB = "chamelaion.run_job"
+# "Job X has segments to render": published by the worker holding X (see `celery_app`).
+RENDER_SEGMENT = "chamelaion.render_segment"
 # A job the API committed moments ago is about to be published by the API itself; the sweep
 # leaves it alone that long so the usual case costs one message, not two.
 NEW_JOB_GRACE = timedelta(seconds=10)

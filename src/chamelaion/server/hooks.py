@@ -3,17 +3,18 @@ the service runs (in the worker that finishes a job, in stale-job recovery, in a
 
 A hook runs inside the transaction that gives the job its final status (see `jobs.py`), so
 what it records is never lost to a crash between the two. Anything that should follow a job's
-end (webhooks today) subscribes by joining `JOB_FINISHED_HOOKS`.
+end (a webhook owed; the job's segments, which nobody renders any more, forgotten) subscribes
+by joining `JOB_FINISHED_HOOKS`.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from chamelaion.server.jobs import FinishedHook, JobStore
+from chamelaion.server.jobs import FinishedHook, JobStore, forget_segments
 from chamelaion.server.webhooks import record_delivery
 
-JOB_FINISHED_HOOKS: tuple[FinishedHook, ...] = (record_delivery,)
+JOB_FINISHED_HOOKS: tuple[FinishedHook, ...] = (record_delivery, forget_segments)
 
 
 def job_store(sessions: sessionmaker[Session]) -> JobStore:

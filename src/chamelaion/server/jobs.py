@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
+from chamelaion.server.models import JobSegment, JobStatus, LipsyncJob, SegmentStatus, utcnow
 
 INTERRUPTED_TOO_OFTEN = "processing was interrupted {attempts} times; giving up"
 
@@ -54,6 +54,20 @@ class ClaimedJob:
     transcript: str | None
     transcript_language: str | None
     attempt: int
+
+
+@dataclass(frozen=True)
+class ClaimedSegment:
+    """A segment of a processing job, taken by one worker to render."""
+
+    job_id: str
+    index: int
+
+
+def forget_segments(session: Session, job_id: str) -> None:
+    """A "job finished" hook: a finished job's segments are nobody's to render any more (a
+    worker still rendering one learns it from its next segment heartbeat)."""
+    session.execute(delete(JobSegment).where(JobSegment.job_id == job_id))
 
 
 def submit(session: Session, job: LipsyncJob) -> None:
@@ -283,3 +297,127 @@ class JobStore:
             ).rowcount  # type: ignore[attr-defined]
             session.commit()
             return requeued, failed
+
+    # Segments: one job over many workers. The job's holder queues the segments it has not
+    # rendered yet; any worker claims one (the holder too), renders it into the job's work dir
+    # and marks it done; the holder joins them once none is left. Each step is one conditional
+    # UPDATE, like the job's own transitions.
+
+    def queue_segments(self, job_id: str, holder: str, indices: Sequence[int]) -> bool:
+        """Offer the job's unrendered segments to every worker, replacing what an earlier
+        attempt offered. False (and nothing offered) once the job is no longer `holder`'s."""
+        with self._sessions() as session:
+            held = session.execute(
+                update(LipsyncJob)
+                .where(
+                    LipsyncJob.id == job_id,
+                    LipsyncJob.worker_id == holder,
+                    LipsyncJob.status == JobStatus.PROCESSING.value,
+                )
+                .values(heartbeat_at=utcnow())
+            ).rowcount  # type: ignore[attr-defined]
+            if not held:
+                session.rollback()
+                return False
+            forget_segments(session, job_id)
+            session.add_all(
+                JobSegment(job_id=job_id, index=i, status=SegmentStatus.QUEUED.value)
+                for i in indices
+            )
+            session.commit()
+            return True
+
+    def claim_segment(self, worker_id: str, job_id: str | None = None) -> ClaimedSegment | None:
+        """Take a queued segment of a processing job (of `job_id`, if given; else of the
+        oldest job with one), or None."""
+        queued = (
+            JobSegment.status == SegmentStatus.QUEUED.value,
+            LipsyncJob.status == JobStatus.PROCESSING.value,
+        )
+        with self._sessions() as session:
+            for _ in range(5):  # lost a race for one: try the next
+                query = (
+                    select(JobSegment.job_id, JobSegment.index)
+                    .join(LipsyncJob, LipsyncJob.id == JobSegment.job_id)
+                    .where(*queued)
+                    .order_by(LipsyncJob.created_at, JobSegment.index)
+                    .limit(1)
+                )
+                if job_id is not None:
+                    query = query.where(JobSegment.job_id == job_id)
+                candidate = session.execute(query).first()
+                if candidate is None:
+                    return None
+                found_job, found_index = candidate
+                taken = session.execute(
+                    update(JobSegment)
+                    .where(
+                        JobSegment.job_id == found_job,
+                        JobSegment.index == found_index,
+                        JobSegment.status == SegmentStatus.QUEUED.value,
+                    )
+                    .values(
+                        status=SegmentStatus.PROCESSING.value,
+                        worker_id=worker_id,
+                        heartbeat_at=utcnow(),
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                session.commit()
+                if taken:
+                    return ClaimedSegment(found_job, found_index)
+            return None
+
+    def _update_segment(self, segment: ClaimedSegment, holder: str, **values: object) -> bool:
+        with self._sessions() as session:
+            result = session.execute(
+                update(JobSegment)
+                .where(
+                    JobSegment.job_id == segment.job_id,
+                    JobSegment.index == segment.index,
+                    JobSegment.worker_id == holder,
+                    JobSegment.status == SegmentStatus.PROCESSING.value,
+                )
+                .values(**values)
+            )
+            session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def segment_heartbeat(self, segment: ClaimedSegment, worker_id: str) -> bool:
+        """Keep a segment's claim fresh; False once it is no longer ours (the job finished, was
+        given back, or its holder gave up waiting on us)."""
+        return self._update_segment(segment, worker_id, heartbeat_at=utcnow())
+
+    def finish_segment(self, segment: ClaimedSegment, worker_id: str) -> bool:
+        return self._update_segment(
+            segment, worker_id, status=SegmentStatus.DONE.value, heartbeat_at=utcnow()
+        )
+
+    def release_segment(self, segment: ClaimedSegment, worker_id: str) -> bool:
+        """Give a segment back (the worker is stopping, or failed it): someone else takes it."""
+        return self._update_segment(
+            segment, worker_id, status=SegmentStatus.QUEUED.value, worker_id=None
+        )
+
+    def segments_left(self, job_id: str, lease: timedelta) -> int:
+        """How many of the job's segments are not done; first re-queues those whose worker went
+        silent for `lease` (it died: another worker, the holder at least, takes them)."""
+        with self._sessions() as session:
+            session.execute(
+                update(JobSegment)
+                .where(
+                    JobSegment.job_id == job_id,
+                    JobSegment.status == SegmentStatus.PROCESSING.value,
+                    JobSegment.heartbeat_at < utcnow() - lease,
+                )
+                .values(status=SegmentStatus.QUEUED.value, worker_id=None)
+            )
+            session.commit()
+            left = session.scalar(
+                select(func.count())
+                .select_from(JobSegment)
+                .where(
+                    JobSegment.job_id == job_id,
+                    JobSegment.status != SegmentStatus.DONE.value,
+                )
+            )
+            return int(left or 0)

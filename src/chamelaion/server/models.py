@@ -220,3 +220,27 @@ class WebhookDelivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SegmentStatus(str, enum.Enum):
+    QUEUED = "queued"  # waiting for any worker (the job's own, or one with nothing else to do)
+    PROCESSING = "processing"  # being rendered by `worker_id`, alive while `heartbeat_at` is
+    DONE = "done"  # its file is in the job's work dir (`engine.segments`)
+
+
+class JobSegment(Base):
+    """One segment of a processing job, so several workers can render one job at once: the
+    job's own worker analyses it and queues its segments here; it and idle workers claim them,
+    each with one conditional UPDATE, and the job's worker joins them once all are done. Rows
+    exist only while the job is processing (a "job finished" hook removes them)."""
+
+    __tablename__ = "lipsync_segments"
+    __table_args__ = (Index("ix_lipsync_segments_status", "status", "job_id", "index"),)
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("lipsync_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), default=SegmentStatus.QUEUED.value)
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

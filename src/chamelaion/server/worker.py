@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.fetch import FetchError, download
 from chamelaion.server.hooks import job_store
-from chamelaion.server.jobs import ClaimedJob, OutputSync
+from chamelaion.server.jobs import ClaimedJob, ClaimedSegment, OutputSync
 from chamelaion.server.models import InputKind, JobStatus
 from chamelaion.server.storage import Storage
 from chamelaion.server.webhooks import WebhookSender
@@ -42,6 +43,8 @@ IDLE_POLL_SECONDS = 0.25
 # Waits between attempts to record a finished job while the database is unreachable.
 RECORD_RETRY_FIRST_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 5.0
+# How often a job's worker looks whether the segments other workers render are done.
+SEGMENT_POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 
 
@@ -128,7 +131,16 @@ class Worker:
                 log.exception("claiming a job failed; retrying")
                 job = None
             if job is None:
-                self.stopping.wait(IDLE_POLL_SECONDS)
+                # Nothing queued: help with the segments of a job another worker holds.
+                try:
+                    segment = self.store.claim_segment(self.worker_id)
+                except Exception:
+                    log.exception("claiming a segment failed; retrying")
+                    segment = None
+                if segment is not None:
+                    self.help(segment)
+                else:
+                    self.stopping.wait(IDLE_POLL_SECONDS)
                 continue
             self.run(job)
 
@@ -322,8 +334,12 @@ class Worker:
         options: LipsyncOptions,
         progress: ProgressCallback,
     ) -> LipsyncResult:
-        """Run the engine in segments kept in the job's work dir: an attempt after one that died
-        finds its analysis and finished segments there and renders only the rest."""
+        """Run the engine in segments kept in the job's work dir, shared with any worker that
+        is free (`help`): the analysis here, then the segments not rendered yet are queued and
+        this worker renders them too until none is left, waiting only on those another worker
+        is still rendering (one that goes silent is taken back), and joins them. An attempt
+        after one that died finds the analysis and finished segments and renders the rest."""
+        from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
         job = SegmentedJob.open(
@@ -342,10 +358,86 @@ class Worker:
                 len(job.segments) - len(missing),
                 len(job.segments),
             )
-        for segment in missing:
-            job.render(segment, by=self.worker_id)
-        log.info("job %s: rendered %d of %d segments", job_id, len(missing), len(job.segments))
+        if not self.store.queue_segments(job_id, self.worker_id, [s.index for s in missing]):
+            raise JobLostError
+        self.announce_segments(job_id, len(missing))
+        lease = timedelta(seconds=self.settings.job_lease_seconds)
+        mine = 0
+        total = len(job.plan.plan)
+        while True:
+            claimed = self.store.claim_segment(self.worker_id, job_id)
+            if claimed is not None:
+                job.render(job.segments[claimed.index], by=self.worker_id)
+                self.store.finish_segment(claimed, self.worker_id)
+                mine += 1
+                continue
+            if self.store.segments_left(job_id, lease) == 0:
+                break
+            # Others are rendering the last segments: report their progress (which also
+            # checks whether to stop), and look again shortly.
+            done = sum(job.segments[i].frames for i in job.work.finished())
+            progress(EngineProgress("render", done, total, 0.0))
+            self.stopping.wait(SEGMENT_POLL_SECONDS)
+        log.info(
+            "job %s: %d segments: %d rendered by this worker, %d by others, %d before",
+            job_id,
+            len(job.segments),
+            mine,
+            len(missing) - mine,
+            len(job.segments) - len(missing),
+        )
         return job.join(rendered)
+
+    def announce_segments(self, job_id: str, count: int) -> None:
+        """Tell other workers a job has `count` segments to render. The embedded runner's
+        workers look for segments whenever they are idle, so this says nothing; the Celery
+        worker publishes a message for each (see `celery_app`)."""
+
+    def help(self, segment: ClaimedSegment) -> None:
+        """Render one segment of a job another worker holds, keeping the claim fresh; given back
+        if this worker stops, dropped if the job stopped needing it."""
+        from chamelaion.engine.pipeline import SegmentedJob
+
+        attempt = _Attempt()
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._segment_heartbeat, args=(segment, attempt, done), daemon=True
+        )
+        beat.start()
+        try:
+            job = SegmentedJob.attach(
+                self.storage.work_dir(segment.job_id), lambda _: self._checkpoint(attempt)
+            )
+            job.render(job.segments[segment.index], by=self.worker_id)
+        except StopRequestedError:
+            self.store.release_segment(segment, self.worker_id)
+            return
+        except JobLostError:
+            log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
+            return
+        except Exception:
+            log.exception("job %s: segment %d failed; given back", segment.job_id, segment.index)
+            self.store.release_segment(segment, self.worker_id)
+            return
+        finally:
+            done.set()
+            beat.join()
+        self.store.finish_segment(segment, self.worker_id)
+        log.info("job %s: segment %d rendered", segment.job_id, segment.index)
+
+    def _segment_heartbeat(
+        self, segment: ClaimedSegment, attempt: _Attempt, done: threading.Event
+    ) -> None:
+        interval = min(1.0, self.settings.job_lease_seconds / 4)
+        while not done.wait(interval):
+            try:
+                held = self.store.segment_heartbeat(segment, self.worker_id)
+            except Exception:
+                log.exception("job %s: segment heartbeat failed; will retry", segment.job_id)
+                continue
+            if not held:
+                attempt.lost.set()
+                return
 
     def _keep_for_studio(
         self, job_id: str, result: LipsyncResult, rendered: Path, video: Path
