@@ -342,6 +342,7 @@ class Worker:
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
+        started = time.monotonic()
         job = SegmentedJob.open(
             video,
             audio,
@@ -351,6 +352,13 @@ class Worker:
             progress,
         )
         missing = job.missing()
+        log.info(
+            "job %s: analysed in %.1f s; %d of %d segments to render",
+            job_id,
+            time.monotonic() - started,
+            len(missing),
+            len(job.segments),
+        )
         if len(missing) < len(job.segments):
             log.info(
                 "job %s: resuming: %d of %d segments already rendered",
@@ -379,14 +387,16 @@ class Worker:
             progress(EngineProgress("render", done, total, 0.0))
             self.stopping.wait(SEGMENT_POLL_SECONDS)
         log.info(
-            "job %s: %d segments: %d rendered by this worker, %d by others, %d before",
+            "job %s: %d segments: %d rendered by this worker, %d by others, %d before; joining",
             job_id,
             len(job.segments),
             mine,
             len(missing) - mine,
             len(job.segments) - len(missing),
         )
-        return job.join(rendered)
+        result = job.join(rendered)
+        log.info("job %s: joined", job_id)
+        return result
 
     def announce_segments(self, job_id: str, count: int) -> None:
         """Tell other workers a job has `count` segments to render. The embedded runner's
