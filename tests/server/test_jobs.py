@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chamelaion.server.jobs import JobStore, submit
+from chamelaion.server.hooks import job_store
+from chamelaion.server.jobs import ClaimedSegment, JobStore, submit
 from chamelaion.server.models import InputKind, LipsyncJob, utcnow
 from server.helpers import new_key, sessions_for
 
@@ -148,3 +149,45 @@ def test_many_workers_claiming_one_job_by_id_one_wins(tmp_path: Path) -> None:
     for job_id, (name,) in winners.items():
         job = load(sessions, job_id)
         assert (job.status, job.worker_id, job.attempts) == ("processing", name, 1)
+
+
+def test_segments_are_claimed_once_each_and_forgotten_when_the_job_ends(tmp_path: Path) -> None:
+    sessions = sessions_for(tmp_path)
+    first, second = add_jobs(sessions, new_key(tmp_path).account_id, 2)
+    store = job_store(sessions)
+    assert store.claim("holder") is not None and store.claim("other") is not None
+    assert not store.queue_segments(first, "other", [0, 1])  # only the job's holder may
+    assert store.claim_segment("w") is None
+    assert store.queue_segments(first, "holder", range(12))
+    assert store.queue_segments(second, "other", [0])
+    claimed: dict[str, list[ClaimedSegment]] = {}
+
+    def helper(name: str) -> None:
+        mine = claimed.setdefault(name, [])
+        while (segment := store.claim_segment(name, first)) is not None:
+            mine.append(segment)
+
+    threads = [threading.Thread(target=helper, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = sorted(s.index for segments in claimed.values() for s in segments)
+    assert everything == list(range(12))  # each exactly once
+    lease = timedelta(seconds=30)
+    assert store.segments_left(first, lease) == 12
+    for name, segments in claimed.items():
+        for segment in segments:
+            assert not store.finish_segment(segment, "someone else")
+            assert store.finish_segment(segment, name)
+    assert store.segments_left(first, lease) == 0
+    # Without a job id: the oldest job's queued segment; a silent worker's segment comes back.
+    taken = store.claim_segment("w")
+    assert taken == ClaimedSegment(second, 0)
+    assert store.segments_left(second, lease) == 1 and store.claim_segment("w") is None
+    assert store.segments_left(second, timedelta(0)) == 1  # re-queued: its heartbeat is old
+    assert not store.segment_heartbeat(taken, "w")  # ...so it is no longer w's
+    assert store.claim_segment("x", second) == taken
+    assert store.complete(second, "other", "out.mp4")
+    assert store.segments_left(second, lease) == 0  # a finished job keeps no segments
+    assert not store.segment_heartbeat(taken, "x")
