@@ -15,9 +15,11 @@ import av
 import httpx
 import psutil
 import pytest
+from sqlalchemy import select
 
 import mediagen
 from chamelaion.engine import media
+from chamelaion.server.models import JobSegment
 from server.helpers import (
     Server,
     client_for,
@@ -25,6 +27,7 @@ from server.helpers import (
     files_of,
     job_row,
     new_key,
+    sessions_for,
     start_long_job,
     wait_for_status,
 )
@@ -184,3 +187,50 @@ def test_one_job_is_rendered_by_both_workers(
         assert files_of(tmp_path, request_id) == completed_files(request_id)
     finally:
         server.stop()
+
+
+def _helper_of(data_dir: Path, request_id: str, holder: str) -> str | None:
+    """A worker other than the job's own rendering one of its segments, if any."""
+    with sessions_for(data_dir)() as session:
+        return session.scalars(
+            select(JobSegment.worker_id).where(
+                JobSegment.job_id == request_id,
+                JobSegment.status == "processing",
+                JobSegment.worker_id != holder,
+            )
+        ).first()
+
+
+def test_cancelling_a_job_frees_it_from_every_worker_rendering_it(
+    tmp_path: Path, looped_inputs: tuple[Path, Path]
+) -> None:
+    key = new_key(tmp_path, "cancel-segments")
+    env = {"CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
+    server = Server(tmp_path, env=env, workers=2).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, looped_inputs)
+            holder = job_row(tmp_path, request_id).worker_id
+            assert holder is not None
+            deadline = time.monotonic() + 120
+            while _helper_of(tmp_path, request_id, holder) is None:
+                assert time.monotonic() < deadline, server.logs()
+                time.sleep(0.02)
+            cancelled = client.post(f"/lipsync/requests/{request_id}/cancel")
+            assert cancelled.json()["status"] == "cancelled", cancelled.text
+        with sessions_for(tmp_path)() as session:  # forgotten with the status change
+            left = session.scalars(select(JobSegment).where(JobSegment.job_id == request_id))
+            assert left.all() == []
+        deadline = time.monotonic() + 30
+        while (tmp_path / "inputs" / request_id).exists() or files_of(tmp_path, request_id):
+            assert time.monotonic() < deadline, "the job's files were not freed"
+            time.sleep(0.05)
+        while f"job {request_id}: cancelled; stopped and its files freed" not in server.logs():
+            assert time.monotonic() < deadline, "the job's worker did not stop"
+            time.sleep(0.1)
+        time.sleep(1.5)  # a helper's next segment heartbeat, had it gone on rendering
+    finally:
+        server.stop()
+    logs = server.logs()
+    assert f"job {request_id}: 8 segments:" not in logs  # never joined
+    assert "unexpected error" not in logs and "failed; given back" not in logs, logs

@@ -380,6 +380,8 @@ class Worker:
                 mine += 1
                 continue
             if self.store.segments_left(job_id, lease) == 0:
+                if job.missing():  # the rows went with the job: cancelled, deleted, taken over
+                    raise JobLostError
                 break
             # Others are rendering the last segments: report their progress (which also
             # checks whether to stop), and look again shortly.
@@ -426,14 +428,20 @@ class Worker:
             log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
             return
         except Exception:
+            if not self.store.segment_heartbeat(segment, self.worker_id):
+                # The job ended meanwhile (its files went with it): nothing went wrong here.
+                log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
+                return
             log.exception("job %s: segment %d failed; given back", segment.job_id, segment.index)
             self.store.release_segment(segment, self.worker_id)
             return
         finally:
             done.set()
             beat.join()
-        self.store.finish_segment(segment, self.worker_id)
-        log.info("job %s: segment %d rendered", segment.job_id, segment.index)
+        if self.store.finish_segment(segment, self.worker_id):
+            log.info("job %s: segment %d rendered", segment.job_id, segment.index)
+        else:
+            log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
 
     def _segment_heartbeat(
         self, segment: ClaimedSegment, attempt: _Attempt, done: threading.Event
