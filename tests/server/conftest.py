@@ -61,6 +61,19 @@ def long_inputs(media_dir: Path) -> tuple[Path, Path]:
     return video, audio
 
 
+@pytest.fixture(scope="session")
+def segment_inputs(media_dir: Path) -> tuple[Path, Path]:
+    """A 3 s video and 8 s of speech: looped to the audio's length (`start_long_job`), eight
+    segments of 1 s, each rendered in about a second."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning"], gap=0.5)
+    while speech.duration < 8.0:
+        speech = speech + speech
+    speech = mediagen.Speech(speech.samples[: 8 * speech.sample_rate], speech.sample_rate)
+    audio = mediagen.write_wav(media_dir / "segment_speech.wav", speech)
+    video = mediagen.write_face_video(media_dir / "segment_face.mp4", 3.0, 25.0, 320, 240)
+    return video, audio
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on loopback; see `Receiver`."""

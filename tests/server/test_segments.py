@@ -17,7 +17,6 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-import mediagen
 from chamelaion.engine import media
 from chamelaion.server.models import JobSegment
 from server.helpers import (
@@ -33,18 +32,6 @@ from server.helpers import (
 )
 
 SEGMENT_SECONDS = "1"  # eight seconds of output in eight segments
-
-
-@pytest.fixture(scope="module")
-def looped_inputs(media_dir: Path) -> tuple[Path, Path]:
-    """A 3 s video and 8 s of speech: looped to the audio's length (`start_long_job`)."""
-    speech = mediagen.phrases_with_gaps(["hello mama", "good morning"], gap=0.5)
-    while speech.duration < 8.0:
-        speech = speech + speech
-    speech = mediagen.Speech(speech.samples[: 8 * speech.sample_rate], speech.sample_rate)
-    audio = mediagen.write_wav(media_dir / "resume_speech.wav", speech)
-    video = mediagen.write_face_video(media_dir / "resume_face.mp4", 3.0, 25.0, 320, 240)
-    return video, audio
 
 
 def _finished(work: Path) -> dict[int, dict[str, Any]]:
@@ -85,14 +72,14 @@ class _Watcher:
 
 
 def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
-    tmp_path: Path, looped_inputs: tuple[Path, Path]
+    tmp_path: Path, segment_inputs: tuple[Path, Path]
 ) -> None:
     key = new_key(tmp_path, "segments")
     env = {"CHAMELAION_JOB_LEASE_SECONDS": "2", "CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
     server = Server(tmp_path, env=env, workers=1).start()
     try:
         with client_for(server, key.key) as client:
-            request_id = start_long_job(client, looped_inputs)
+            request_id = start_long_job(client, segment_inputs)
             work = tmp_path / "inputs" / request_id / "segments"
             deadline = time.monotonic() + 120
             while len(_finished(work)) < 2:  # two segments rendered, the job well under way
@@ -141,7 +128,7 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
         with av.open(str(output)) as container:
             rate = container.streams.audio[0].sample_rate
             samples = sum(f.samples for f in container.decode(audio=0))
-        audio_seconds = media.probe(looped_inputs[1]).duration
+        audio_seconds = media.probe(segment_inputs[1]).duration
         assert frames == pytest.approx(audio_seconds * 25, abs=1)
         assert samples / rate == pytest.approx(frames / 25, abs=0.05)
         assert media.probe(output).duration == pytest.approx(frames / 25, abs=0.05)
@@ -162,7 +149,7 @@ def _split_line(logs: str, request_id: str) -> tuple[int, int, int]:
 
 
 def test_one_job_is_rendered_by_both_workers(
-    tmp_path: Path, looped_inputs: tuple[Path, Path]
+    tmp_path: Path, segment_inputs: tuple[Path, Path]
 ) -> None:
     """Two worker processes, one job: the second, idle, claims segments of the first's job; the
     first joins them. The output is whole and every segment was rendered once."""
@@ -171,7 +158,7 @@ def test_one_job_is_rendered_by_both_workers(
     server = Server(tmp_path, env=env, workers=2).start()
     try:
         with client_for(server, key.key) as client:
-            request_id = start_long_job(client, looped_inputs)
+            request_id = start_long_job(client, segment_inputs)
             body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
         assert body["status"] == "completed", body
         logs = server.logs()
@@ -202,14 +189,14 @@ def _helper_of(data_dir: Path, request_id: str, holder: str) -> str | None:
 
 
 def test_cancelling_a_job_frees_it_from_every_worker_rendering_it(
-    tmp_path: Path, looped_inputs: tuple[Path, Path]
+    tmp_path: Path, segment_inputs: tuple[Path, Path]
 ) -> None:
     key = new_key(tmp_path, "cancel-segments")
     env = {"CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
     server = Server(tmp_path, env=env, workers=2).start()
     try:
         with client_for(server, key.key) as client:
-            request_id = start_long_job(client, looped_inputs)
+            request_id = start_long_job(client, segment_inputs)
             holder = job_row(tmp_path, request_id).worker_id
             assert holder is not None
             deadline = time.monotonic() + 120
