@@ -62,6 +62,11 @@ def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (18)")
     run.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
+    run.add_argument(
+        "--work-dir",
+        help="keep the analysis and finished segments here (kept afterwards): the same command "
+        "run again after an interruption resumes where it stopped",
+    )
     run.set_defaults(handler=_lipsync)
 
     evaluate = commands.add_parser("eval", help="print a JSON lip-sync score for a video")
@@ -95,7 +100,9 @@ def _lipsync(args: argparse.Namespace) -> int:
         )
         bar = _ProgressBar(stderr)
         try:
-            result = lipsync(args.video, args.audio, args.output, options, progress=bar)
+            result = lipsync(
+                args.video, args.audio, args.output, options, progress=bar, work_dir=args.work_dir
+            )
         except EngineError as exc:
             bar.finish()
             print(f"error: {exc}", file=stderr)

@@ -89,3 +89,22 @@ def test_lipsync_refuses_a_transcript_it_cannot_use_before_any_work(
     for run in (unknown, missing, too_long):
         assert "Traceback" not in run.stderr and "render" not in run.stderr
     assert not out.exists()
+
+
+def test_lipsync_resumes_from_its_work_dir(
+    tmp_path: Path, short_face_video: Path, short_speech: Path
+) -> None:
+    work = tmp_path / "work"
+    command = ("lipsync", short_face_video, short_speech, "--sync-mode", "loop")
+    first = _run(*command, "-o", tmp_path / "first.mp4", "--work-dir", work)
+    assert first.returncode == 0, first.stderr
+    assert "analysis" in first.stderr
+    manifest = json.loads((work / "manifest.json").read_text())
+    assert len(manifest["finished"]) == len(manifest["segments"])  # kept: the user's dir
+
+    again = _run(*command, "-o", tmp_path / "again.mp4", "--work-dir", work)
+    assert again.returncode == 0, again.stderr
+    assert "analysis" not in again.stderr and "wrote" in again.stderr  # nothing left to do
+    assert (
+        media.probe(tmp_path / "again.mp4").duration == media.probe(tmp_path / "first.mp4").duration
+    )

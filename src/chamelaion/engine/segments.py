@@ -166,7 +166,8 @@ class WorkDir:
             return None
         try:
             # Written by this engine into the job's own directory (`save`), never user input.
-            plan = pickle.loads((self.path / PLAN).read_bytes())
+            with open(self.path / PLAN, "rb") as handle:
+                plan = pickle.load(handle)
         except (FileNotFoundError, pickle.UnpicklingError, EOFError):
             return None
         segments = [Segment(i, a, b) for i, (a, b) in enumerate(manifest["segments"])]
@@ -176,7 +177,8 @@ class WorkDir:
         """Keep the render plan and the segments; the manifest last, so it never names a plan
         that is not there."""
         draft = self.path / f".{PLAN}.{os.getpid()}"
-        draft.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        with open(draft, "wb") as handle:  # streamed: no second copy of the plan in memory
+            pickle.dump(plan, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(draft, self.path / PLAN)
         with self._locked():
             self._write(
