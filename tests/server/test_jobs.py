@@ -188,6 +188,8 @@ def test_segments_are_claimed_once_each_and_forgotten_when_the_job_ends(tmp_path
     assert store.segments_left(second, timedelta(0)) == 1  # re-queued: its heartbeat is old
     assert not store.segment_heartbeat(taken, "w")  # ...so it is no longer w's
     assert store.claim_segment("x", second) == taken
+    assert not store.release_segment(taken, "w") and store.release_segment(taken, "x")
+    assert store.claim_segment("y", second) == taken
     assert store.complete(second, "other", "out.mp4")
     assert store.segments_left(second, lease) == 0  # a finished job keeps no segments
-    assert not store.segment_heartbeat(taken, "x")
+    assert not store.segment_heartbeat(taken, "y")

@@ -220,4 +220,4 @@ def test_cancelling_a_job_frees_it_from_every_worker_rendering_it(
         server.stop()
     logs = server.logs()
     assert f"job {request_id}: 8 segments:" not in logs  # never joined
-    assert "unexpected error" not in logs and "failed; given back" not in logs, logs
+    assert "unexpected error" not in logs and "failed; left for" not in logs, logs

@@ -393,7 +393,7 @@ class JobStore:
         )
 
     def release_segment(self, segment: ClaimedSegment, worker_id: str) -> bool:
-        """Give a segment back (the worker is stopping, or failed it): someone else takes it."""
+        """Give a segment back untouched (the worker is stopping): someone else takes it."""
         return self._update_segment(
             segment, worker_id, status=SegmentStatus.QUEUED.value, worker_id=None
         )

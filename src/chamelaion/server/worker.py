@@ -407,7 +407,8 @@ class Worker:
 
     def help(self, segment: ClaimedSegment) -> None:
         """Render one segment of a job another worker holds, keeping the claim fresh; given back
-        if this worker stops, dropped if the job stopped needing it."""
+        if this worker stops, dropped if the job stopped needing it, left to go stale (and be
+        taken back by the job's worker) if it failed."""
         from chamelaion.engine.pipeline import SegmentedJob
 
         attempt = _Attempt()
@@ -432,8 +433,14 @@ class Worker:
                 # The job ended meanwhile (its files went with it): nothing went wrong here.
                 log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
                 return
-            log.exception("job %s: segment %d failed; given back", segment.job_id, segment.index)
-            self.store.release_segment(segment, self.worker_id)
+            # Not given back at once: a segment that fails here would fail again at once, on
+            # and on. Its claim goes stale, and the job's worker takes it back after a lease
+            # (and fails the job with the error if it fails there too).
+            log.exception(
+                "job %s: segment %d failed; left for the job's worker",
+                segment.job_id,
+                segment.index,
+            )
             return
         finally:
             done.set()
