@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from chamelaion.server import errors
 from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
@@ -338,7 +340,9 @@ class Worker:
         is free (`help`): the analysis here, then the segments not rendered yet are queued and
         this worker renders them too until none is left, waiting only on those another worker
         is still rendering (one that goes silent is taken back), and joins them. An attempt
-        after one that died finds the analysis and finished segments and renders the rest."""
+        after one that died finds the analysis and finished segments and renders the rest. A
+        database that cannot be reached stops the sharing, never the render: this worker then
+        renders what is missing alone (the work dir's manifest, not the queue, says what is)."""
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
@@ -366,20 +370,22 @@ class Worker:
                 len(job.segments) - len(missing),
                 len(job.segments),
             )
-        if not self.store.queue_segments(job_id, self.worker_id, [s.index for s in missing]):
-            raise JobLostError
-        self.announce_segments(job_id, len(missing))
+        alone = not self._share_segments(job_id, [s.index for s in missing])
         lease = timedelta(seconds=self.settings.job_lease_seconds)
-        mine = 0
         total = len(job.plan.plan)
-        while True:
-            claimed = self.store.claim_segment(self.worker_id, job_id)
-            if claimed is not None:
-                job.render(job.segments[claimed.index], by=self.worker_id)
-                self.store.finish_segment(claimed, self.worker_id)
-                mine += 1
+        while not alone:
+            try:
+                claimed = self.store.claim_segment(self.worker_id, job_id)
+                if claimed is not None:
+                    job.render(job.segments[claimed.index], by=self.worker_id)
+                    self.store.finish_segment(claimed, self.worker_id)
+                    continue
+                left = self.store.segments_left(job_id, lease)
+            except SQLAlchemyError:
+                self._unreachable(job_id)
+                alone = True
                 continue
-            if self.store.segments_left(job_id, lease) == 0:
+            if left == 0:
                 if job.missing():  # the rows went with the job: cancelled, deleted, taken over
                     raise JobLostError
                 break
@@ -388,6 +394,10 @@ class Worker:
             done = sum(job.segments[i].frames for i in job.work.finished())
             progress(EngineProgress("render", done, total, 0.0))
             self.stopping.wait(SEGMENT_POLL_SECONDS)
+        for segment in job.missing() if alone else ():
+            job.render(segment, by=self.worker_id)
+        finished = job.work.finished()
+        mine = sum(1 for s in missing if finished[s.index]["by"] == self.worker_id)
         log.info(
             "job %s: %d segments: %d rendered by this worker, %d by others, %d before; joining",
             job_id,
@@ -399,6 +409,23 @@ class Worker:
         result = job.join(rendered)
         log.info("job %s: joined", job_id)
         return result
+
+    def _share_segments(self, job_id: str, indices: list[int]) -> bool:
+        """Queue the job's unrendered segments for every worker: True if they are, False if the
+        database cannot be reached (this worker then renders them alone: the engine's work is
+        on disk, and an outage must not stop a render, only its sharing)."""
+        try:
+            shared = self.store.queue_segments(job_id, self.worker_id, indices)
+        except SQLAlchemyError:
+            self._unreachable(job_id)
+            return False
+        if not shared:
+            raise JobLostError
+        self.announce_segments(job_id, len(indices))
+        return True
+
+    def _unreachable(self, job_id: str) -> None:
+        log.warning("job %s: the segment queue is unreachable; rendering the rest alone", job_id)
 
     def announce_segments(self, job_id: str, count: int) -> None:
         """Tell other workers a job has `count` segments to render. The embedded runner's
@@ -445,7 +472,12 @@ class Worker:
         finally:
             done.set()
             beat.join()
-        if self.store.finish_segment(segment, self.worker_id):
+        try:
+            finished = self.store.finish_segment(segment, self.worker_id)
+        except Exception:  # its claim goes stale; the job's worker renders it again
+            log.exception("job %s: segment %d not recorded", segment.job_id, segment.index)
+            return
+        if finished:
             log.info("job %s: segment %d rendered", segment.job_id, segment.index)
         else:
             log.info("job %s: segment %d no longer needed", segment.job_id, segment.index)
