@@ -13,7 +13,14 @@ import pytest
 from scipy.signal import correlate
 
 import mediagen
-from chamelaion.engine import LipsyncOptions, Progress, SyncMode, media
+from chamelaion.engine import (
+    InvalidMediaError,
+    LipsyncOptions,
+    Progress,
+    SyncMode,
+    lipsync,
+    media,
+)
 from chamelaion.engine.pipeline import SegmentedJob, render_frames
 from chamelaion.engine.segments import MANIFEST, Segment, split
 
@@ -175,3 +182,12 @@ def test_a_job_resumes_from_its_finished_segments(
     other = SegmentedJob.open(moving_face, speech, work, LipsyncOptions(), SEGMENT_SECONDS)
     assert other.missing() == other.segments
     assert len(other.plan.plan) == 75  # CUT_OFF: the video's 3 s, not the looped 3.6 s
+
+
+def test_an_input_gone_before_the_analysis_is_a_clear_error(tmp_path: Path, speech: Path) -> None:
+    """A worker whose job was deleted as it started finds no input: the engine's own error
+    (as the probe gives it), and nothing left behind."""
+    out = tmp_path / "out.mp4"
+    with pytest.raises(InvalidMediaError, match=r"cannot read gone\.mp4"):
+        lipsync(tmp_path / "gone.mp4", speech, out)
+    assert list(tmp_path.iterdir()) == []

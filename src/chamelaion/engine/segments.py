@@ -36,6 +36,7 @@ import av
 import numpy as np
 
 from chamelaion.engine import media
+from chamelaion.engine.errors import InvalidMediaError
 
 SEGMENT_SECONDS = 30.0
 """Longest segment: a worker that dies loses at most this much rendering, and one job spreads
@@ -98,9 +99,12 @@ def fingerprint(*parts: object) -> str:
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, Path):
-            with open(part, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            try:
+                with open(part, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+            except OSError as exc:  # as the probe would say (gone, unreadable, a directory)
+                raise InvalidMediaError(f"cannot read {part.name}") from exc
         else:
             digest.update(repr(part).encode())
         digest.update(b"\0")
