@@ -11,6 +11,11 @@ TS_STAMP := $(TS)/node_modules/.installed
 # (Playwright never downloads one). Installed only when missing.
 APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0 chromium
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), a test module never split between them (its servers are
+# started once): most of the suite's time is spent waiting on the servers it starts, so two
+# overlap on two cores. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup run test test-postgres lint bench clean system-packages openapi
 
@@ -50,11 +55,11 @@ run: setup
 # declarations), type-checks and runs its suites and the seed's examples against the service.
 test: setup
 	cd $(TS) && npm run --silent check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-postgres
 
 test-postgres: setup
-	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest tests/server \
+	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest $(PARALLEL) tests/server \
 		--ignore=tests/server/test_scaleout.py -m "not store_independent"
 
 lint: setup
