@@ -11,6 +11,11 @@ TS_STAMP := $(TS)/node_modules/.installed
 # (Playwright never downloads one). Installed only when missing.
 APT_PACKAGES := espeak-ng libespeak-ng1 sox libgl1 libglib2.0-0 chromium
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), a test module never split between them (its servers are
+# started once): most of the suite's time is spent waiting on the servers it starts, so two
+# overlap on two cores. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup run test test-postgres lint bench clean system-packages openapi
 
@@ -43,17 +48,19 @@ run: setup
 	$(BIN)/chamelaion serve
 
 # Everything on SQLite (the scale-out tests always use PostgreSQL and Redis on 127.0.0.1), then
-# the server's tests again on PostgreSQL, a fresh database per server, dropped at the end. The
+# the server's tests again on PostgreSQL, a fresh database per server, dropped at the end: all
+# but those marked `store_independent` (their outcome cannot depend on the database; see
+# tests/server/conftest.py), so a new test runs on both unless it says otherwise. The
 # TypeScript SDK: a strict `tsc --noEmit` first; tests/typescript builds it (ESM, CommonJS,
 # declarations), type-checks and runs its suites and the seed's examples against the service.
 test: setup
 	cd $(TS) && npm run --silent check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-postgres
 
 test-postgres: setup
-	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest tests/server \
-		--ignore=tests/server/test_scaleout.py
+	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest $(PARALLEL) tests/server \
+		--ignore=tests/server/test_scaleout.py -m "not store_independent"
 
 lint: setup
 	$(BIN)/ruff check src tests bench train

@@ -1,4 +1,5 @@
-"""Fixtures of every test: media, generated, never downloaded; the servers' databases dropped."""
+"""Fixtures of every test: media, generated, never downloaded; the servers' databases dropped;
+the order in which `make test` hands modules to its two processes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ import pytest
 
 import mediagen
 import realserver
+
+# Test directories whose modules mostly wait on servers and subprocesses (a few minutes each at
+# worst), collected first: `make test` hands whole modules to two processes in collection order,
+# and a long module handed out last would run alone at the end.
+FIRST = ("typescript", "studio", "server")
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        top = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        return FIRST.index(top) if top in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its own order
 
 
 @pytest.fixture(scope="session", autouse=True)

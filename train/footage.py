@@ -203,7 +203,7 @@ def load(clip: Clip) -> Footage:
     landmarks = extract_landmarks(clip.path, info.fps)
     audio = media.read_audio(clip.path, with_video=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".partial.npz")
+    partial = cached.with_suffix(f".{os.getpid()}.partial.npz")  # tests run in two processes
     np.savez(partial, fps=float(info.fps), landmarks=landmarks, audio=audio)
     partial.replace(cached)
     return Footage(clip, float(info.fps), landmarks, audio)

@@ -1,4 +1,12 @@
-"""Fixtures for the server tests (the helpers they use live in `server.helpers`)."""
+"""Fixtures for the server tests (the helpers they use live in `server.helpers`).
+
+`make test` runs these tests on SQLite, then again on PostgreSQL (`make test-postgres`), all but
+those marked `@pytest.mark.store_independent`: tests whose outcome cannot depend on the database
+backend (HTTP parsing, the fetcher, signing, static files, engine messages), which only use the
+database to authenticate or to read one row the way every GET does. Anything with a query, a
+state transition, a constraint, a lock or a stored value of its own stays unmarked and runs on
+both; unmarked is the default, so a test that forgets the mark costs time, never coverage.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ loopback HTTP server that plays the part of a media CDN."""
 from __future__ import annotations
 
 import http.server
+import os
 import socket
 import threading
 import time
@@ -12,17 +13,18 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import realserver
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.keys import create_key
 from chamelaion.server.migrate import upgrade_database
-from chamelaion.server.models import Account, LipsyncJob
+from chamelaion.server.models import Account, JobStatus, LipsyncJob, utcnow
 from chamelaion.server.webhooks import new_secret
 from realserver import (
     ON_POSTGRES,
@@ -175,6 +177,10 @@ def wait_for_status(
 
 
 LONG_JOB = {"sync_mode": "loop"}
+# How long the helpers below wait for a worker to get somewhere: a ceiling that only a broken
+# server reaches (a busy 2-core machine has taken over a minute to analyse the long inputs), never
+# an expectation of speed.
+PATIENCE = 300.0
 
 
 def client_for(server: Server, key: str) -> httpx.Client:
@@ -192,7 +198,7 @@ def start_long_job(client: httpx.Client, inputs: tuple[Path, Path]) -> str:
             data=LONG_JOB,
         )
     request_id: str = response.json()["request_id"]
-    wait_for_status(client, request_id, {"processing"}, 60)
+    wait_for_status(client, request_id, {"processing"}, PATIENCE)
     return request_id
 
 
@@ -203,7 +209,7 @@ def job_row(data_dir: Path, request_id: str) -> LipsyncJob:
 
 def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysing") -> None:
     """Until the engine has reported progress in `stage` (it is past its start-up)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while True:
         row = job_row(data_dir, request_id)
         if row.progress > 0.0 and row.progress_stage == stage:
@@ -211,6 +217,35 @@ def wait_for_progress(data_dir: Path, request_id: str, stage: str = "analysing")
         assert row.status == "processing", f"job is {row.status} before reaching {stage}"
         assert time.monotonic() < deadline, f"no progress reported in {stage}"
         time.sleep(0.05)
+
+
+def expire_lease(data_dir: Path, request_id: str) -> None:
+    """Make a processing job's last heartbeat a day old, as if its lease ran out.
+
+    For a job whose worker the test has just killed (nothing can heartbeat it any more): the
+    server's own recovery (at start, or its periodic check) then re-queues it through the real
+    lease comparison, without the test waiting out a lease short enough to also expire under a
+    live worker whose heartbeat a busy machine delays."""
+    with sessions_for(data_dir)() as session:
+        expired = session.execute(
+            update(LipsyncJob)
+            .where(LipsyncJob.id == request_id, LipsyncJob.status == JobStatus.PROCESSING.value)
+            .values(heartbeat_at=utcnow() - timedelta(days=1))
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    assert expired == 1, f"job {request_id} is not processing"
+
+
+def shorten_audio(data_dir: Path, request_id: str, audio: Path) -> None:
+    """Replace an uploaded job's stored audio with `audio` (atomically), while no worker holds
+    the job: the next attempt then renders a short job. The long inputs (`long_inputs`) are
+    only needed to be sure an attempt is still running when a test interrupts it; what follows
+    (the job is taken again and completes) does not need its length."""
+    source = Path(job_row(data_dir, request_id).audio_source)
+    assert source.resolve().is_relative_to((data_dir / "inputs").resolve()), source  # an upload
+    swap = source.with_name(f".{source.name}.swap")
+    swap.write_bytes(audio.read_bytes())
+    os.replace(swap, source)
 
 
 @contextmanager
@@ -264,7 +299,7 @@ class Receiver:
     received: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wait_for(self, count: int, timeout: float = 60.0) -> list[Delivery]:
+    def wait_for(self, count: int, timeout: float = PATIENCE) -> list[Delivery]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from server.helpers import (
+    PATIENCE,
     ApiServer,
     Server,
     client_for,
@@ -30,13 +31,14 @@ def every_file_of(data_dir: Path, request_id: str) -> list[str]:
     )
 
 
-def wait_until_freed(data_dir: Path, request_id: str, timeout: float = 15.0) -> float:
-    """Seconds until the request's files are gone (a stopped worker frees them)."""
-    started = time.monotonic()
+def wait_until_freed(data_dir: Path, request_id: str) -> None:
+    """Until the request's files are gone (a stopped worker frees them). That the worker
+    stopped at a checkpoint rather than finishing the job is told by its log line, not by a
+    clock: a busy machine can make either take long."""
+    deadline = time.monotonic() + PATIENCE
     while every_file_of(data_dir, request_id):
-        assert time.monotonic() - started < timeout, every_file_of(data_dir, request_id)
+        assert time.monotonic() < deadline, every_file_of(data_dir, request_id)
         time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def test_running_jobs_are_cancelled_and_deleted_and_their_workers_stop(
@@ -56,7 +58,7 @@ def test_running_jobs_are_cancelled_and_deleted_and_their_workers_stop(
                 ).json()["request_id"]
 
             # progress and stage while processing
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + PATIENCE
             while True:
                 body = client.get(f"/lipsync/requests/{first}").json()
                 assert body["status"] == "processing", body
@@ -70,20 +72,20 @@ def test_running_jobs_are_cancelled_and_deleted_and_their_workers_stop(
             assert cancelled.status_code == 200, cancelled.text
             assert cancelled.json()["status"] == "cancelled" and "finished_at" in cancelled.json()
             assert "progress" not in cancelled.json() and "stage" not in cancelled.json()
-            assert wait_until_freed(tmp_path, first) < 10  # inputs and partial render gone
+            wait_until_freed(tmp_path, first)  # inputs and partial render gone
             again = client.post(f"/lipsync/requests/{first}/cancel")  # changes nothing
             assert again.json() == cancelled.json()
 
             # the worker is free again: it takes the next job, which we delete mid-run
-            wait_for_status(client, second, {"processing"}, 60)
+            wait_for_status(client, second, {"processing"}, PATIENCE)
             deleted = client.delete("/lipsync/requests/second")  # by reference_id
             assert deleted.status_code == 200, deleted.text
             assert deleted.json() == {"id": second, "deleted": True}
             assert client.get(f"/lipsync/requests/{second}").status_code == 404
             assert client.delete(f"/lipsync/requests/{second}").status_code == 404
-            assert wait_until_freed(tmp_path, second) < 10
+            wait_until_freed(tmp_path, second)
             # its worker stops at the engine's next progress report (seconds, even under load)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + PATIENCE
             while f"job {second}: deleted; stopped and its files freed" not in server.logs():
                 assert time.monotonic() < deadline, "the worker did not stop"
                 time.sleep(0.2)
@@ -104,7 +106,7 @@ def test_scoring_reports_progress_and_a_cancel_stops_it(
     try:
         with client_for(server, key.key) as client:
             request_id = start_long_job(client, long_inputs)
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + PATIENCE
             while True:
                 body = client.get(f"/lipsync/requests/{request_id}").json()
                 assert body["status"] == "processing", body  # finished without showing it
@@ -113,7 +115,7 @@ def test_scoring_reports_progress_and_a_cancel_stops_it(
                 assert time.monotonic() < deadline, body
                 time.sleep(0.05)
             assert client.post(f"/lipsync/requests/{request_id}/cancel").status_code == 200
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + PATIENCE
             while f"job {request_id}: cancelled; stopped and its files freed" not in server.logs():
                 assert time.monotonic() < deadline, "the worker did not stop"
                 time.sleep(0.1)

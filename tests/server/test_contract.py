@@ -170,12 +170,14 @@ def test_read_rate_limit(api_server: ApiServer) -> None:
         ({"inputs": [VIDEO, AUDIO], "transcript_language": 7}, "invalid request body"),
     ],
 )
+@pytest.mark.store_independent
 def test_generate_body_errors(api_server: ApiServer, body: object, message: str) -> None:
     with api_server.client() as client:
         assert_error(generate(client, body), 400, message)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"null", b"[1,2", b'{"inputs": [}'])
+@pytest.mark.store_independent
 def test_malformed_json(api_server: ApiServer, raw: bytes) -> None:
     with api_server.client() as client:
         response = client.post(
@@ -185,6 +187,7 @@ def test_malformed_json(api_server: ApiServer, raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.store_independent
 def test_generate_needs_json(api_server: ApiServer, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     with api_server.client() as client:
@@ -316,6 +319,7 @@ def test_a_second_key_of_the_same_account_sees_its_requests(api_server: ApiServe
 # --- everything else --------------------------------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_unknown_route_and_method(api_server: ApiServer) -> None:
     base = api_server.server.base_url
     assert_error(httpx.get(f"{base}/api/v2/nothing"), 404, "not found")
@@ -331,6 +335,7 @@ def test_health_and_readiness(api_server: ApiServer) -> None:
     assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
 
 
+@pytest.mark.store_independent
 def test_openapi_describes_the_contract(api_server: ApiServer) -> None:
     base = api_server.server.base_url
     schema = httpx.get(f"{base}/openapi.json").json()
@@ -351,6 +356,7 @@ def test_openapi_describes_the_contract(api_server: ApiServer) -> None:
     assert httpx.get(f"{base}/docs").status_code == 200
 
 
+@pytest.mark.store_independent
 def test_access_log_is_json_and_never_contains_keys(api_server: ApiServer) -> None:
     with api_server.client() as client:
         client.get("/lipsync/requests")
@@ -367,6 +373,7 @@ def test_access_log_is_json_and_never_contains_keys(api_server: ApiServer) -> No
     assert all({"method", "path", "status", "duration_ms"} <= set(e) for e in entries)
 
 
+@pytest.mark.store_independent
 def test_times_are_utc_seconds_with_z() -> None:
     from datetime import datetime, timedelta, timezone
 
@@ -380,6 +387,7 @@ def test_times_are_utc_seconds_with_z() -> None:
     )
 
 
+@pytest.mark.store_independent
 def test_readyz_reports_an_unreachable_database(tmp_path: Path) -> None:
     """An app whose database cannot be opened still answers: 503, in the error shape."""
     settings = Settings(

@@ -211,6 +211,7 @@ def assert_the_studio_can_show_it(
     assert httpx.get(link["url"]).content == source.read_bytes()
 
 
+@pytest.mark.store_independent
 def test_faceless_video_fails_with_the_engine_message(
     worker_server: ApiServer, blank_video: Path, short_speech: Path
 ) -> None:
@@ -244,6 +245,7 @@ def test_faceless_video_fails_with_the_engine_message(
         ("short_face.mp4", "short_face.mp4", "invalid audio file"),
     ],
 )
+@pytest.mark.store_independent
 def test_bad_url_inputs_fail_the_job_with_a_message(
     worker_server: ApiServer,
     media_server: MediaServer,
@@ -270,6 +272,7 @@ def test_bad_url_inputs_fail_the_job_with_a_message(
     assert (body["status"], body["error_message"]) == ("failed", message)
 
 
+@pytest.mark.store_independent
 def test_urls_to_private_addresses_are_refused_by_default(
     tmp_path: Path, media_server: MediaServer, short_face_video: Path, short_speech: Path
 ) -> None:

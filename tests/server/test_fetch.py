@@ -12,6 +12,9 @@ import pytest
 from chamelaion.server.fetch import FetchError, address_allowed, download, normalized_url
 from server.helpers import MediaServer, dripping_server
 
+# The fetcher never touches the database: test-postgres leaves these out.
+pytestmark = pytest.mark.store_independent
+
 
 def fetch(url: str, destination: Path, allow_private: bool = True, max_bytes: int = 10**8) -> None:
     download(url, destination, max_bytes, 2.0, 2.0, allow_private)

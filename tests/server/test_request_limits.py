@@ -68,6 +68,7 @@ def assert_answered_and_kept_alive(
 # --- JSON bodies ------------------------------------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_deeply_nested_json_is_a_400_without_a_traceback(api_server: ApiServer) -> None:
     for depth in (1000, 100_000):
         nested = b'{"inputs": ' + b"[" * depth + b"]" * depth + b"}"
@@ -75,6 +76,7 @@ def test_deeply_nested_json_is_a_400_without_a_traceback(api_server: ApiServer) 
     assert "Traceback" not in api_server.server.logs()
 
 
+@pytest.mark.store_independent
 def test_json_over_one_mib_is_a_413(api_server: ApiServer) -> None:
     padding = "x" * (1024 * 1024)
     body = json.dumps({"inputs": [VIDEO, AUDIO], "padding": padding}).encode()
@@ -112,6 +114,7 @@ def multipart(*parts: tuple[str, str | None, bytes], headers: str = "") -> bytes
         ("notes", None, b"n" * (200 * 1024)),  # a text field
     ],
 )
+@pytest.mark.store_independent
 def test_every_other_part_is_capped(
     api_server: ApiServer,
     short_face_video: Path,
@@ -127,6 +130,7 @@ def test_every_other_part_is_capped(
     assert (response.status_code, response.json()) == (400, {"error": "invalid request body"})
 
 
+@pytest.mark.store_independent
 def test_part_headers_are_capped(api_server: ApiServer, short_speech: Path) -> None:
     """(python-multipart enforces this one; kept here as part of "every part is capped".)"""
     body = multipart(
@@ -205,6 +209,7 @@ BAD_REFERENCE_IDS = [
 
 
 @pytest.mark.parametrize("reference_id", BAD_REFERENCE_IDS)
+@pytest.mark.store_independent
 def test_bad_reference_ids_are_refused_by_both_routes(
     api_server: ApiServer, short_face_video: Path, short_speech: Path, reference_id: str
 ) -> None:
@@ -224,6 +229,7 @@ def test_bad_reference_ids_are_refused_by_both_routes(
 @pytest.mark.parametrize(
     "reference_id", ["a", "dub-episode-42", "v1..2", "Folge 42 (ü) #1", "x" * 256]
 )
+@pytest.mark.store_independent
 def test_good_reference_ids_are_kept_as_given(api_server: ApiServer, reference_id: str) -> None:
     with api_server.client() as client:
         response = client.post(
@@ -264,6 +270,7 @@ def test_looking_up_a_reference_id_no_request_can_have_finds_nothing(api_server:
         ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.wav", "url not allowed"),  # Teredo
     ],
 )
+@pytest.mark.store_independent
 def test_urls_are_judged_at_the_api(api_server: ApiServer, url: str, message: str) -> None:
     with api_server.client() as client:
         response = client.post(
@@ -289,6 +296,7 @@ def test_the_stored_url_is_the_normalised_one(api_server: ApiServer) -> None:
 # --- output links and the Host header ---------------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_output_urls_are_never_built_from_an_untrusted_host(api_server: ApiServer) -> None:
     with api_server.client() as client:
         request_id = client.post("/lipsync/generate", json={"inputs": [VIDEO, AUDIO]}).json()[

@@ -60,6 +60,7 @@ def completed(api_server: ApiServer) -> str:
 # --- the page ---------------------------------------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_the_page_and_its_files_carry_the_policy(api_server: ApiServer) -> None:
     base = api_server.server.base_url
     for path, media_type in (
@@ -80,11 +81,13 @@ def test_the_page_and_its_files_carry_the_policy(api_server: ApiServer) -> None:
 @pytest.mark.parametrize(
     "path", ["/studio/nothing.js", "/studio/index.html", "/studio/..%2Fapp.py", "/studio/"]
 )
+@pytest.mark.store_independent
 def test_only_the_shipped_files_are_served(api_server: ApiServer, path: str) -> None:
     response = httpx.get(api_server.server.base_url + path)
     assert (response.status_code, response.json()) == (404, {"error": "not found"})
 
 
+@pytest.mark.store_independent
 def test_the_page_is_not_part_of_the_api_schema(api_server: ApiServer) -> None:
     paths = httpx.get(f"{api_server.server.base_url}/openapi.json").json()["paths"]
     assert "/" not in paths and not any(p.startswith("/studio") for p in paths)
@@ -92,6 +95,7 @@ def test_the_page_is_not_part_of_the_api_schema(api_server: ApiServer) -> None:
     assert "/api/v1/files/{request_id}/source" in paths
 
 
+@pytest.mark.store_independent
 def test_media_may_come_from_the_public_base_url() -> None:
     assert "media-src 'self';" in content_security_policy(None)
     policy = content_security_policy("https://api.example.com/base")
@@ -137,6 +141,7 @@ def test_a_reference_id_shaped_like_a_sub_path_is_still_a_reference(api_server: 
     assert response.status_code == 200 and response.json()["id"] == request_id
 
 
+@pytest.mark.store_independent
 def test_the_worker_track_follows_frames_and_sound(tmp_path: Path) -> None:
     """`mouth_track` on a real video with speech: one opening per frame (null where no face was
     re-animated), and peaks that are loud where the speech is and quiet in the silence."""
@@ -157,6 +162,7 @@ def test_the_worker_track_follows_frames_and_sound(tmp_path: Path) -> None:
     MouthTrack.model_validate(track)
 
 
+@pytest.mark.store_independent
 def test_no_track_when_the_output_has_no_sound(short_face_video: Path) -> None:
     assert mouth_track(25.0, np.zeros(50, np.float32), short_face_video) is None
 
@@ -181,6 +187,7 @@ def test_the_source_link_downloads_the_source(api_server: ApiServer, completed: 
     assert int(httpx.head(url).headers["content-length"]) == len(SOURCE)
 
 
+@pytest.mark.store_independent
 def test_output_and_source_signatures_do_not_open_each_other(
     api_server: ApiServer, completed: str
 ) -> None:
@@ -202,6 +209,7 @@ def test_output_and_source_signatures_do_not_open_each_other(
     assert httpx.get(later).status_code == 403
 
 
+@pytest.mark.store_independent
 def test_an_expired_source_link_is_refused(api_server: ApiServer, completed: str) -> None:
     secret = (api_server.server.data_dir / "secret_key").read_bytes().strip()
     url = OutputSigner(secret, -1).source_url(api_server.server.base_url, completed)

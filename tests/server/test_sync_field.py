@@ -64,6 +64,7 @@ def test_a_completed_request_shows_its_sync(api_server: ApiServer) -> None:
     assert (parsed.sync.offset_frames, parsed.sync.confidence) == (2, 0.0831)
 
 
+@pytest.mark.store_independent
 def test_the_worker_measures_a_real_output() -> None:
     clip = footage.by_name("retalking_face_2")  # held out: never trained on
     if not clip.path.exists():
@@ -74,5 +75,6 @@ def test_the_worker_measures_a_real_output() -> None:
     assert sync.confidence > 0.05
 
 
+@pytest.mark.store_independent
 def test_an_output_that_cannot_be_measured_gives_no_score(blank_video: Path) -> None:
     assert _measure_sync("job", blank_video) is None  # no sound track: nothing to score

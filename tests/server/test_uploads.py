@@ -95,6 +95,7 @@ def test_upload_is_accepted_and_stored(
         (lambda f, d: f.update(audio=("a.wav", b"", "audio/wav")), "invalid audio file"),
     ],
 )
+@pytest.mark.store_independent
 def test_upload_errors_leave_nothing_behind(
     api_server: ApiServer,
     short_face_video: Path,
@@ -110,6 +111,7 @@ def test_upload_errors_leave_nothing_behind(
     assert leftover_inputs(api_server) == before
 
 
+@pytest.mark.store_independent
 def test_two_videos_is_an_error(
     api_server: ApiServer, short_face_video: Path, short_speech: Path
 ) -> None:
@@ -120,6 +122,7 @@ def test_two_videos_is_an_error(
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+@pytest.mark.store_independent
 def test_upload_needs_multipart(api_server: ApiServer, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     with api_server.client() as client:
@@ -130,6 +133,7 @@ def test_upload_needs_multipart(api_server: ApiServer, content_type: str | None)
     )
 
 
+@pytest.mark.store_independent
 def test_truncated_multipart_is_rejected(api_server: ApiServer) -> None:
     body = (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n'
@@ -150,6 +154,7 @@ def _oversized_body(total: int) -> Iterator[bytes]:
     yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+@pytest.mark.store_independent
 def test_upload_over_the_cap_is_413_with_memory_flat(api_server: ApiServer) -> None:
     server = psutil.Process(api_server.server.process.pid)  # type: ignore[union-attr]
     size = 40 * CAP  # streamed (chunked), so the server cannot know the size in advance
@@ -168,6 +173,7 @@ def test_upload_over_the_cap_is_413_with_memory_flat(api_server: ApiServer) -> N
     assert leftover_inputs(api_server) == before_inputs
 
 
+@pytest.mark.store_independent
 def test_hopeless_content_length_is_refused_without_reading(api_server: ApiServer) -> None:
     port = api_server.server.port
     started = time.monotonic()

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from chamelaion.server.jobs import submit
 from chamelaion.server.keys import key_prefix
 from chamelaion.server.models import DeliveryStatus, InputKind, LipsyncJob, WebhookDelivery
 from chamelaion.server.webhooks import WebhookSender
+from realserver import running
 from server.helpers import (
     EXAMPLE_INPUTS,
     ApiServer,
@@ -41,6 +43,15 @@ FAST_RETRIES = {
     "CHAMELAION_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
     "CHAMELAION_WEBHOOK_TIMEOUT_SECONDS": "5",
 }
+
+
+@pytest.fixture(scope="module")
+def hooks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server with a worker and fast retries for the tests that neither stop nor kill it
+    (each has an account and a receiver of its own)."""
+    server = Server(tmp_path_factory.mktemp("hooks"), env=FAST_RETRIES, workers=1)
+    with running(server):
+        yield server
 
 
 def create_webhook_secret(data_dir: Path, account: str) -> str:
@@ -88,27 +99,24 @@ def deliveries_of(data_dir: Path, request_id: str) -> list[WebhookDelivery]:
 
 
 def test_completed_job_is_delivered_signed_and_equal_to_a_get(
-    tmp_path: Path, receiver: Receiver, short_face_video: Path, short_speech: Path
+    hooks_server: Server, receiver: Receiver, short_face_video: Path, short_speech: Path
 ) -> None:
-    key = new_key(tmp_path, "hooks")
-    secret = create_webhook_secret(tmp_path, key_prefix(key.key))  # as `keys list` shows it
-    server = Server(tmp_path, env=FAST_RETRIES, workers=1).start()
-    try:
-        with httpx.Client(
-            base_url=server.api, headers={"x-api-key": key.key}, timeout=30
-        ) as client:
-            with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
-                response = client.post(
-                    "/lipsync/generate-with-media",
-                    files={"video": video, "audio": audio},
-                    data={"webhook_url": receiver.url, "reference_id": "hooked"},
-                )
-            assert response.status_code == 200, response.text
-            request_id = response.json()["request_id"]
-            (delivery,) = receiver.wait_for(1, timeout=120)
-            polled = client.get(f"/lipsync/requests/{request_id}").json()
-    finally:
-        server.stop()
+    data_dir = hooks_server.data_dir
+    key = new_key(data_dir, "hooks")
+    secret = create_webhook_secret(data_dir, key_prefix(key.key))  # as `keys list` shows it
+    with httpx.Client(
+        base_url=hooks_server.api, headers={"x-api-key": key.key}, timeout=30
+    ) as client:
+        with short_face_video.open("rb") as video, short_speech.open("rb") as audio:
+            response = client.post(
+                "/lipsync/generate-with-media",
+                files={"video": video, "audio": audio},
+                data={"webhook_url": receiver.url, "reference_id": "hooked"},
+            )
+        assert response.status_code == 200, response.text
+        request_id = response.json()["request_id"]
+        (delivery,) = receiver.wait_for(1)
+        polled = client.get(f"/lipsync/requests/{request_id}").json()
     assert delivery.headers["Content-Type"] == "application/json"
     signature = delivery.headers["Chamelaion-Signature"]
     assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", signature)
@@ -124,23 +132,20 @@ def test_completed_job_is_delivered_signed_and_equal_to_a_get(
         chamelaion.verify_webhook(tampered, signature, secret)
     with pytest.raises(chamelaion.WebhookVerificationError, match="does not match"):
         chamelaion.verify_webhook(delivery.body, signature, "whsec_" + "x" * 43)
-    (row,) = deliveries_of(tmp_path, request_id)
+    (row,) = deliveries_of(data_dir, request_id)
     assert (row.status, row.attempts) == (DeliveryStatus.DELIVERED.value, 1)
 
 
 def test_failed_job_delivery_is_retried_after_500s(
-    tmp_path: Path, receiver: Receiver, media_server: MediaServer
+    hooks_server: Server, receiver: Receiver, media_server: MediaServer
 ) -> None:
-    key = new_key(tmp_path, "retries")
-    secret = secret_for(tmp_path, key.account_id)
+    data_dir = hooks_server.data_dir
+    key = new_key(data_dir, "retries")
+    secret = secret_for(data_dir, key.account_id)
     receiver.script = [500, 503]
-    server = Server(tmp_path, env=FAST_RETRIES, workers=1).start()
-    try:
-        request_id = failing_url_job(server, key, media_server, receiver.url)
-        deliveries = receiver.wait_for(3)
-        time.sleep(1.0)  # a fourth would come now if the 200 had not been taken as delivered
-    finally:
-        server.stop()
+    request_id = failing_url_job(hooks_server, key, media_server, receiver.url)
+    deliveries = receiver.wait_for(3)
+    time.sleep(1.0)  # a fourth would come now if the 200 had not been taken as delivered
     assert len(receiver.received) == 3
     ids = {delivery.headers["Chamelaion-Delivery"] for delivery in deliveries}
     assert len(ids) == 1  # one delivery, attempted three times
@@ -150,7 +155,7 @@ def test_failed_job_delivery_is_retried_after_500s(
         )
         assert sent.id == request_id and sent.status == "failed"
         assert sent.error_message == "failed to fetch video: HTTP 404"
-    (row,) = deliveries_of(tmp_path, request_id)
+    (row,) = deliveries_of(data_dir, request_id)
     assert (row.status, row.attempts, row.last_error) == ("delivered", 3, "HTTP 503")
 
 
