@@ -11,6 +11,7 @@ sees at run time exactly what it learned from.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -61,13 +62,15 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def windows(samples: np.ndarray, start: int, stop: int, dtype: type = np.float32) -> np.ndarray:
+def windows(
+    samples: np.ndarray, start: int, stop: int, dtype: type[np.floating[Any]] = np.float32
+) -> np.ndarray:
     """(stop - start, WINDOW) analysis windows centred on hops start..stop-1 of `samples`,
     zeros beyond either end: one block of them at a time, never a padded copy of the whole
     audio (two of which, for an hour in float64, were a gigabyte)."""
     lo = start * HOP - WINDOW // 2
     hi = (stop - 1) * HOP - WINDOW // 2 + WINDOW
-    piece = np.zeros(hi - lo, dtype)
+    piece: np.ndarray = np.zeros(hi - lo, dtype)
     a, b = max(lo, 0), min(hi, len(samples))
     if b > a:
         piece[a - lo : b - lo] = samples[a:b]

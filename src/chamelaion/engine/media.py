@@ -25,6 +25,7 @@ import numpy as np
 
 from chamelaion.engine.errors import (
     EmptyMediaError,
+    HdrVideoError,
     InvalidMediaError,
     NoAudioStreamError,
     NoVideoStreamError,
@@ -40,6 +41,8 @@ _STANDARD_RATES = (
     Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
     Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
 )  # fmt: skip
+# FFmpeg's transfer characteristics of HDR video: SMPTE ST 2084 and ARIB STD-B67.
+_HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 # AAC in MP4 is happiest at these rates; anything else is resampled to 48 kHz.
 _AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
@@ -58,6 +61,7 @@ class MediaInfo:
     frame_count: int = 0  # frames at `fps` over `duration`
     audio_sample_rate: int = 0
     audio_channels: int = 0
+    hdr: str = ""  # the HDR transfer ("PQ", "HLG") of an HDR video, else empty
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -103,6 +107,7 @@ def probe(path: str | Path) -> MediaInfo:
                     info.update(
                         has_video=True, width=w, height=h, fps=fps, rotation=rotation,
                         frame_count=max(1, round(duration * fps)) if duration > 0 else 0,
+                        hdr=_HDR_TRANSFERS.get(first.color_trc, ""),
                     )  # fmt: skip
             if audio is not None:
                 container.seek(0)
@@ -167,6 +172,11 @@ def check_video(info: MediaInfo, options: LipsyncOptions) -> None:
     refused later for a reason that was visible at the door (and no quota is spent on it).
     """
     require_video(info, "video input")
+    if info.hdr:
+        raise HdrVideoError(
+            f"video input is HDR ({info.hdr}); only SDR video is supported: send an SDR "
+            "(BT.709) version of it"
+        )
     if info.width * info.height > options.max_pixels:
         raise TooManyPixelsError(
             f"video is {info.width}x{info.height}; the limit is {options.max_pixels} pixels"
@@ -229,9 +239,7 @@ def read_frames(
         except av.error.FFmpegError:
             pass  # a truncated tail: deliver what decoded
         if previous is not None:
-            yield from _repeat(
-                previous, index, previous_time + period / 2 + 1e-9, period, convert
-            )
+            yield from _repeat(previous, index, previous_time + period / 2 + 1e-9, period, convert)
 
 
 def _repeat(
@@ -265,7 +273,7 @@ def yuv_picture(frame: av.VideoFrame) -> np.ndarray:
         frame.planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2)),
         strict=True,
     ):  # fmt: skip
-        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
         planes.append(rows[:h, :w])
     rotation = _rotation(frame)
     if rotation:

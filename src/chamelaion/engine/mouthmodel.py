@@ -156,7 +156,6 @@ class EnsembleMouthModel:
         index = np.round(times * logmel.FRAME_RATE).astype(int)
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
 
-
     def track_speech(self, samples: np.ndarray) -> np.ndarray:
         """`track(speech_features(samples))`, a phone recogniser run at a time: memory stays
         flat however long the audio (the phone posteriors, and the features of every offset
