@@ -271,7 +271,10 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
-    rot_inv = np.linalg.inv(matrix[:, :2])
+    # The 2x2 inverse in closed form: np.linalg.inv is a LAPACK call, which cost more than the
+    # rest of the smoothing (once per frame), and far more on a busy machine.
+    (a, b), (c, d) = matrix[:, :2]
+    rot_inv = np.array([[d, -b], [-c, a]]) / (a * d - b * c)
     return np.hstack([rot_inv, (-rot_inv @ matrix[:, 2])[:, None]])
 
 

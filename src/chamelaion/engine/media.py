@@ -328,7 +328,8 @@ class YuvPicture:
     def put_rgb(self, box: tuple[int, int, int, int], rgb: np.ndarray, before: np.ndarray) -> None:
         """Write back the pixels of `rgb` that differ from `before` (what `rgb(box)` gave);
         the others, and the chroma of 2x2 blocks none of whose pixels changed, stay as they are."""
-        changed = (rgb != before).any(axis=2)
+        differs = rgb != before  # (a reduction over the 3 channels is slower than this)
+        changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
         if not changed.any():
             return
         x0, y0, x1, y1 = box
@@ -337,7 +338,8 @@ class YuvPicture:
         chroma = converted[h:].reshape(-1)
         luma = self.y[y0:y1, x0:x1]
         luma[changed] = converted[:h][changed]
-        block = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+        top, bottom = changed[0::2], changed[1::2]
+        block = top[:, 0::2] | top[:, 1::2] | bottom[:, 0::2] | bottom[:, 1::2]
         for plane, new in ((self.u, chroma[: h * w // 4]), (self.v, chroma[h * w // 4 :])):
             region = plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]
             region[block] = new.reshape(h // 2, w // 2)[block]
