@@ -504,7 +504,8 @@ def reencode_video(
 
 def loop_packets(source: Path, target: Path, seconds: float) -> Path:
     """`source` repeated until it lasts `seconds`: its packets copied with shifted timestamps,
-    nothing decoded or encoded, so hours of media take seconds to make."""
+    nothing decoded or encoded, so hours of media take seconds to make. Each stream is
+    joined end to end on its own (an AAC track's priming samples would otherwise overlap)."""
     if target.exists():
         return target
     with av.open(str(source)) as container:
@@ -517,16 +518,22 @@ def loop_packets(source: Path, target: Path, seconds: float) -> Path:
                 for s in first.streams
                 if s.type in ("video", "audio")
             }
-        for k in range(math.ceil(seconds / length)):
+        shift = dict.fromkeys(streams, 0)
+        end = dict.fromkeys(streams, 0)
+        start: dict[int, int] = {}
+        for _ in range(math.ceil(seconds / length)):
             with av.open(str(source)) as container:
                 for packet in container.demux():
-                    if packet.stream.index not in streams or packet.dts is None:
+                    index = packet.stream.index
+                    if index not in streams or packet.dts is None:
                         continue
-                    shift = round(k * length / packet.time_base)
-                    packet.dts += shift
+                    start.setdefault(index, packet.dts)
+                    packet.dts += shift[index]
                     if packet.pts is not None:
-                        packet.pts += shift
-                    packet.stream = streams[packet.stream.index]
+                        packet.pts += shift[index]
+                    end[index] = max(end[index], packet.dts + (packet.duration or 1))
+                    packet.stream = streams[index]
                     out.mux(packet)
+            shift = {index: end[index] - start.get(index, 0) for index in streams}
     partial.rename(target)
     return target
