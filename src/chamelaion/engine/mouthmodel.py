@@ -149,8 +149,10 @@ class EnsembleMouthModel:
         self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
     ) -> np.ndarray:
         # A transcript is aligned over the whole utterance's posteriors: that takes them whole.
-        out = self.track_speech(samples) if guide is None else self.track(
-            speech_features(samples, guide)
+        out = (
+            self.track_speech(samples)
+            if guide is None
+            else self.track(speech_features(samples, guide))
         )
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
