@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import struct
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -311,11 +312,11 @@ def write_still_image(path: Path, width: int = 320, height: int = 240) -> Path:
     return path
 
 
-def write_flat_video(path: Path, width: int, height: int, frames: int = 2) -> Path:
+def write_flat_video(path: Path, width: int, height: int, frames: int = 2, fps: int = 25) -> Path:
     """A flat grey H.264 video of any size, small on disk (190 KB at 8000x8000) and quick to
     make (its planes are filled in place; no RGB frame is ever built)."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
+        stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "51"}
         frame = av.VideoFrame(width, height, "yuv420p")
@@ -456,3 +457,83 @@ def mouth_change(source: list[np.ndarray], output: list[np.ndarray], side: str) 
         [np.abs(o[box].astype(float) - s[box].astype(float)).mean()
          for s, o in zip(source, output, strict=False)]
     )  # fmt: skip
+
+
+def set_rotation(path: Path, degrees: int) -> None:
+    """Write a display matrix into the MP4 track header, as phones do for portrait video."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"tkhd")
+    version = data[at + 4]
+    matrix_at = at + 4 + 4 + (32 if version == 1 else 20) + 8 + 8
+    one, minus_one = 0x00010000, 0xFFFF0000
+    cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]
+    fixed = {1: one, -1: minus_one, 0: 0}
+    values = [fixed[cos], fixed[sin], 0, fixed[-sin], fixed[cos], 0, 0, 0, 0x40000000]
+    data[matrix_at : matrix_at + 36] = struct.pack(">9I", *values)
+    path.write_bytes(bytes(data))
+
+
+def reencode_video(
+    source: Path,
+    target: Path,
+    pix_fmt: str = "yuv420p",
+    transfer: int | None = None,
+    interlaced: bool = False,
+) -> Path:
+    """`source`'s pictures (no sound) as H.264 in `pix_fmt` (e.g. 10-bit "yuv420p10le"),
+    flagged with FFmpeg's transfer characteristic `transfer` (16 PQ, 18 HLG; with BT.2020
+    primaries and matrix) and/or coded as interlaced fields (top field first)."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        template = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=template.average_rate)
+        stream.width, stream.height, stream.pix_fmt = template.width, template.height, pix_fmt
+        options = {"preset": "ultrafast", "crf": "18"}
+        if interlaced:
+            options["x264-params"] = "interlaced=1:tff=1"
+        stream.options = options
+        if transfer is not None:
+            context = stream.codec_context
+            context.color_trc, context.color_primaries, context.colorspace = transfer, 9, 9
+        for frame in inp.decode(template):
+            picture = frame.reformat(format=pix_fmt)
+            picture.pts, picture.time_base = frame.pts, frame.time_base
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode())
+    return target
+
+
+def loop_packets(source: Path, target: Path, seconds: float) -> Path:
+    """`source` repeated until it lasts `seconds`: its packets copied with shifted timestamps,
+    nothing decoded or encoded, so hours of media take seconds to make. Each stream is
+    joined end to end on its own (an AAC track's priming samples would otherwise overlap)."""
+    if target.exists():
+        return target
+    with av.open(str(source)) as container:
+        length = container.duration / 1_000_000 if container.duration else 0.0
+    partial = target.with_name(f".{target.name}.partial{target.suffix}")
+    with av.open(str(partial), "w") as out:
+        with av.open(str(source)) as first:
+            streams = {
+                s.index: out.add_stream_from_template(s)
+                for s in first.streams
+                if s.type in ("video", "audio")
+            }
+        shift = dict.fromkeys(streams, 0)
+        end = dict.fromkeys(streams, 0)
+        start: dict[int, int] = {}
+        for _ in range(math.ceil(seconds / length)):
+            with av.open(str(source)) as container:
+                for packet in container.demux():
+                    index = packet.stream.index
+                    if index not in streams or packet.dts is None:
+                        continue
+                    start.setdefault(index, packet.dts)
+                    packet.dts += shift[index]
+                    if packet.pts is not None:
+                        packet.pts += shift[index]
+                    end[index] = max(end[index], packet.dts + (packet.duration or 1))
+                    packet.stream = streams[index]
+                    out.mux(packet)
+            shift = {index: end[index] - start.get(index, 0) for index in streams}
+    partial.rename(target)
+    return target

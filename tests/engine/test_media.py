@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import struct
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -87,24 +86,10 @@ def test_seeking_gives_the_same_frames_as_a_full_pass(media_dir: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(tail, full[40:], strict=True))
 
 
-def _set_rotation(path: Path, degrees: int) -> None:
-    """Write a display matrix into the MP4 track header, as phones do for portrait video."""
-    data = bytearray(path.read_bytes())
-    at = data.index(b"tkhd")
-    version = data[at + 4]
-    matrix_at = at + 4 + 4 + (32 if version == 1 else 20) + 8 + 8
-    one, minus_one = 0x00010000, 0xFFFF0000
-    cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]
-    fixed = {1: one, -1: minus_one, 0: 0}
-    values = [fixed[cos], fixed[sin], 0, fixed[-sin], fixed[cos], 0, 0, 0, 0x40000000]
-    data[matrix_at : matrix_at + 36] = struct.pack(">9I", *values)
-    path.write_bytes(bytes(data))
-
-
 def test_rotation_metadata_is_applied(media_dir: Path) -> None:
     path = mediagen.write_face_video(media_dir / "rotated.mp4", 0.4, 25.0, 160, 120)
     upright = next(media.read_frames(path, Fraction(25)))
-    _set_rotation(path, 90)
+    mediagen.set_rotation(path, 90)
     info = media.probe(path)
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (120, 160)

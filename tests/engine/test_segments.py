@@ -93,7 +93,7 @@ def _shown(path: Path) -> tuple[np.ndarray, set[int], list[np.ndarray]]:
             times.append(float(frame.pts * stream.time_base))
             if frame.key_frame:
                 keys.add(i)
-            pictures.append(media.to_rgb(frame))
+            pictures.append(media.yuv_picture(frame))  # as `render_frames` gives them
     return np.array(times), keys, pictures
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chamelaion.engine.errors import (
     EmptyMediaError,
     EngineError,
+    HdrVideoError,
     InputTooLargeError,
     InvalidMediaError,
     NoAudioStreamError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EmptyMediaError",
     "EngineError",
+    "HdrVideoError",
     "InputTooLargeError",
     "InvalidMediaError",
     "LipsyncOptions",

@@ -31,6 +31,11 @@ class StillImageError(InvalidMediaError):
     """The video input is a single picture (a PNG or JPEG, or a one-frame video)."""
 
 
+class HdrVideoError(InvalidMediaError):
+    """The video input is HDR (PQ or HLG transfer): the engine renders and encodes 8-bit SDR,
+    and HDR pictures shown as SDR without tone mapping look wrong, so they are refused."""
+
+
 class InputTooLargeError(EngineError):
     """An input exceeds a configured cap (pixels, duration)."""
 

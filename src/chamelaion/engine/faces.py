@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -63,23 +64,51 @@ def box_of(points: np.ndarray) -> FaceBox:
 class LandmarkDetector:
     """mediapipe's face mesh in video mode: landmarks of up to `max_faces` faces per frame.
 
-    Video mode tracks faces from frame to frame and only runs the detector when it has lost one,
-    so it must see the frames in order. Frames larger than `analysis_side` on their long side are
+    Video mode tracks faces from frame to frame on the crop around each face's last landmarks,
+    and runs its face detector on the whole frame only while it tracks fewer faces than it is
+    allowed: asked for four faces in a one-face video, it would search the whole frame on
+    every frame, a third of its cost. So the mesh is asked for as many faces as are on screen,
+    and a face detector looks for new ones every `look_every` frames and on the first frame of
+    each shot (`new_shot`); a mesh for more (or fewer) faces takes over when the count changes.
+    It must see the frames in order. Frames larger than `analysis_side` on their long side are
     downscaled first: the mesh model works on a 192-pixel crop, so the full picture adds cost
     and no precision.
     """
 
-    def __init__(self, max_faces: int = 1, analysis_side: int = 1280) -> None:
+    def __init__(self, max_faces: int = 1, analysis_side: int = 1280, look_every: int = 10) -> None:
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._solutions = mp.solutions
+        self.max_faces = max_faces
+        self.analysis_side = analysis_side
+        self.look_every = look_every
+        self._tracked = max_faces if max_faces == 1 else 1  # faces the mesh is asked for
+        self._mesh = self._new_mesh(self._tracked)
+        self._finder = (
+            None
+            if max_faces == 1
+            else mp.solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=0.5
+            )
+        )
+        self._since_look = look_every  # look at the first frame
+        self._found = 0  # faces the mesh found in the last frame
+
+    def _new_mesh(self, faces: int) -> Any:
+        return self._solutions.face_mesh.FaceMesh(
             static_image_mode=False,
-            max_num_faces=max_faces,
+            max_num_faces=faces,
             refine_landmarks=True,
             min_detection_confidence=0.5,
             min_tracking_confidence=0.5,
         )
-        self.analysis_side = analysis_side
+
+    def new_shot(self) -> None:
+        """The next frame starts a shot: forget the faces tracked and look for faces on it."""
+        self._since_look = self.look_every
+        self._found = 0
+        self._mesh.close()
+        self._mesh = self._new_mesh(self._tracked)
 
     def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Landmarks in pixel coordinates of `rgb`, one (478, 2) float32 array per face."""
@@ -92,15 +121,32 @@ class LandmarkDetector:
             image = cv2.resize(
                 rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
             )
-        result = self._mesh.process(image)
-        faces = []
-        for face in result.multi_face_landmarks or ():
-            xy = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
-            faces.append(xy)
-        return faces
+        if self._finder is not None and self._since_look >= self.look_every:
+            self._since_look = 0
+            # Fewer faces only when the mesh lost one too: a face the detector misses for a
+            # frame (turned, blurred) keeps its track.
+            seen = len(self._finder.process(image).detections or ())
+            wanted = min(max(seen, self._found, 1), self.max_faces)
+            if wanted != self._tracked:
+                self._mesh.close()
+                self._mesh, self._tracked = self._new_mesh(wanted), wanted
+        self._since_look += 1
+        found = self._mesh.process(image).multi_face_landmarks or ()
+        if len(found) < self._found:
+            # A face tracked in the last frame was lost in this one: tracking too many faces
+            # would have searched this frame anyway, so search it (the mesh detects when it
+            # tracks fewer faces than it may).
+            found = self._mesh.process(image).multi_face_landmarks or ()
+        self._found = len(found)
+        return [
+            np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
+            for face in found
+        ]
 
     def close(self) -> None:
         self._mesh.close()
+        if self._finder is not None:
+            self._finder.close()
 
     def __enter__(self) -> LandmarkDetector:
         return self
@@ -225,7 +271,10 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
-    rot_inv = np.linalg.inv(matrix[:, :2])
+    # The 2x2 inverse in closed form: np.linalg.inv is a LAPACK call, which cost more than the
+    # rest of the smoothing (once per frame), and far more on a busy machine.
+    (a, b), (c, d) = matrix[:, :2]
+    rot_inv = np.array([[d, -b], [-c, a]]) / (a * d - b * c)
     return np.hstack([rot_inv, (-rot_inv @ matrix[:, 2])[:, None]])
 
 

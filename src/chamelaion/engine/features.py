@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chamelaion.engine import logmel
+
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms
 WINDOW = 400  # 25 ms
@@ -41,12 +43,11 @@ class _Windows:
     demand so an hour of audio costs no more memory than a block of them."""
 
     def __init__(self, samples: np.ndarray) -> None:
-        self.padded = np.pad(samples.astype(np.float64), (WINDOW // 2, WINDOW))
+        self.samples = samples
         self.count = max(1, int(np.ceil(len(samples) / HOP)))
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        index = np.arange(WINDOW)[None, :] + HOP * np.arange(start, stop)[:, None]
-        return self.padded[index]
+        return logmel.windows(self.samples, start, stop, np.float64)
 
 
 def _band_energies(windows: _Windows) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ sees at run time exactly what it learned from.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ FFT_SIZE = 512
 FRAME_RATE = SAMPLE_RATE // HOP
 BANDS = 40
 _LOW_HZ, _HIGH_HZ = 60.0, 7600.0
-_BLOCK = 4096  # windows per block, so an hour of audio never holds its whole spectrum
+_BLOCK = 1024  # windows per block (about 10 MB of spectrum), so memory does not grow with the audio
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -49,18 +50,32 @@ def filterbank() -> np.ndarray:
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
     """(frames, BANDS) log mel power of mono 16 kHz `samples`, ceil(len / HOP) frames."""
-    samples = np.asarray(samples, dtype=np.float32)
     count = max(1, -(-len(samples) // HOP))
-    padded = np.pad(samples, (WINDOW // 2, WINDOW))
     taper = np.hanning(WINDOW).astype(np.float32)
     bank = filterbank().T.astype(np.float32)
     out = np.empty((count, BANDS), np.float32)
     for start in range(0, count, _BLOCK):
         stop = min(start + _BLOCK, count)
-        index = np.arange(WINDOW)[None, :] + HOP * np.arange(start, stop)[:, None]
-        power = np.abs(np.fft.rfft(padded[index] * taper, FFT_SIZE)) ** 2
+        block = windows(samples, start, stop, np.float32)
+        power = np.abs(np.fft.rfft(block * taper, FFT_SIZE)) ** 2
         out[start:stop] = np.log(power.astype(np.float32) @ bank + 1e-8)
     return out
+
+
+def windows(
+    samples: np.ndarray, start: int, stop: int, dtype: type[np.floating[Any]] = np.float32
+) -> np.ndarray:
+    """(stop - start, WINDOW) analysis windows centred on hops start..stop-1 of `samples`,
+    zeros beyond either end: one block of them at a time, never a padded copy of the whole
+    audio (two of which, for an hour in float64, were a gigabyte)."""
+    lo = start * HOP - WINDOW // 2
+    hi = (stop - 1) * HOP - WINDOW // 2 + WINDOW
+    piece: np.ndarray = np.zeros(hi - lo, dtype)
+    a, b = max(lo, 0), min(hi, len(samples))
+    if b > a:
+        piece[a - lo : b - lo] = samples[a:b]
+    index = np.arange(WINDOW)[None, :] + HOP * np.arange(stop - start)[:, None]
+    return piece[index]
 
 
 def normalise(mel: np.ndarray) -> np.ndarray:

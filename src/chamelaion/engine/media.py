@@ -14,7 +14,7 @@ import os
 import queue
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 
 from chamelaion.engine.errors import (
     EmptyMediaError,
+    HdrVideoError,
     InvalidMediaError,
     NoAudioStreamError,
     NoVideoStreamError,
@@ -35,10 +36,13 @@ from chamelaion.engine.errors import (
 from chamelaion.engine.options import LipsyncOptions
 
 ANALYSIS_SAMPLE_RATE = 16000
+PictureFormat = Callable[[av.VideoFrame], np.ndarray]  # a decoded frame as the caller wants it
 _STANDARD_RATES = (
     Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
     Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
 )  # fmt: skip
+# FFmpeg's transfer characteristics of HDR video: SMPTE ST 2084 and ARIB STD-B67.
+_HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 # AAC in MP4 is happiest at these rates; anything else is resampled to 48 kHz.
 _AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
@@ -57,6 +61,7 @@ class MediaInfo:
     frame_count: int = 0  # frames at `fps` over `duration`
     audio_sample_rate: int = 0
     audio_channels: int = 0
+    hdr: str = ""  # the HDR transfer ("PQ", "HLG") of an HDR video, else empty
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -102,6 +107,7 @@ def probe(path: str | Path) -> MediaInfo:
                     info.update(
                         has_video=True, width=w, height=h, fps=fps, rotation=rotation,
                         frame_count=max(1, round(duration * fps)) if duration > 0 else 0,
+                        hdr=_HDR_TRANSFERS.get(first.color_trc, ""),
                     )  # fmt: skip
             if audio is not None:
                 container.seek(0)
@@ -166,6 +172,11 @@ def check_video(info: MediaInfo, options: LipsyncOptions) -> None:
     refused later for a reason that was visible at the door (and no quota is spent on it).
     """
     require_video(info, "video input")
+    if info.hdr:
+        raise HdrVideoError(
+            f"video input is HDR ({info.hdr}); only SDR video is supported: send an SDR "
+            "(BT.709) version of it"
+        )
     if info.width * info.height > options.max_pixels:
         raise TooManyPixelsError(
             f"video is {info.width}x{info.height}; the limit is {options.max_pixels} pixels"
@@ -190,14 +201,18 @@ def _check_duration(info: MediaInfo, name: str, options: LipsyncOptions) -> None
 # Decoding
 
 
-def read_frames(path: str | Path, fps: Fraction, start: int = 0) -> Iterator[np.ndarray]:
-    """Yield display-orientation RGB frames at the constant rate `fps`, from frame `start` on.
+def read_frames(
+    path: str | Path, fps: Fraction, start: int = 0, picture: PictureFormat | None = None
+) -> Iterator[np.ndarray]:
+    """Yield display-orientation frames at the constant rate `fps`, from frame `start` on, as
+    `picture` makes them (`rgb_picture` unless given; `yuv_picture` for the render pass).
 
     Output frame i shows the decoded frame whose timestamp is nearest to i / fps (measured from
     the first frame), so a variable-rate input comes out at a steady rate. Seeking to `start`
     lands on the keyframe before it and decodes forward, so the frames are the same as those of a
     full pass.
     """
+    convert = picture or rgb_picture
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -218,23 +233,116 @@ def read_frames(path: str | Path, fps: Fraction, start: int = 0) -> Iterator[np.
                     continue
                 t = frame.time - t0
                 if previous is not None:
-                    yield from _repeat(previous, index, (previous_time + t) / 2, period)
+                    yield from _repeat(previous, index, (previous_time + t) / 2, period, convert)
                     index = max(index, math.ceil((previous_time + t) / 2 / period - 1e-9))
                 previous, previous_time = frame, t
         except av.error.FFmpegError:
             pass  # a truncated tail: deliver what decoded
         if previous is not None:
-            yield from _repeat(previous, index, previous_time + period / 2 + 1e-9, period)
+            yield from _repeat(previous, index, previous_time + period / 2 + 1e-9, period, convert)
 
 
-def _repeat(frame: av.VideoFrame, index: int, until: float, period: float) -> Iterator[np.ndarray]:
-    """The RGB picture of `frame` once for each slot from `index` that starts before `until`."""
+def _repeat(
+    frame: av.VideoFrame, index: int, until: float, period: float, convert: PictureFormat
+) -> Iterator[np.ndarray]:
+    """The picture of `frame` once for each slot from `index` that starts before `until`."""
     count = math.ceil(until / period - 1e-9) - index
     if count <= 0:
         return
-    rgb = _upright(to_rgb(frame), _rotation(frame))
+    picture = convert(frame)
     for _ in range(count):
-        yield rgb
+        yield picture
+
+
+def rgb_picture(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as display-orientation RGB (height, width, 3), at its full size."""
+    return _upright(to_rgb(frame), _rotation(frame))
+
+
+def yuv_picture(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as display-orientation I420 at the encoder's even size: one uint8 array of
+    (height * 3 / 2, width), the Y rows, then U, then V, as `VideoWriter.write_frame` hands it
+    to the encoder without a colour conversion. 4:2:0 8-bit input (the common case) is taken
+    as decoded, bit for bit; anything else is converted to it by FFmpeg first. See `YuvPicture`
+    for drawing on a part of it in RGB."""
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    width, height = even_size(frame.width, frame.height)
+    planes = []
+    for plane, (w, h) in zip(
+        frame.planes, ((width, height), (width // 2, height // 2), (width // 2, height // 2)),
+        strict=True,
+    ):  # fmt: skip
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+        planes.append(rows[:h, :w])
+    rotation = _rotation(frame)
+    if rotation:
+        planes = [np.rot90(p, k=-rotation // 90) for p in planes]
+    rows_wide = planes[0].shape[1]
+    return np.concatenate([p.ravel() for p in planes]).reshape(-1, rows_wide)
+
+
+def even_box(
+    points: np.ndarray, width: int, height: int, margin: int = 2
+) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) with even corners covering `points` plus `margin`, clipped to a
+    `width` x `height` picture (so it holds whole chroma samples of `YuvPicture`); None if
+    nothing of it is inside."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1 + margin
+    x0, y0 = max(int(x0) // 2 * 2, 0), max(int(y0) // 2 * 2, 0)
+    x1, y1 = min(-(-int(x1) // 2) * 2, width), min(-(-int(y1) // 2) * 2, height)
+    return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+
+
+class YuvPicture:
+    """An I420 picture of `yuv_picture`, with RGB access to a part of it.
+
+    The renderer draws in RGB on the face's box only; the rest of the picture never leaves
+    YUV, so every pixel the renderer does not change reaches the encoder exactly as decoded
+    (and a full-frame colour conversion each way is not paid for a face that covers a tenth of
+    the frame). Boxes come from `even_box`, so they hold whole chroma samples.
+    """
+
+    def __init__(self, planes: np.ndarray) -> None:
+        self.planes = planes
+        self.height = planes.shape[0] * 2 // 3
+        self.width = planes.shape[1]
+        h, w = self.height, self.width
+        chroma = planes[h:].reshape(-1)
+        self.y = planes[:h]
+        self.u = chroma[: h * w // 4].reshape(h // 2, w // 2)
+        self.v = chroma[h * w // 4 :].reshape(h // 2, w // 2)
+
+    def rgb(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The box in RGB, the same pixels a full-frame `to_rgb` gives there."""
+        x0, y0, x1, y1 = box
+        cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, x1 // 2, y1 // 2
+        packed = np.concatenate([
+            self.y[y0:y1, x0:x1].ravel(),
+            self.u[cy0:cy1, cx0:cx1].ravel(),
+            self.v[cy0:cy1, cx0:cx1].ravel(),
+        ]).reshape(-1, x1 - x0)  # fmt: skip
+        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
+
+    def put_rgb(self, box: tuple[int, int, int, int], rgb: np.ndarray, before: np.ndarray) -> None:
+        """Write back the pixels of `rgb` that differ from `before` (what `rgb(box)` gave);
+        the others, and the chroma of 2x2 blocks none of whose pixels changed, stay as they are."""
+        differs = rgb != before  # (a reduction over the 3 channels is slower than this)
+        changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
+        if not changed.any():
+            return
+        x0, y0, x1, y1 = box
+        h, w = y1 - y0, x1 - x0
+        converted = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        chroma = converted[h:].reshape(-1)
+        luma = self.y[y0:y1, x0:x1]
+        luma[changed] = converted[:h][changed]
+        top, bottom = changed[0::2], changed[1::2]
+        block = top[:, 0::2] | top[:, 1::2] | bottom[:, 0::2] | bottom[:, 1::2]
+        for plane, new in ((self.u, chroma[: h * w // 4]), (self.v, chroma[h * w // 4 :])):
+            region = plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]
+            region[block] = new.reshape(h // 2, w // 2)[block]
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -412,8 +520,10 @@ class VideoWriter:
         self._thread = threading.Thread(target=self._run, name="encoder", daemon=True)
         self._thread.start()
 
-    def write_frame(self, rgb: np.ndarray) -> None:
-        self._put(("video", rgb))
+    def write_frame(self, picture: np.ndarray) -> None:
+        """Append a frame: RGB (height, width, 3), or I420 as `yuv_picture` makes it (the
+        writer's even size), which goes to the encoder as it is."""
+        self._put(("video", picture))
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Append float32 audio shaped (channels, n) at the writer's rate and layout."""
@@ -438,9 +548,12 @@ class VideoWriter:
             while self._queue.get() is not None:  # drain so the producer never blocks
                 pass
 
-    def _encode_video(self, rgb: np.ndarray) -> None:
-        rgb = np.ascontiguousarray(rgb[: self.height, : self.width])
-        planes = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
+    def _encode_video(self, picture: np.ndarray) -> None:
+        if picture.ndim == 2:
+            planes = picture
+        else:
+            rgb = np.ascontiguousarray(picture[: self.height, : self.width])
+            planes = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = self._frames_written
         frame.time_base = Fraction(1) / self.fps

@@ -148,10 +148,42 @@ class EnsembleMouthModel:
     def predict(
         self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
     ) -> np.ndarray:
-        out = self.track(speech_features(samples, guide))
+        # A transcript is aligned over the whole utterance's posteriors: that takes them whole.
+        out = (
+            self.track_speech(samples)
+            if guide is None
+            else self.track(speech_features(samples, guide))
+        )
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
+
+    def track_speech(self, samples: np.ndarray) -> np.ndarray:
+        """`track(speech_features(samples))`, a phone recogniser run at a time: memory stays
+        flat however long the audio (the phone posteriors, and the features of every offset
+        the ridge stacks, about 0.5 MB a second together, held for an hour-long dub, did not).
+        Both members see `CONTEXT_SECONDS` around each piece, far more than they reach, so the
+        track is the same as in one go. The log-mel (and its normalisation over the whole
+        utterance) is still computed whole: 16 KB a second."""
+        mel = logmel.normalise(logmel.log_mel(samples))
+        total = len(mel)
+        context = CONTEXT_SECONDS * logmel.FRAME_RATE
+        step = int(phones.CHUNK_SECONDS * logmel.FRAME_RATE)
+        pieces = phones.posterior_pieces(samples)
+        held, held_from = next(pieces), 0  # posteriors of rows held_from onwards
+        tracked = []
+        for start in range(0, total, step):
+            stop = min(start + step, total)
+            lo, hi = max(0, start - context), min(total, stop + context)
+            while held_from + len(held) < hi:
+                held = np.concatenate([held, next(pieces)])
+            held, held_from = held[lo - held_from :], lo
+            evidence = np.concatenate([mel[lo:hi], held[: hi - lo]], axis=1)
+            tracked.append(self.track(model_inputs(evidence))[start - lo : stop - lo])
+        return np.concatenate(tracked)
+
+
+CONTEXT_SECONDS = 2  # each side of a piece: the network reaches 0.32 s, the ridge 0.2 s
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ linearly with duration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -68,24 +69,29 @@ def _run(samples: np.ndarray) -> np.ndarray:
 def phone_posteriors(samples: np.ndarray) -> np.ndarray:
     """(frames, tokens) log phone probabilities of mono 16 kHz `samples`, one row per `logmel`
     frame (ceil(len / HOP) rows), floored at `FLOOR` and scaled to about -1..1."""
-    samples = np.clip(np.asarray(samples, np.float32), -1.0, 1.0)
+    return np.concatenate(list(posterior_pieces(samples)))
+
+
+def posterior_pieces(samples: np.ndarray) -> Iterator[np.ndarray]:
+    """The rows of `phone_posteriors`, one recogniser run at a time (`CHUNK_SECONDS` of rows
+    each, the last one shorter): a caller that consumes them as they come never holds an
+    hour's posteriors."""
     frames = max(1, -(-len(samples) // logmel.HOP))
     rate = logmel.SAMPLE_RATE
     chunk, context = int(CHUNK_SECONDS * rate), int(CONTEXT_SECONDS * rate)
-    pieces = []
     for start in range(0, max(len(samples), 1), chunk):
         lo = max(0, start - context)
         hi = min(len(samples), start + chunk + context)
-        piece = samples[lo:hi]
+        piece = np.clip(np.asarray(samples[lo:hi], np.float32), -1.0, 1.0)
         if len(piece) < _SAMPLES_PER_OUTPUT * 4:
             piece = np.pad(piece, (0, _SAMPLES_PER_OUTPUT * 4 - len(piece)))
         out = _run(piece)
         first = (start - lo) // _SAMPLES_PER_OUTPUT
         count = -(-(min(start + chunk, len(samples)) - start) // _SAMPLES_PER_OUTPUT)
-        pieces.append(out[first : first + count])
-    posteriors = np.concatenate(pieces) if pieces else np.zeros((0, tokens()), np.float32)
-    index = np.minimum(np.arange(frames) // FRAMES_PER_OUTPUT, len(posteriors) - 1)
-    return scale(posteriors[np.maximum(index, 0)])
+        posteriors = out[first : first + max(count, 1)]
+        rows = min(frames, (start + chunk) // logmel.HOP) - start // logmel.HOP
+        index = np.minimum(np.arange(rows) // FRAMES_PER_OUTPUT, len(posteriors) - 1)
+        yield scale(posteriors[index])
 
 
 def scale(log_probs: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -50,14 +51,14 @@ from chamelaion.engine.mouth import (
     speaker_mouth,
     speech_track,
 )
-from chamelaion.engine.mouthmodel import get_model
+from chamelaion.engine.mouthmodel import MouthModel, get_model
 from chamelaion.engine.options import (
     MAX_TRANSCRIPT_CHARS,
     LipsyncOptions,
     Progress,
     ProgressCallback,
 )
-from chamelaion.engine.render import MouthRenderer, WarpRenderer, build_mesh
+from chamelaion.engine.render import MouthRenderer, WarpMesh, WarpRenderer, build_mesh
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.segments import (
     SEGMENT_SECONDS,
@@ -72,6 +73,7 @@ from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -162,23 +164,30 @@ def prepare(
     guide = _phone_guide(options)
     fps = video_info.fps
 
-    analysis = analyse_video(video, options, report, video_info)
+    # The new audio's mouth track needs only the output's length, which the probe foretells:
+    # it is computed on its own thread while the faces are scanned, and again afterwards only
+    # if the video decoded to another frame count than the probe said.
     samples = media.read_audio(audio)
-    plan = plan_frames(
-        options.sync_mode, analysis.frames, fps, len(samples) / media.ANALYSIS_SAMPLE_RATE
-    )
-    samples = _fit_length(samples, len(plan) / float(fps))
-    mouths = speech_track(samples, float(fps), len(plan), get_model(options.model), guide)
+    audio_seconds = len(samples) / media.ANALYSIS_SAMPLE_RATE
+    model = get_model(options.model)
+    foretold = len(plan_frames(options.sync_mode, video_info.frame_count, fps, audio_seconds))
+    early_mouths = _in_background(lambda: _mouth_track(samples, fps, foretold, model, guide))
+    analysis = analyse_video(video, options, report, video_info)
+    plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
+    mouths = early_mouths()
+    if len(mouths) != len(plan):
+        mouths = _mouth_track(samples, fps, len(plan), model, guide)
     chosen = np.array([-1 if t is None else t.key for t in analysis.choice.faces], np.int64)
     animate = set(chosen.tolist()) - {-1}
     speaks = _source_speaks(analysis)
+    picture = media.even_size(video_info.width, video_info.height)
     faces = {
-        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks)
+        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks, picture)
         for t in analysis.tracks
         if t.key in animate
     }
     notes = tuple(analysis.choice.notes) + _adaptation_notes(faces.values())
-    notes += tuple(guide.notes if guide else ())
+    notes += tuple(dict.fromkeys(guide.notes)) if guide else ()  # once, if tracked twice
     face_at = chosen[plan]
     opening = np.full(len(plan), np.nan, np.float32)
     for i, (key, source) in enumerate(zip(face_at.tolist(), plan.tolist(), strict=True)):
@@ -195,12 +204,14 @@ def prepare(
 
 
 def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[np.ndarray]:
-    """Output frames [start, stop), exactly as a whole-job render draws them.
+    """Output frames [start, stop), exactly as a whole-job render draws them: I420 pictures
+    (`media.yuv_picture`), as the encoder takes them; only the faces' boxes go to RGB and back.
 
     A face's renderer is made from the face's first drawn frame of the whole output (its skin
     colour is read there) and then follows every drawn frame before `start`, so what carries
     from frame to frame (the mouth sample kept while close enough) is what it would be."""
-    frame_bytes = job.width * job.height * 3
+    width, height = media.even_size(job.width, job.height)
+    frame_bytes = width * height * 3 // 2  # the render pass stays in the encoder's YUV
     faces = {key: replace(model, renderer=None) for key, model in job.faces.items()}
     drawn = ~np.isnan(job.opening[:start])
     for key, face in faces.items():
@@ -208,17 +219,19 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[np.ndarray
         if not len(before):
             continue
         first = int(before[0])
-        frame = next(deliver(job.video, job.fps, job.plan[first : first + 1], frame_bytes))
-        renderer = face.start_renderer(frame, int(job.plan[first]))
+        wanted = job.plan[first : first + 1]
+        frame = next(deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture))
+        renderer = face.start_renderer(media.YuvPicture(frame), int(job.plan[first]))
         for i in before:
             renderer.follow(float(job.opening[i]))
     wanted = job.plan[start:stop]
-    for i, frame in enumerate(media.prefetch(deliver(job.video, job.fps, wanted, frame_bytes))):
+    frames = deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture)
+    for i, frame in enumerate(media.prefetch(frames)):
         out_index = start + i
         key = int(job.face_at[out_index])
         if key >= 0 and not np.isnan(job.opening[out_index]):
             frame = np.array(frame)  # decoded frames may be shared (repeats): draw on a copy
-            faces[key].render(frame, int(wanted[i]), job.mouths, out_index)
+            faces[key].render(media.YuvPicture(frame), int(wanted[i]), job.mouths, out_index)
         yield frame
 
 
@@ -389,6 +402,42 @@ def _adaptation_notes(faces: Iterable[_FaceModel]) -> tuple[str, ...]:
     return ()
 
 
+def _mouth_track(
+    samples: np.ndarray,
+    fps: Fraction,
+    frames: int,
+    model: MouthModel,
+    guide: alignment.PhoneGuide | None,
+) -> SpeechTrack:
+    """What the new audio asks of the mouth over `frames` output frames."""
+    samples = _fit_length(samples, frames / float(fps))
+    return speech_track(samples, float(fps), frames, model, guide)
+
+
+def _in_background(work: Callable[[], _T]) -> Callable[[], _T]:
+    """Start `work` on a thread of its own; the returned call waits for its result (or raises
+    its exception). The thread is a daemon: an analysis that fails first does not wait for it."""
+    box: list[_T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(work())
+        except BaseException as exc:  # re-raised on the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="speech-track", daemon=True)
+    thread.start()
+
+    def result() -> _T:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return box[0]
+
+    return result
+
+
 def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
     """Cut or zero-pad analysis audio to the output's duration."""
     n = round(seconds * media.ANALYSIS_SAMPLE_RATE)
@@ -405,55 +454,84 @@ class _FaceModel:
     speaker: SpeakerMouth
     rest_width: float
     bank: MouthBank | None
+    mesh: WarpMesh
+    picture: tuple[int, int]  # width and height of the pictures drawn on
     renderer: MouthRenderer | None = None
 
     @classmethod
-    def of(cls, track: FaceTrack, bank: MouthBank | None, fps: float, speaks: bool) -> _FaceModel:
+    def of(
+        cls,
+        track: FaceTrack,
+        bank: MouthBank | None,
+        fps: float,
+        speaks: bool,
+        picture: tuple[int, int],
+    ) -> _FaceModel:
         poses = smooth_track(track)
         params = mouth_params(poses.shapes)
         speaker = speaker_mouth(params, poses.found, fps, speaks)
         rest_width = float(np.median(params[poses.found, WIDTH]))
-        return cls(poses, speaker, rest_width, bank if bank else None)
+        mesh = build_mesh(np.median(poses.shapes[poses.found], axis=0))
+        return cls(poses, speaker, rest_width, bank if bank else None, mesh, picture)
 
     def target(self, source_index: int, mouths: SpeechTrack, out_index: int) -> _Target | None:
-        """The mouth to draw at an output frame, or None if the face is not there."""
+        """The mouth to draw at an output frame, or None if the face is not there (or none of
+        its box is inside the picture)."""
         i = source_index - self.poses.start
         if not (0 <= i < len(self.poses.shapes)) or not self.poses.found[i]:
             return None
+        box = self._box(i)
+        if box is None:
+            return None
         gap, width = self.speaker.target(mouths.shape[out_index], bool(mouths.closed[out_index]), i)
-        return _Target(i, gap / width, width)
+        return _Target(i, gap / width, width, box)
 
-    def start_renderer(self, frame: np.ndarray, source_index: int) -> MouthRenderer:
+    def _box(self, i: int) -> tuple[int, int, int, int] | None:
+        """The part of the picture the renderer works on at track frame `i`: the fixed ring,
+        and the cheeks it takes the skin colour from."""
+        pose, shape = self.poses.poses[i], self.poses.shapes[i]
+        cheeks = apply_affine(pose, shape[list(_CHEEK_POINTS)])
+        return media.even_box(np.concatenate([self.mesh.region(pose), cheeks]), *self.picture)
+
+    def start_renderer(self, frame: media.YuvPicture, source_index: int) -> MouthRenderer:
         """This face's renderer, made from its first drawn frame (`frame`, not drawn on yet)."""
         i = source_index - self.poses.start
-        self.renderer = self._renderer(frame, self.poses.shapes[i], self.poses.poses[i])
+        box = self._box(i)
+        assert box is not None, "a drawn frame has its box inside the picture (see `target`)"
+        cheeks = apply_affine(self.poses.poses[i], self.poses.shapes[i][list(_CHEEK_POINTS)])
+        self.renderer = self._renderer(frame.rgb(box), cheeks - box[:2])
         return self.renderer
 
     def render(
-        self, frame: np.ndarray, source_index: int, mouths: SpeechTrack, out_index: int
+        self, frame: media.YuvPicture, source_index: int, mouths: SpeechTrack, out_index: int
     ) -> float | None:
         """Re-animate this face in `frame`: the mouth opening rendered, or None if the face
-        was not there to re-animate."""
+        was not there to re-animate. The renderer draws on the RGB of the face's box only, in
+        the box's own coordinates; the rest of the picture stays as decoded."""
         target = self.target(source_index, mouths, out_index)
         if target is None:
             return None
-        pose, shape = self.poses.poses[target.frame], self.poses.shapes[target.frame]
         renderer = self.renderer or self.start_renderer(frame, source_index)
+        pose, shape = self.poses.poses[target.frame], self.poses.shapes[target.frame]
+        rgb = frame.rgb(target.box)
+        before = rgb.copy()
+        local = pose.copy()
+        local[:, 2] -= target.box[:2]
         opening = target.opening
         moved = articulate(shape, opening, target.width / self.rest_width - 1.0, self.rest_width)
         drop = jaw_drop(opening)
         renderer.render(
-            frame, apply_affine(pose, shape), apply_affine(pose, moved), pose, drop, opening
+            rgb, apply_affine(local, shape), apply_affine(local, moved), local, drop, opening
         )
+        frame.put_rgb(target.box, rgb, before)
         return opening
 
-    def _renderer(self, frame: np.ndarray, shape: np.ndarray, pose: np.ndarray) -> MouthRenderer:
-        rest = np.median(self.poses.shapes[self.poses.found], axis=0)
-        cheeks = apply_affine(pose, shape[list(_CHEEK_POINTS)]).round().astype(int)
-        h, w = frame.shape[:2]
-        samples = [frame[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in cheeks]
+    def _renderer(self, rgb: np.ndarray, cheeks: np.ndarray) -> MouthRenderer:
+        h, w = rgb.shape[:2]
+        points = cheeks.round().astype(int)
+        samples = [rgb[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in points]
         skin = np.mean(samples, axis=0).astype(np.float64)
-        return WarpRenderer(build_mesh(rest), MouthLighting.from_skin(skin), self.bank)
+        return WarpRenderer(self.mesh, MouthLighting.from_skin(skin), self.bank)
 
 
 @dataclass(frozen=True)
@@ -461,6 +539,7 @@ class _Target:
     frame: int  # index into the face's track
     opening: float  # lip gap over mouth width
     width: float
+    box: tuple[int, int, int, int]  # the part of the picture drawn on (`media.even_box`)
 
 
 class _Reporter:

@@ -98,6 +98,7 @@ def _scan_part(
         for index, rgb in enumerate(media.prefetch(frames), start=start):
             if cuts.is_cut(rgb):
                 builder.cut()
+                detect.new_shot()
                 shots.append(index)
             faces = detect(rgb)
             for key, face in zip(builder.add(index, faces), faces, strict=True):

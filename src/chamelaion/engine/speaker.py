@@ -8,12 +8,12 @@ frames: the source's own sound is in sync up to a little recording delay); the f
 best names the window, if it does so clearly.
 Each frame then goes to the face that wins most of the windows around it, a window counting
 most at its centre (frames no window decides keep the nearest decision up to a second away: a
-pause is not a change of speaker), and
-choices shorter than half a second are absorbed by their neighbours, so the choice follows a
-change of speaker without flickering; where one face's turn gives way to another's, the change
-is then placed at the frame where the two faces' per-frame agreement with the sound best
-divides (windows alone find it only within half a window). Where that cannot decide (one face only, no sound, no
-speech, or no face clearly in sync), the largest face is used, and a note says so.
+pause is not a change of speaker), and choices shorter than half a second are absorbed by
+their neighbours, so the choice follows a change of speaker without flickering; where one
+face's turn gives way to another's, the change is then placed at the frame where the two faces'
+per-frame agreement with the sound best divides (windows alone find it only within half a
+window). Where that cannot decide (one face only, no sound, no speech, or no face clearly in
+sync), the largest face is used, and a note says so.
 
 Given only per-frame loudness (`SourceSpeech.samples` absent), the windows are judged by the
 earlier measure, each face's mouth opening correlated with loudness: it picks a mouth that opens

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chamelaion.engine.media import read_frames
+from chamelaion.engine.media import PictureFormat, read_frames
 from chamelaion.engine.options import SyncMode
 
 REVERSE_WINDOW_BYTES = 192 * 1024 * 1024
@@ -64,20 +64,27 @@ def _runs(plan: np.ndarray) -> Iterator[tuple[int, int, bool]]:
 
 
 def deliver(
-    path: str | Path, fps: Fraction, plan: np.ndarray, frame_bytes: int
+    path: str | Path,
+    fps: Fraction,
+    plan: np.ndarray,
+    frame_bytes: int,
+    picture: PictureFormat | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield the source frames named by `plan`, in order."""
+    """Yield the source frames named by `plan`, in order, as `picture` makes them (see
+    `media.read_frames`); `frame_bytes` is the size of one."""
     for start, stop, forward in _runs(plan):
         wanted = plan[start:stop]
         if forward:
-            yield from _forward(path, fps, wanted)
+            yield from _forward(path, fps, wanted, picture)
         else:
             window = max(4, REVERSE_WINDOW_BYTES // max(frame_bytes, 1))
-            yield from _backward(path, fps, wanted, window)
+            yield from _backward(path, fps, wanted, window, picture)
 
 
-def _forward(path: str | Path, fps: Fraction, wanted: np.ndarray) -> Iterator[np.ndarray]:
-    frames = read_frames(path, fps, start=int(wanted[0]))
+def _forward(
+    path: str | Path, fps: Fraction, wanted: np.ndarray, picture: PictureFormat | None
+) -> Iterator[np.ndarray]:
+    frames = read_frames(path, fps, start=int(wanted[0]), picture=picture)
     index = int(wanted[0])
     current = next(frames, None)
     last = current
@@ -92,7 +99,11 @@ def _forward(path: str | Path, fps: Fraction, wanted: np.ndarray) -> Iterator[np
 
 
 def _backward(
-    path: str | Path, fps: Fraction, wanted: np.ndarray, window: int
+    path: str | Path,
+    fps: Fraction,
+    wanted: np.ndarray,
+    window: int,
+    picture: PictureFormat | None,
 ) -> Iterator[np.ndarray]:
     """`wanted` strictly decreasing: decode windows of ascending frames, emit them reversed."""
     position = 0
@@ -101,7 +112,7 @@ def _backward(
         low, high = int(chunk[-1]), int(chunk[0])
         held = {}
         for index, frame in zip(
-            range(low, high + 1), read_frames(path, fps, start=low), strict=False
+            range(low, high + 1), read_frames(path, fps, start=low, picture=picture), strict=False
         ):
             held[index] = frame
         if not held:

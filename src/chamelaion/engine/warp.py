@@ -32,14 +32,15 @@ def warp_map(
     grid_w, grid_h = -(-width // step), -(-height // step)
     ids = np.zeros((grid_h, grid_w), np.int32)
     # Grid point j sits at pixel (j + 0.5) * step - 0.5, where cv2.resize expects it.
-    corners = np.round(((dst - offset + 0.5) / step - 0.5) * 16).astype(np.int32)
+    corners = np.round(((dst - offset + 0.5) / step - 0.5) * 16).astype(np.int32)[triangles]
     # Edges first, then interiors: a grid point on a shared edge, or in a seam where two
     # triangles touch without overlapping (closed lips), still belongs to a triangle instead of
     # falling through to the identity and showing whatever the source had there.
-    for k, triangle in enumerate(triangles, start=1):
-        cv2.polylines(ids, [corners[triangle]], True, (k,), 1, cv2.LINE_8, shift=4)
-    for k, triangle in enumerate(triangles, start=1):
-        cv2.fillConvexPoly(ids, corners[triangle], (k,), cv2.LINE_8, shift=4)
+    # (Each triangle's corners picked out once: indexing inside the loop cost more than drawing.)
+    for k, triangle in enumerate(corners, start=1):
+        cv2.polylines(ids, [triangle], True, (k,), 1, cv2.LINE_8, shift=4)
+    for k, triangle in enumerate(corners, start=1):
+        cv2.fillConvexPoly(ids, triangle, (k,), cv2.LINE_8, shift=4)
 
     matrices = np.concatenate([IDENTITY[None], triangle_affines(src, dst, triangles)])
 
