@@ -6,7 +6,8 @@ committed). The flows: a wrong key is refused; sign in by keyboard, upload a vid
 (upload progress in percent), follow the job, watch the output play in step with the source,
 read the mouth plot and the sync score, download the output and decode it, then the same page
 on a phone-sized screen; a job from two URLs that fails shows the engine's message; the jobs
-list pages back and forth, newest first.
+list pages back and forth, newest first; a running job's progress, percent and stage advance
+live in the list.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+import mediagen
 from realserver import Key, Server, create_key, media_server, running
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -314,6 +316,50 @@ def test_the_jobs_list_pages_newest_first(browser: Browser, studio: Studio) -> N
     page.keyboard.press("Enter")
     expect(page.locator("#page-info")).to_have_text("1–10 of 12")
     expect(items.first).to_contain_text(names[-1])
+    assert console.errors == []
+    page.context.close()
+
+
+def test_a_running_job_shows_its_progress_live(
+    browser: Browser, studio: Studio, media_dir: Path
+) -> None:
+    """A job long enough to be seen running (a 6 s face looped over 30 s of speech): the list
+    shows its progress bar, percent and stage, and the percent advances while it runs; then it
+    is cancelled, and the list says so."""
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
+    while speech.duration < 30.0:
+        speech = speech + speech
+    audio = mediagen.write_wav(media_dir / "studio_long.wav", speech)
+    video = mediagen.write_face_video(media_dir / "studio_long.mp4", 6.0, 25.0, 320, 240)
+    key = create_key(studio.server.data_dir, "progress")
+    with httpx.Client(base_url=studio.server.api, headers={"x-api-key": key.key}) as api:
+        with video.open("rb") as v, audio.open("rb") as a:
+            response = api.post(
+                "/lipsync/generate-with-media",
+                files={"video": v, "audio": a},
+                data={"sync_mode": "loop", "reference_id": "studio-running"},
+            )
+        request_id = response.json()["request_id"]
+        page, console = open_page(browser, studio, DESKTOP)
+        sign_in(page, key.key)
+        item = page.locator("#job-list li").first
+        expect(item).to_contain_text("studio-running")
+        expect(item.locator("progress")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        shown = page.wait_for_function(
+            "() => { const bar = document.querySelector('#job-list li progress');"
+            " return bar && bar.value > 0 ? bar.value : null; }",
+            timeout=JOB_TIMEOUT_MS,
+        ).json_value()
+        expect(item).to_contain_text(re.compile(r"\d+ %"))
+        expect(item).to_contain_text(re.compile("analysing|rendering|scoring"))
+        shot(page, "11-running")
+        page.wait_for_function(
+            f"() => {{ const bar = document.querySelector('#job-list li progress');"
+            f" return !bar || bar.value > {shown}; }}",
+            timeout=JOB_TIMEOUT_MS,
+        )  # it advances (or has finished)
+        assert api.post(f"/lipsync/requests/{request_id}/cancel").status_code == 200
+    expect(item.locator(".status")).to_have_text(re.compile("cancelled|completed"))
     assert console.errors == []
     page.context.close()
 
