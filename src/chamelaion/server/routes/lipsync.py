@@ -166,12 +166,22 @@ def _job(
     )
 
 
-# Both JSON routes read their body themselves (one validator, its own error strings); the
-# document still says what they take.
+# The generate and estimate routes read their bodies themselves (one validator, its own error
+# strings); the document still says what they take.
 _GENERATE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateBody"}}},
+    }
+}
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"$ref": "#/components/schemas/GenerateWithMediaForm"}
+            }
+        },
     }
 }
 
@@ -269,16 +279,7 @@ async def _receive_media(
         **_REPLAY_RESPONSE,
         **error_responses(400, *AUTHENTICATED, 402, 409, 413, 415, 507),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {"$ref": "#/components/schemas/GenerateWithMediaForm"}
-                }
-            },
-        }
-    },
+    openapi_extra=_UPLOAD_BODY,
 )
 async def generate_with_media(
     request: Request,
@@ -383,16 +384,7 @@ async def estimate_from_urls(
     summary="Estimate a lip sync job from uploaded media",
     description=_ESTIMATE_DESCRIPTION.format(route="`POST /v1/lipsync/generate-with-media`"),
     responses=error_responses(400, *AUTHENTICATED, 413, 415, 507),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {"$ref": "#/components/schemas/GenerateWithMediaForm"}
-                }
-            },
-        }
-    },
+    openapi_extra=_UPLOAD_BODY,
 )
 async def estimate_with_media(
     request: Request, _caller: Annotated[Caller, Depends(read_caller)]
