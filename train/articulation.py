@@ -53,6 +53,7 @@ LINEAR_OFFSETS = (-20, -15, -10, -6, -3, 0, 3, 6, 10, 15, 20)
 RIDGE_PENALTIES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5)  # chosen on validation clips
 LAG_PENALTY = 1e4  # the ridge that measures each clip's sound-to-picture lag (`clip_lags`)
 LAG_SEARCH = 15  # feature frames (10 ms) either side
+DELAY_SEARCH = 20  # the same for the engine's delay (`calibrate_delay`)
 
 
 @dataclass
@@ -270,17 +271,21 @@ def aligned_lags(
     return lags
 
 
-def best_lag(track: np.ndarray, example: Example) -> int:
-    """The lag in feature frames (within +-`LAG_SEARCH`) at which `track` (T, P), sampled that
-    many frames before each video frame, best matches the example's mouth: mean r of gap and
-    width."""
-    scores = {}
-    for step in range(-LAG_SEARCH, LAG_SEARCH + 1):
+def lag_correlations(track: np.ndarray, example: Example, search: int) -> np.ndarray:
+    """(2 * search + 1, 2): r of gap and width between the example's mouth and `track` (T, P)
+    sampled `step` feature frames before each video frame, for step -search .. search."""
+    rows = []
+    for step in range(-search, search + 1):
         predicted = track[np.clip(example.frame_index - step, 0, len(track) - 1)]
-        scores[step] = float(
-            np.nanmean([pearson(predicted[:, p], example.target[:, p]) for p in (GAP, WIDTH)])
-        )
-    return max(scores, key=lambda k: scores[k])
+        rows.append([pearson(predicted[:, p], example.target[:, p]) for p in (GAP, WIDTH)])
+    return np.array(rows)
+
+
+def best_lag(track: np.ndarray, example: Example) -> int:
+    """The lag in feature frames (within +-`LAG_SEARCH`) at which `track` best matches the
+    example's mouth: mean r of gap and width."""
+    scores = np.nanmean(lag_correlations(track, example, LAG_SEARCH), axis=1)
+    return int(np.nanargmax(scores)) - LAG_SEARCH
 
 
 def train_linear(examples: list[Example], validation: list[Example]) -> LinearRegressor:
@@ -329,16 +334,12 @@ def calibrate_delay(model: EnsembleMouthModel, validation: list[Example]) -> flo
     predicted shape: the delay (10 ms steps, within +-200 ms) at which the prediction best
     matches the true mouth of the `validation` examples (mean r of gap and width). Stored with
     the weights; the engine applies it. Measured on validation clips, never the held-out ones."""
-    tracks = [model.track(e.mel) for e in validation]
-    scores = {}
-    for step in range(-20, 21):
-        rs = []
-        for e, out in zip(validation, tracks, strict=True):
-            predicted = out[np.clip(e.frame_index - step, 0, len(out) - 1)]
-            rs += [pearson(predicted[:, p], e.target[:, p]) for p in (GAP, WIDTH)]
-        scores[step] = float(np.nanmean(rs))
-    best = max(scores, key=lambda k: scores[k])
-    print(f"  delay: r {scores[0]:.3f} at 0 ms, {scores[best]:.3f} at {best * 10} ms (chosen)")
+    rs = np.array([lag_correlations(model.track(e.mel), e, DELAY_SEARCH) for e in validation])
+    scores = np.nanmean(rs, axis=(0, 2))  # per step, over every clip's gap and width
+    best = int(np.nanargmax(scores))
+    at_zero, chosen = scores[DELAY_SEARCH], scores[best]
+    best -= DELAY_SEARCH
+    print(f"  delay: r {at_zero:.3f} at 0 ms, {chosen:.3f} at {best * 10} ms (chosen)")
     return best / 100
 
 
