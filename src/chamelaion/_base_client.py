@@ -4,10 +4,11 @@
 retry policy, error mapping, response parsing and the bookkeeping of a resumable download.
 ``SyncAPIClient`` and ``AsyncAPIClient`` are thin twins that only send, sleep and write.
 
-Retry policy: connection errors, timeouts, 408, 409, 429 and 5xx are retried up to
+Retry policy: connection errors, timeouts, 408, 429 and 5xx are retried up to
 ``max_retries`` times (default 2) with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s,
 minus up to 25 % jitter), or after exactly ``Retry-After`` seconds when the server sends it (up to
-60 s; a longer wait is not retried, the error is raised). Other 4xx are never retried. Uploads
+60 s; a longer wait is not retried, the error is raised). Other 4xx are never retried: 409 included, which this service answers
+only to an `Idempotency-Key` reused with another body, a conflict no retry resolves. Uploads
 are re-sent from the start; an upload from a stream that cannot seek is not retried. Creates
 carry an `Idempotency-Key` (one per call, the same on each of its attempts), so retrying a
 create whose response was lost returns the job it made rather than making another.
@@ -49,7 +50,7 @@ DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
-RETRY_STATUSES = frozenset({408, 409, 429})
+RETRY_STATUSES = frozenset({408, 429})
 USER_AGENT = f"chamelaion-python/{__version__}"
 
 ProgressCallback = Callable[[int, int | None], None]

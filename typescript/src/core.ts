@@ -1,12 +1,13 @@
 /**
  * The HTTP machinery of the client: URLs, headers, timeouts, cancellation, retries, errors.
  *
- * Retry policy (the Python SDK's): connection errors, timeouts, 408, 409, 429 and 5xx are retried
+ * Retry policy (the Python SDK's): connection errors, timeouts, 408, 429 and 5xx are retried
  * up to `maxRetries` times (default 2) with exponential backoff (0.5 s, 1 s, 2 s ... capped at
  * 8 s, minus up to 25 % jitter), or after exactly the server's `Retry-After` (seconds or an HTTP
  * date; `retry-after-ms` too) when it sends one, up to 60 s: a longer wait is not retried, the
- * error is thrown. Other 4xx are never retried, nor is a request whose upload cannot be read
- * again (a foreign stream), nor one the caller aborted.
+ * error is thrown. Other 4xx are never retried (409 included: the service answers it only to an
+ * `Idempotency-Key` reused with another body, which no retry resolves), nor is a request whose
+ * upload cannot be read again (a foreign stream), nor one the caller aborted.
  *
  * `timeout` measures idleness: an attempt is abandoned when no byte has gone out or come in for
  * that long, so a large upload or download is not cut off for being large.
@@ -33,7 +34,7 @@ const MAX_RETRY_AFTER = 60_000;
 export interface RequestOptions {
   /** Milliseconds without a byte sent or received before an attempt is abandoned. */
   timeout?: number;
-  /** Retries of this call (connection errors, timeouts, 408, 409, 429, 5xx). */
+  /** Retries of this call (connection errors, timeouts, 408, 429, 5xx). */
   maxRetries?: number;
   /** Extra headers for this call; `null` removes a header the client would send. */
   headers?: Record<string, string | null | undefined>;
@@ -50,7 +51,7 @@ export interface ClientOptions {
   baseURL?: string | undefined;
   /** Milliseconds of idleness before an attempt is abandoned (default 120 000). */
   timeout?: number | undefined;
-  /** Retries of connection errors, timeouts, 408, 409, 429 and 5xx (default 2). */
+  /** Retries of connection errors, timeouts, 408, 429 and 5xx (default 2). */
   maxRetries?: number | undefined;
   /** Headers sent with every request. */
   defaultHeaders?: Record<string, string> | undefined;
@@ -98,7 +99,7 @@ export function retryDelay(retriesTaken: number, headers: Headers | undefined): 
 }
 
 function shouldRetryStatus(status: number): boolean {
-  return status === 408 || status === 409 || status === 429 || status >= 500;
+  return status === 408 || status === 429 || status >= 500;
 }
 
 /** Resolves after `ms`, or rejects with `APIUserAbortError` as soon as `signal` fires. */

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import Chamelaion, {
   APIConnectionError,
+  APIStatusError,
   APITimeoutError,
   APIUserAbortError,
   BadRequestError,
@@ -223,6 +224,24 @@ describe('retries', () => {
     await assert.rejects(
       proxy.client().lipsync.generate({ inputs: [{ type: 'video', url: VIDEO_URL }] }),
       BadRequestError,
+    );
+    assert.equal(proxy.seen.length, 1);
+  });
+
+  test('a reused Idempotency-Key with another body is a 409, asked once', async () => {
+    const key = `reused-${uniqueReference('key')}`;
+    await proxy.client().lipsync.generate(urlJob(), { headers: { 'Idempotency-Key': key } });
+    proxy.failNext(); // start counting afresh; nothing is failed by the proxy
+    await assert.rejects(
+      proxy
+        .client()
+        .lipsync.generate(urlJob({ reference_id: uniqueReference('other-body') }), {
+          headers: { 'Idempotency-Key': key },
+        }),
+      (error: unknown) =>
+        error instanceof APIStatusError &&
+        error.status === 409 &&
+        error.message === 'idempotency key already used with a different request',
     );
     assert.equal(proxy.seen.length, 1);
   });
