@@ -4,14 +4,14 @@
 retry policy, error mapping, response parsing and the bookkeeping of a resumable download.
 ``SyncAPIClient`` and ``AsyncAPIClient`` are thin twins that only send, sleep and write.
 
-Retry policy: connection errors, timeouts, 408, 429 and 5xx are retried up to
-``max_retries`` times (default 2) with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s,
-minus up to 25 % jitter), or after exactly ``Retry-After`` seconds when the server sends it (up to
-60 s; a longer wait is not retried, the error is raised). Other 4xx are never retried: 409 included, which this service answers
-only to an `Idempotency-Key` reused with another body, a conflict no retry resolves. Uploads
-are re-sent from the start; an upload from a stream that cannot seek is not retried. Creates
-carry an `Idempotency-Key` (one per call, the same on each of its attempts), so retrying a
-create whose response was lost returns the job it made rather than making another.
+Retry policy: connection errors, timeouts, 408, 429 and 5xx are retried up to ``max_retries`` times
+(default 2) with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s, minus up to 25 % jitter),
+or after exactly ``Retry-After`` seconds when the server sends it (up to 60 s; a longer wait is not
+retried, the error is raised). Other 4xx are never retried: 409 included, which this service answers
+only to an `Idempotency-Key` reused with another body, a conflict no retry resolves. Uploads are
+re-sent from the start; an upload from a stream that cannot seek is not retried. Creates carry an
+`Idempotency-Key` (one per call, the same on each of its attempts), so retrying a create whose
+response was lost returns the job it made rather than making another.
 """
 
 from __future__ import annotations
