@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -128,6 +129,24 @@ class OwnPostgres:
     def stop(self) -> None:
         """Fast shutdown: open connections are cut, as a crashed or restarting server does."""
         self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop")
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server and every backend stopped (SIGSTOP), then resumed: a database that hangs
+        (a stalled host, a lost network) rather than refusing, so callers wait instead of fail."""
+        postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        pids = [postmaster, *map(int, children)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
 
 @contextmanager

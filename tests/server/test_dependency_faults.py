@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,32 @@ def test_postgres_stopped_answers_503_and_the_api_recovers(
     finally:
         server.stop()
     assert "unhandled error" not in server.logs()
+
+
+def test_a_hung_database_holds_only_the_requests_that_wait_on_it(
+    tmp_path: Path, postgres_cluster: OwnPostgres
+) -> None:
+    """With PostgreSQL stalled (not refusing: hanging), an authenticated request waits on it on
+    a worker thread; the event loop goes on answering the probes and unauthenticated errors."""
+    key = _key_in(postgres_cluster.url, "hung")
+    server = Server(tmp_path, env=_on_own_postgres(tmp_path, postgres_cluster)).start()
+    try:
+        with client_for(server, key) as client:
+            assert client.get("/lipsync/requests").status_code == 200  # a pooled connection
+            with ThreadPoolExecutor(1) as pool:
+                with postgres_cluster.frozen():
+                    waiting = pool.submit(client.get, "/lipsync/requests", timeout=60)
+                    time.sleep(1.0)  # the request is in the key lookup, on a stalled connection
+                    assert not waiting.done()
+                    started = time.monotonic()
+                    assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
+                    no_key = httpx.get(f"{server.base_url}/v1/lipsync/requests", timeout=5)
+                    assert no_key.status_code == 401
+                    assert time.monotonic() - started < 2
+                # Given back, the database answers the request that waited for it.
+                assert waiting.result(timeout=30).status_code == 200
+    finally:
+        server.stop()
 
 
 def test_a_job_finished_while_postgres_is_down_is_recorded_once_it_is_back(

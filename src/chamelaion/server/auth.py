@@ -48,8 +48,7 @@ def presented_key(request: Request) -> str:
 async def _authenticate(request: Request, kind: str) -> Caller:
     token = presented_key(request)
     state = app_state(request)
-    with state.engine.connect() as connection:
-        record = find_key(connection, token)
+    record = await state.read(find_key, token)
     if record is None:
         raise ApiError(401, errors.INVALID_TOKEN)
     if record.revoked:
@@ -68,11 +67,7 @@ async def _authenticate(request: Request, kind: str) -> Caller:
 
 
 def caller_for(kind: str) -> Callable[[Request], Awaitable[Caller]]:
-    """A FastAPI dependency authenticating for an endpoint class ("generate" or "read").
-
-    It runs on the event loop: the lookup is one indexed read, which SQLite in WAL mode serves
-    without waiting on writers, and a hop to the thread pool would cost more than the query.
-    """
+    """A FastAPI dependency authenticating for an endpoint class ("generate" or "read")."""
 
     async def dependency(request: Request) -> Caller:
         return await _authenticate(request, kind)

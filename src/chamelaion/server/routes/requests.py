@@ -1,9 +1,9 @@
 """Reading lip-sync requests back: one by id (or reference_id), or a page of them; and what
 the Studio shows of a completed one: its mouth track and a link to its source video.
 
-These are the hot paths, so they are async and run their (indexed, read-only) Core queries on
-the event loop: with SQLite in WAL mode a read never waits for a writer, and skipping the
-thread-pool hop and ORM object construction is what lets one process serve >1000 reads/s.
+These are the hot paths, so they are async and run their (indexed, read-only) Core queries
+through `AppState.read`: on the event loop with SQLite, on the thread pool with a database
+across a network; with no ORM object construction.
 """
 
 from __future__ import annotations
@@ -133,14 +133,26 @@ async def _kept_file(
     """The file the worker kept for this request, if the request is the caller's and completed
     and the file is there; else `not found`."""
     state = app_state(request)
-    with state.engine.connect() as connection:
-        found = connection.execute(
-            _COMPLETED_BY_ID, {"id": str(id), "account_id": caller.account_id}
-        ).scalar()
+    completed = await state.read(_is_completed, str(id), caller.account_id)
     path = path_of(Storage(state.settings), str(id))
-    if found is None or not await anyio.Path(path).is_file():
+    if not completed or not await anyio.Path(path).is_file():
         raise ApiError(404, errors.NOT_FOUND)
     return path
+
+
+def _is_completed(connection: Connection, id: str, account_id: str) -> bool:
+    values = {"id": id, "account_id": account_id}
+    return connection.execute(_COMPLETED_BY_ID, values).scalar() is not None
+
+
+def _page(
+    connection: Connection, filtered: bool, values: dict[str, Any], limit: int, offset: int
+) -> tuple[Sequence[Any], int]:
+    """A page of rows (PUBLIC_COLUMNS and the total) and the total."""
+    count, page = _PAGES[filtered]
+    rows = connection.execute(page, {**values, "limit": limit, "offset": offset}).all()
+    total: int = rows[0].total if rows else connection.execute(count, values).scalar_one()
+    return rows, total
 
 
 def _find(connection: Connection, id: str, account_id: str) -> JobView:
@@ -239,8 +251,7 @@ async def retrieve(
     id: str,
 ) -> JSONResponse:
     state = app_state(request)
-    with state.engine.connect() as connection:
-        row = _find(connection, id, caller.account_id)
+    row = await state.read(_find, id, caller.account_id)
     return JSONResponse(present_job(row, public_base_url(request, state), state.signer))
 
 
@@ -263,14 +274,11 @@ async def list_requests(
     ] = None,
 ) -> JSONResponse:
     state = app_state(request)
-    count, page = _PAGES[reference_id is not None]
     values = {"account_id": caller.account_id, "reference_id": reference_id}
     rows: Sequence[Any] = ()  # Rows of PUBLIC_COLUMNS and the total
     total = 0
     if reference_id is None or _may_be_stored(reference_id):
-        with state.engine.connect() as connection:
-            rows = connection.execute(page, {**values, "limit": limit, "offset": offset}).all()
-            total = rows[0].total if rows else connection.execute(count, values).scalar_one()
+        rows, total = await state.read(_page, reference_id is not None, values, limit, offset)
     base_url = public_base_url(request, state)
     return JSONResponse(
         {
