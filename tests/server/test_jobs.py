@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chamelaion.server.hooks import job_store
-from chamelaion.server.jobs import ClaimedSegment, JobStore, submit
 from chamelaion.server.models import InputKind, LipsyncJob, utcnow
+from chamelaion.server.queue.hooks import job_store
+from chamelaion.server.queue.jobs import ClaimedSegment, JobStore, submit
 from server.helpers import new_key, sessions_for
 
 

@@ -25,10 +25,10 @@ from sqlalchemy.pool import NullPool
 
 import mediagen
 from chamelaion import verify_webhook
-from chamelaion.server.hooks import job_store
-from chamelaion.server.jobs import submit
 from chamelaion.server.migrate import MIGRATION_LOCK_KEY
 from chamelaion.server.models import InputKind, LipsyncJob, utcnow
+from chamelaion.server.queue.hooks import job_store
+from chamelaion.server.queue.jobs import submit
 from server.helpers import (
     REDIS_URL,
     Key,

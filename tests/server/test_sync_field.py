@@ -9,9 +9,9 @@ from pathlib import Path
 import footage
 import pytest
 
-from chamelaion.server.jobs import JobStore, OutputSync
 from chamelaion.server.models import InputKind, JobStatus, LipsyncJob, utcnow
-from chamelaion.server.worker import _measure_sync
+from chamelaion.server.queue.jobs import JobStore, OutputSync
+from chamelaion.server.queue.worker import _measure_sync
 from chamelaion.types import LipsyncRequest
 from server.helpers import ApiServer, new_key, sessions_for
 from server.test_jobs import add_jobs, load

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 import chamelaion
 from chamelaion.server.config import Settings
-from chamelaion.server.hooks import job_store
-from chamelaion.server.jobs import submit
 from chamelaion.server.keys import key_prefix
 from chamelaion.server.models import DeliveryStatus, InputKind, LipsyncJob, WebhookDelivery
+from chamelaion.server.queue.hooks import job_store
+from chamelaion.server.queue.jobs import submit
 from chamelaion.server.webhooks import WebhookSender
 from realserver import running
 from server.helpers import (

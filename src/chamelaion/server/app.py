@@ -34,8 +34,8 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
     sessions = make_session_factory(engine)
     dispatcher = None
     if settings.queue == "celery":
-        from chamelaion.server.celery_app import create_celery
-        from chamelaion.server.dispatch import Dispatcher
+        from chamelaion.server.queue.celery_app import create_celery
+        from chamelaion.server.queue.dispatch import Dispatcher
 
         dispatcher = Dispatcher(create_celery(settings), sessions, settings)
     state = AppState(
@@ -63,7 +63,7 @@ def create_app(settings: Settings, run_jobs: bool = False) -> FastAPI:
         # With no workers (`--workers 0`, an API-only server) the runner still runs its
         # supervisor: stale-job recovery and the reaper keep the data dir bounded.
         if run_jobs and settings.queue == "embedded":
-            from chamelaion.server.runner import EmbeddedRunner
+            from chamelaion.server.queue.runner import EmbeddedRunner
 
             runner = EmbeddedRunner(settings)
             runner.start()

@@ -133,7 +133,7 @@ def _worker(args: argparse.Namespace) -> int:
     processes, plus the sweep that re-publishes jobs no message stands for."""
     import socket
 
-    from chamelaion.server.celery_app import create_celery
+    from chamelaion.server.queue.celery_app import create_celery
 
     settings = _settings(args)
     if settings.queue != "celery" or not settings.broker_url:

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
-from chamelaion.server.dispatch import Dispatcher
 from chamelaion.server.idempotency import Purger
+from chamelaion.server.queue.dispatch import Dispatcher
 from chamelaion.server.ratelimit import RateLimiter
 from chamelaion.server.storage import OutputSigner
 

@@ -1,7 +1,8 @@
 """Webhooks: when a job finishes, POST its request object to the client's `webhook_url`.
 
 A delivery is owed from the moment the job's final status commits: `record_delivery` is a
-"job finished" hook (see `jobs.py`), so the row saying so is written in that same transaction.
+"job finished" hook (see `queue/jobs.py`), so the row saying so is written in that same
+transaction.
 Sending is at least once: any worker process's `WebhookSender` claims a due delivery with one
 conditional UPDATE (as jobs are claimed), holds it for a lease, and records the outcome only
 while it still holds it. A sender that dies mid-send loses its lease and the delivery is sent

@@ -30,9 +30,9 @@ from chamelaion.server.idempotency import (
     check_key,
     fingerprint,
 )
-from chamelaion.server.jobs import submit
 from chamelaion.server.keys import consume_quota
 from chamelaion.server.models import InputKind, LipsyncJob
+from chamelaion.server.queue.jobs import submit
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
 from chamelaion.server.schemas import (
     JobOptions,

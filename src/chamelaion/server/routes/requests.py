@@ -22,9 +22,9 @@ from sqlalchemy import Connection, bindparam, delete, func, select
 from chamelaion.server import errors
 from chamelaion.server.auth import Caller, read_caller
 from chamelaion.server.errors import ApiError
-from chamelaion.server.hooks import job_store
 from chamelaion.server.models import JobStatus, LipsyncJob
 from chamelaion.server.presenters import PUBLIC_COLUMNS, JobView, present_job, public_base_url
+from chamelaion.server.queue.hooks import job_store
 from chamelaion.server.routes.common import AUTHENTICATED, error_responses
 from chamelaion.server.schemas import (
     MAX_REFERENCE_ID,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from chamelaion.server.jobs import FinishedHook, JobStore, forget_segments
+from chamelaion.server.queue.jobs import FinishedHook, JobStore, forget_segments
 from chamelaion.server.webhooks import record_delivery
 
 JOB_FINISHED_HOOKS: tuple[FinishedHook, ...] = (record_delivery, forget_segments)

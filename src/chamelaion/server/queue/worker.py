@@ -31,9 +31,9 @@ from chamelaion.server.accesslog import configure_logging
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.fetch import FetchError, download
-from chamelaion.server.hooks import job_store
-from chamelaion.server.jobs import ClaimedJob, ClaimedSegment, OutputSync
 from chamelaion.server.models import InputKind, JobStatus
+from chamelaion.server.queue.hooks import job_store
+from chamelaion.server.queue.jobs import ClaimedJob, ClaimedSegment, OutputSync
 from chamelaion.server.storage import Storage
 from chamelaion.server.webhooks import WebhookSender
 

@@ -24,8 +24,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chamelaion.server.config import Settings
-from chamelaion.server.hooks import job_store
 from chamelaion.server.models import JobStatus, LipsyncJob, utcnow
+from chamelaion.server.queue.hooks import job_store
 
 if TYPE_CHECKING:
     from celery import Celery

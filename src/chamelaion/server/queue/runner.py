@@ -20,9 +20,9 @@ from multiprocessing.process import BaseProcess
 
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
-from chamelaion.server.hooks import job_store
+from chamelaion.server.queue.hooks import job_store
+from chamelaion.server.queue.worker import worker_main
 from chamelaion.server.reaper import Reaper
-from chamelaion.server.worker import worker_main
 
 log = logging.getLogger("chamelaion.runner")
 STOP_GRACE_SECONDS = 10.0

@@ -2,7 +2,7 @@
 
 `chamelaion worker` starts a prefork worker on `create_celery(settings)`; the module attribute
 `app` (settings from the environment) is there for Celery's own tools, e.g.
-`celery -A chamelaion.server.celery_app flower` or `... inspect active`.
+`celery -A chamelaion.server.queue.celery_app flower` or `... inspect active`.
 
 Delivery is at least once (late acks; a message whose worker died is handed out again), and
 the task makes that exactly once per job: it claims the job through the same `JobStore` as the
@@ -24,10 +24,10 @@ from celery.signals import worker_process_init
 
 from chamelaion.server.config import Settings
 from chamelaion.server.db import make_engine, make_session_factory
-from chamelaion.server.dispatch import RENDER_SEGMENT, RUN_JOB, Dispatcher, sweep_interval
 from chamelaion.server.models import JobStatus
+from chamelaion.server.queue.dispatch import RENDER_SEGMENT, RUN_JOB, Dispatcher, sweep_interval
+from chamelaion.server.queue.worker import Worker, _die_with_parent
 from chamelaion.server.reaper import Reaper
-from chamelaion.server.worker import Worker, _die_with_parent
 
 log = logging.getLogger("chamelaion.celery")
 
