@@ -138,7 +138,8 @@ def test_the_pointed_person_is_recognised_across_a_cut(
     out = tmp_path / "out.mp4"
     result = lipsync(same_two_cut, target_speech, out, options)
     source, output = mediagen.read_video_frames(same_two_cut), mediagen.read_video_frames(out)
-    pointed, other = [], []  # per frame: mean change around each face's mouth
+    pointed: list[tuple[int, float]] = []  # (frame, mean change around the mouth)
+    other: list[tuple[int, float]] = []
     for f in range(analysis.frames):
         for track in analysis.tracks:
             points = track.at(f)
