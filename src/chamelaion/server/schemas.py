@@ -100,7 +100,7 @@ class GenerateInput(BaseModel):
     url: MediaUrl
 
 
-class SpeakerPointBody(BaseModel):
+class SpeakerPoint(BaseModel):
     """`engine.options.SpeakerPoint` on the wire."""
 
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
@@ -157,7 +157,7 @@ class JobOptions(BaseModel):
         json_schema_extra={"maxLength": MAX_TRANSCRIPT_CHARS},
     )
     # The pattern is checked in `_check_options`, for its own message; the schema states it.
-    speaker: SpeakerPointBody | None = Field(None, description=SPEAKER_DESCRIPTION)
+    speaker: SpeakerPoint | None = Field(None, description=SPEAKER_DESCRIPTION)
     transcript_language: str = Field(
         DEFAULT_TRANSCRIPT_LANGUAGE,
         description='The transcript\'s language as a BCP-47 tag ("en", "fr-FR", "pt-BR", '
@@ -252,7 +252,7 @@ class LipsyncRequest(BaseModel):
     )
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
-    speaker: SpeakerPointBody = _optional("The speaker point the request was made with, if any.")
+    speaker: SpeakerPoint = _optional("The speaker point the request was made with, if any.")
     sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
     notes: list[str] = _optional(
         "What a user should know about a completed output, when there is anything: e.g. "
@@ -409,7 +409,7 @@ def validate_upload_fields(fields: Mapping[str, str], allow_private_urls: bool) 
         raise _contract_error(exc) from exc
     if speaker_json is not None:
         try:
-            speaker = SpeakerPointBody.model_validate_json(speaker_json)
+            speaker = SpeakerPoint.model_validate_json(speaker_json)
         except ValidationError as exc:
             raise ApiError(400, errors.INVALID_SPEAKER) from exc
         options = options.model_copy(update={"speaker": speaker})
