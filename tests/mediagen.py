@@ -392,6 +392,26 @@ def write_side_by_side(
     return write_video(path, frames(), fps, audio)
 
 
+def write_pair(
+    path: Path, seconds: float, fps: float, width: int, height: int, mirrored: str,
+    scales: tuple[float, float] = (1.0, 1.0),
+) -> Path:  # fmt: skip
+    """Two still faces side by side, scaled by `scales` (left, right): the astronaut and the
+    astronaut mirrored (two people to the engine: its landmarks' shape is not mirror-symmetric),
+    the mirrored one on the `mirrored` side ("left" or "right")."""
+    half = width // 2
+
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        for t in frame_times(seconds, fps, False):
+            sides = []
+            for side, scale in zip(("left", "right"), scales, strict=True):
+                face = face_frame(half, height, t, face_height=scale, mirror=side == mirrored)
+                sides.append(face)
+            yield t, np.concatenate(sides, axis=1)
+
+    return write_video(path, frames(), fps)
+
+
 def write_two_shots(path: Path, first: Path, second: Path, fps: float) -> Path:
     """`first` then `second`, joined by a hard cut."""
     frames = read_video_frames(first) + read_video_frames(second)

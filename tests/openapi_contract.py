@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
+import typing_extensions
 
 from chamelaion import types as sdk_types
 from chamelaion._files import FileTypes
@@ -51,6 +52,7 @@ DOCUMENT_TYPES: dict[str, tuple[Literal["request", "response"], str]] = {
     "RequestListResponse": ("response", "#/components/schemas/RequestListResponse"),
     "LipsyncGenerateParams": ("request", "#/components/schemas/GenerateBody"),
     "Input": ("request", "#/components/schemas/GenerateInput"),
+    "SpeakerPoint": ("request", "#/components/schemas/SpeakerPoint"),
     "LipsyncGenerateWithMediaParams": (
         "request",
         "multipart /v1/lipsync/generate-with-media",
@@ -169,7 +171,7 @@ def python_type(annotation: Any) -> str:
     if origin in (list, Sequence, Iterable):
         return f"array<{python_type(args[0])}>"
     if isinstance(annotation, type) and (
-        issubclass(annotation, pydantic.BaseModel) or typing.is_typeddict(annotation)
+        issubclass(annotation, pydantic.BaseModel) or typing_extensions.is_typeddict(annotation)
     ):
         return f"ref:{annotation.__name__}"
     raise ValueError(f"no plain form for the annotation {annotation!r}")
@@ -180,7 +182,7 @@ def python_types() -> TypeTable:
     table: TypeTable = {}
     for name in DOCUMENT_TYPES:
         cls = getattr(sdk_types, name)
-        if typing.is_typeddict(cls):
+        if typing_extensions.is_typeddict(cls):
             hints = typing.get_type_hints(cls)
             table[name] = {
                 field: Field(python_type(hint), field not in cls.__required_keys__)

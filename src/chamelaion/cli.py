@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from chamelaion.engine.options import Progress
+    from chamelaion.engine.options import Progress, SpeakerPoint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,13 @@ def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
         help="re-animate the largest face instead of the detected speaker",
     )
     run.add_argument(
+        "--speaker",
+        metavar="FRAME,X,Y",
+        type=_speaker_point,
+        help="re-animate the face at this point: a source frame index (from 0) and x, y as "
+        "fractions (0-1) of the picture's width and height; overrides speaker detection",
+    )
+    run.add_argument(
         "--transcript",
         metavar="FILE",
         help="UTF-8 text of what the audio says (a dub's script): sharpens the phone alignment",
@@ -75,6 +82,26 @@ def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_eval)
 
 
+def _speaker_point(text: str) -> SpeakerPoint:
+    """`--speaker`'s FRAME,X,Y (argparse shows a ValueError's type name, so its own errors
+    are ArgumentTypeErrors that say what is wrong)."""
+    from chamelaion.engine.options import SpeakerPoint
+
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        point = SpeakerPoint(int(parts[0]), float(parts[1]), float(parts[2]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give FRAME,X,Y, e.g. 0,0.25,0.4 (a frame index and two fractions)"
+        ) from None
+    problem = point.problem()
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return point
+
+
 def _lipsync(args: argparse.Namespace) -> int:
     with _native_stderr_silenced() as stderr:
         from chamelaion.engine import EngineError, LipsyncOptions, SyncMode, lipsync
@@ -97,6 +124,7 @@ def _lipsync(args: argparse.Namespace) -> int:
             preset=args.preset,
             transcript=transcript,
             transcript_language=args.transcript_language,
+            speaker=args.speaker,
         )
         bar = _ProgressBar(stderr)
         try:

@@ -108,3 +108,22 @@ def test_lipsync_resumes_from_its_work_dir(
     assert (
         media.probe(tmp_path / "again.mp4").duration == media.probe(tmp_path / "first.mp4").duration
     )
+
+
+def test_lipsync_speaker_point(tmp_path: Path, short_face_video: Path, short_speech: Path) -> None:
+    """`--speaker FRAME,X,Y`: a malformed or out-of-range point is refused by the parser, a
+    point on no face fails with the engine's message, a point on the face re-animates it."""
+    out = tmp_path / "out.mp4"
+    for given, message in (
+        ("0,0.5", "'0,0.5': give FRAME,X,Y, e.g. 0,0.25,0.4"),
+        ("0,1.5,0.5", "speaker x must be a fraction of the picture from 0 to 1, not 1.5"),
+    ):
+        refused = _run("lipsync", short_face_video, short_speech, "-o", out, "--speaker", given)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    nowhere = _run("lipsync", short_face_video, short_speech, "-o", out, "--speaker", "3,0,0")
+    assert nowhere.returncode == 1
+    assert "error: no face at the speaker point (x 0, y 0) in frame 3" in nowhere.stderr
+    assert not out.exists()
+    pointed = _run("lipsync", short_face_video, short_speech, "-o", out, "--speaker", "3,0.5,0.5")
+    assert pointed.returncode == 0, pointed.stderr
+    assert media.probe(out).has_video

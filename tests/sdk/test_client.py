@@ -114,6 +114,7 @@ def test_generate_sends_every_option_and_omits_unset_ones() -> None:
         sync_mode="bounce",
         transcript="Bonjour à tous",
         transcript_language="fr-FR",
+        speaker={"frame": 12, "x": 0.25, "y": 0.5},
     )
     client.lipsync.generate(inputs=INPUTS)
     assert json.loads(script.requests[0].content) == {
@@ -124,6 +125,7 @@ def test_generate_sends_every_option_and_omits_unset_ones() -> None:
         "sync_mode": "bounce",
         "transcript": "Bonjour à tous",
         "transcript_language": "fr-FR",
+        "speaker": {"frame": 12, "x": 0.25, "y": 0.5},
     }
     assert json.loads(script.requests[1].content) == {"inputs": INPUTS}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import io
+import json
 import os
 import threading
 import tracemalloc
@@ -128,6 +129,7 @@ def test_form_fields(files: tuple[Path, Path]) -> None:
         audio=files[1],
         disable_active_speaker_detection=True,
         sync_mode="remap",
+        speaker={"frame": 3, "x": 0.5, "y": 0.125},
     )
     client.lipsync.generate_with_media(
         video=files[0], audio=files[1], disable_active_speaker_detection=False
@@ -135,6 +137,7 @@ def test_form_fields(files: tuple[Path, Path]) -> None:
     first, second = parts(script.requests[0]), parts(script.requests[1])
     assert first["disable_active_speaker_detection"][2] == b"true"
     assert first["sync_mode"][2] == b"remap"
+    assert json.loads(first["speaker"][2]) == {"frame": 3, "x": 0.5, "y": 0.125}  # JSON text
     assert "model" not in first and "reference_id" not in first
     assert second["disable_active_speaker_detection"][2] == b"false"
 

@@ -21,6 +21,7 @@ from server.helpers import ApiServer, free_port, new_key, sessions_for
 VIDEO = {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"}
 AUDIO = {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+SPEAKER = 'invalid speaker: give {"frame": a source frame index from 0, "x": 0 to 1, "y": 0 to 1}'
 LANGUAGE = 'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")'
 
 
@@ -168,6 +169,14 @@ def test_read_rate_limit(api_server: ApiServer) -> None:
         ({"inputs": [VIDEO, AUDIO], "transcript_language": "../../etc/passwd"}, LANGUAGE),
         ({"inputs": [VIDEO, AUDIO], "transcript_language": "en-" + "a" * 65}, LANGUAGE),
         ({"inputs": [VIDEO, AUDIO], "transcript_language": 7}, "invalid request body"),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 0, "x": 1.2, "y": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 0, "x": 0.5, "y": -0.01}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": -1, "x": 0.5, "y": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 1.5, "x": 0.5, "y": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": "3", "x": 0.5, "y": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 3, "x": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 3, "x": 0.5, "y": 0.5, "z": 1}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": [3, 0.5, 0.5]}, SPEAKER),
     ],
 )
 @pytest.mark.store_independent
@@ -206,6 +215,7 @@ def test_generate_accepts_json_with_charset_and_all_options(api_server: ApiServe
             "sync_mode": "loop",
             "transcript": "x" * 20_000,  # at the cap, in any language espeak-ng reads
             "transcript_language": "pt-BR",
+            "speaker": {"frame": 12, "x": 0.25, "y": 1},  # an int is a number too
         }
         response = client.post(
             "/lipsync/generate",
@@ -216,6 +226,7 @@ def test_generate_accepts_json_with_charset_and_all_options(api_server: ApiServe
         fetched = client.get(f"/lipsync/requests/{response.json()['request_id']}").json()
         assert fetched["reference_id"] == "options-1"
         assert fetched["status"] == "queued"
+        assert fetched["speaker"] == {"frame": 12, "x": 0.25, "y": 1.0}
 
 
 # --- reading requests -------------------------------------------------------------------------

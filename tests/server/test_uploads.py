@@ -15,6 +15,7 @@ from server.helpers import ApiServer, job_row
 
 CAP = 1024 * 1024  # the api_server fixture's CHAMELAION_MAX_UPLOAD_BYTES
 BOUNDARY = "chamelaionTestBoundary"
+SPEAKER = 'invalid speaker: give {"frame": a source frame index from 0, "x": 0 to 1, "y": 0 to 1}'
 LANGUAGE = 'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")'
 
 
@@ -48,6 +49,7 @@ def test_upload_is_accepted_and_stored(
         "sync_mode": "bounce",
         "transcript": "🙂" * 20_000,  # at the cap, 80 000 bytes of UTF-8
         "transcript_language": "fr-FR",
+        "speaker": '{"frame": 49, "x": 0.5, "y": 0.25}',  # the last of its 50 frames
     }
     response = upload(api_server, media(short_face_video, short_speech), data)
     assert response.status_code == 200, response.text
@@ -59,8 +61,10 @@ def test_upload_is_accepted_and_stored(
     with api_server.client() as client:
         body = client.get("/lipsync/requests/upload-demo-01").json()
     assert body["id"] == request_id and body["status"] == "queued"
+    assert body["speaker"] == {"frame": 49, "x": 0.5, "y": 0.25}
     job = job_row(api_server.server.data_dir, request_id)
     assert (job.transcript, job.transcript_language) == ("🙂" * 20_000, "fr-FR")
+    assert (job.speaker_frame, job.speaker_x, job.speaker_y) == (49, 0.5, 0.25)
 
 
 @pytest.mark.parametrize(
@@ -80,6 +84,13 @@ def test_upload_is_accepted_and_stored(
         (lambda f, d: d.update(transcript="hello", transcript_language="Klingon"), LANGUAGE),
         (lambda f, d: d.update(disable_active_speaker_detection="maybe"), "invalid request body"),
         (lambda f, d: d.update(sync_mode="sideways"), "invalid request body"),
+        (lambda f, d: d.update(speaker='{"frame": 0, "x": 2, "y": 0.5}'), SPEAKER),
+        (lambda f, d: d.update(speaker="0,0.5,0.5"), SPEAKER),  # JSON text, not a triple
+        (lambda f, d: d.update(speaker='{"frame": 0, "x": NaN, "y": 0.5}'), SPEAKER),
+        (
+            lambda f, d: d.update(speaker='{"frame": 50, "x": 0.5, "y": 0.5}'),  # 50 frames
+            "speaker frame is beyond the video's last frame",
+        ),
         (lambda f, d: d.update(reference_id="x" * 300), "invalid reference_id"),
         (lambda f, d: d.update(reference_id="a/b"), "invalid reference_id"),
         (

@@ -378,3 +378,51 @@ def test_the_page_is_served_with_a_strict_policy(studio: Studio) -> None:
     ]  # no inline script
     assert "<style" not in html and " style=" not in html
     assert "api_key" in html and "chm_" not in html  # a field for the key, never a key
+
+
+def test_a_click_on_a_face_in_the_preview_is_the_requests_speaker(
+    browser: Browser, studio: Studio, media_dir: Path, short_speech: Path
+) -> None:
+    """The chosen video plays in a preview; a click records the frame shown (its time by the
+    frame rate the page measured) and the place; Clear forgets it; the upload sends it."""
+    two_faces = mediagen.write_left_speaks(media_dir)  # 25 fps, faces at x 0.27 and 0.73
+    page, console = open_page(browser, studio, DESKTOP)
+    sign_in(page, studio.key.key)
+    form = page.locator("#upload-form")
+    form.locator("input[type=file][name=video]").set_input_files(two_faces)
+    form.locator("input[type=file][name=audio]").set_input_files(short_speech)
+    preview, chosen = form.locator("video.pick"), form.locator(".speaker-chosen")
+    expect(preview).to_be_visible()
+    expect(chosen).to_have_text("No face pointed at")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video.pick');"
+        " return v.readyState >= 2 && v.paused && v.currentTime === 0; }"
+    )
+    box = preview.bounding_box()
+    assert box is not None
+    preview.click(position={"x": 0.27 * box["width"], "y": 0.5 * box["height"]})
+    expect(chosen).to_have_text(re.compile(r"^Face at x 0\.2\d+, y 0\.\d+ in frame 0$"))
+    expect(form.locator(".pick-mark")).to_be_visible()
+    form.locator(".clear-speaker").click()
+    expect(chosen).to_have_text("No face pointed at")
+    # One second in: frame 25 at the 25 fps the page measured.
+    form.locator(".pick-seek").evaluate(
+        "seek => { seek.value = '1'; seek.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function("() => document.querySelector('video.pick').currentTime === 1")
+    preview.click(position={"x": 0.73 * box["width"], "y": 0.5 * box["height"]})
+    expect(chosen).to_contain_text("in frame 25")
+    shot(page, "12-speaker-pointed")
+    form.locator("[name=reference_id]").fill("studio-pointed")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#result-title")).to_have_text("Job studio-pointed")
+    expect(preview).to_be_hidden()  # the form is reset for the next job
+    headers = {"x-api-key": studio.key.key}
+    base = f"{studio.url}v1/lipsync/requests"
+    job = httpx.get(f"{base}/studio-pointed", headers=headers).json()
+    speaker = job["speaker"]
+    assert speaker["frame"] == 25
+    assert abs(speaker["x"] - 0.73) < 0.01 and abs(speaker["y"] - 0.5) < 0.01
+    httpx.post(f"{base}/{job['id']}/cancel", headers=headers)  # the worker is for other tests
+    assert console.errors == []
+    page.context.close()

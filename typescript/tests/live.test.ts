@@ -129,10 +129,12 @@ describe('uploads of real media', () => {
       model: 'lipsync-2',
       sync_mode: 'loop',
       disable_active_speaker_detection: true,
+      speaker: { frame: 3, x: 0.5, y: 0.25 },
       reference_id,
     });
     const found = await client().lipsync.requests.retrieve(reference_id);
     assert.equal(found.reference_id, reference_id);
+    assert.deepEqual(found.speaker, { frame: 3, x: 0.5, y: 0.25 }); // sent as JSON text
   });
 
   test('a string is refused before anything is sent (it is not a path)', async () => {
@@ -303,6 +305,25 @@ describe('errors carry the service status and message', () => {
       BadRequestError,
       400,
       'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")',
+    ],
+    [
+      'a speaker point outside the picture',
+      () => client().lipsync.generate(urlJob({ speaker: { frame: 0, x: 1.5, y: 0.5 } })),
+      BadRequestError,
+      400,
+      'invalid speaker: give {"frame": a source frame index from 0, "x": 0 to 1, "y": 0 to 1}',
+    ],
+    [
+      'a speaker frame past the uploaded video',
+      () =>
+        client().lipsync.generateWithMedia({
+          video: fs.createReadStream(env.video),
+          audio: fs.createReadStream(env.audio),
+          speaker: { frame: 100_000, x: 0.5, y: 0.5 },
+        }),
+      BadRequestError,
+      400,
+      "speaker frame is beyond the video's last frame",
     ],
     [
       'a transcript over the cap',

@@ -22,13 +22,20 @@ from chamelaion.engine.errors import (
     NoAudioStreamError,
     NoFaceError,
     NoVideoStreamError,
+    SpeakerPointError,
     StillImageError,
     TooLongError,
     TooManyPixelsError,
     TranscriptError,
     TranscriptTooLongError,
 )
-from chamelaion.engine.options import LipsyncOptions, Progress, ProgressCallback, SyncMode
+from chamelaion.engine.options import (
+    LipsyncOptions,
+    Progress,
+    ProgressCallback,
+    SpeakerPoint,
+    SyncMode,
+)
 
 if TYPE_CHECKING:
     from chamelaion.engine.pipeline import LipsyncResult, lipsync
@@ -46,6 +53,8 @@ __all__ = [
     "NoVideoStreamError",
     "Progress",
     "ProgressCallback",
+    "SpeakerPoint",
+    "SpeakerPointError",
     "StillImageError",
     "SyncMode",
     "TooLongError",

@@ -55,6 +55,11 @@ class NoFaceError(EngineError):
         super().__init__(message)
 
 
+class SpeakerPointError(EngineError):
+    """The `speaker` point cannot be used: outside the picture, past the video's last frame,
+    or with no face at or near it in its frame."""
+
+
 class TranscriptError(EngineError):
     """A transcript that cannot be used as given: its language has no espeak-ng voice here
     (`transcript.resolve_language`; the pipeline notes it and goes on), or it is too long."""

@@ -34,10 +34,36 @@ DEFAULT_TRANSCRIPT_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
+class SpeakerPoint:
+    """The person to re-animate, pointed at: a point on their face in one source frame.
+
+    `frame` is the source video's frame index (0-based, at the rate the engine reads it);
+    `x` and `y` are fractions (0..1) of the displayed picture's width and height, from its
+    top-left corner. The face there is followed through its shot and, where the same person is
+    recognised in other shots, there too (`engine/identity.py`).
+    """
+
+    frame: int
+    x: float
+    y: float
+
+    def problem(self) -> str | None:
+        """What is wrong with the point itself (before any video is seen), or None."""
+        if self.frame < 0:
+            return f"speaker frame must be 0 or more, not {self.frame}"
+        for name, value in (("x", self.x), ("y", self.y)):
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                return f"speaker {name} must be a fraction of the picture from 0 to 1, not {value}"
+        return None
+
+
+@dataclass(frozen=True)
 class LipsyncOptions:
     sync_mode: SyncMode = SyncMode.CUT_OFF
     # True: find who speaks in the source and re-animate that face. False: the largest face.
     active_speaker_detection: bool = True
+    # The person to re-animate, pointed at; overrides `active_speaker_detection` when given.
+    speaker: SpeakerPoint | None = None
     # The audio-to-mouth model, one of `MODELS`.
     model: str = DEFAULT_MODEL
     # What the new audio says, if known (a dub's script): its phones, aligned to the audio,

@@ -24,7 +24,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -69,7 +69,7 @@ from chamelaion.engine.segments import (
     split,
     write_segment,
 )
-from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
+from chamelaion.engine.speaker import FaceChoice, Pointed, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
@@ -367,10 +367,38 @@ def analyse_video(
         own = features.analyze(samples)
         return SourceSpeech(*features.per_video_frame(own, float(fps), frames), samples)
 
+    pointed = None
+    if options.speaker is not None:
+        size = (info.width, info.height)
+        pointed = Pointed(options.speaker, *size, functools.partial(_pictures, video, fps, size))
     choice = choose_faces(
-        scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech, scan.shots
-    )
+        scan.tracks, frames, float(fps), options.active_speaker_detection, source_speech,
+        scan.shots, pointed,
+    )  # fmt: skip
     return VideoAnalysis(frames, scan.tracks, scan.banks, scan.shots, choice, source_speech)
+
+
+_NEAR_FRAMES = 50  # wanted frames this close are read in one pass rather than by a new seek
+
+
+def _pictures(
+    video: str | Path, fps: Fraction, size: tuple[int, int], wanted: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """The source frames `wanted` (sorted indices), as RGB: frames close together are decoded
+    in one pass, far apart ones each after a seek, so a handful of frames spread over a long
+    video cost a handful of short decodes."""
+    frame_bytes = size[0] * size[1] * 3
+    out: dict[int, np.ndarray] = {}
+    groups: list[list[int]] = []
+    for frame in wanted:
+        if groups and frame - groups[-1][-1] <= _NEAR_FRAMES:
+            groups[-1].append(frame)
+        else:
+            groups.append([frame])
+    for group in groups:
+        plan = np.array(group, np.int64)
+        out.update(zip(group, deliver(video, fps, plan, frame_bytes), strict=False))
+    return out
 
 
 def _phone_guide(options: LipsyncOptions) -> alignment.PhoneGuide | None:

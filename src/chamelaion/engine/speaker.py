@@ -1,4 +1,11 @@
-"""Which face to re-animate in each frame: the active speaker, or the largest face.
+"""Which face to re-animate in each frame: the face pointed at, the active speaker, or the
+largest face.
+
+Pointed at (`LipsyncOptions.speaker`): the face track whose box holds the point in its frame
+(else the one whose box is nearest, within `NEAR_FACE` of a face's size), for the track's
+whole life; the same person in other tracks (other shots, or after the tracker lost the face)
+only where `identity` recognises them clearly. Elsewhere no face is re-animated, and a note
+says where: someone else is never animated in their place.
 
 Active speaker detection reads the source video's own sound: within each shot, over sliding
 windows, the learned sync scorer (`engine/sync.py`) measures how clearly each face's lips agree
@@ -33,9 +40,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chamelaion.engine import sync
-from chamelaion.engine.faces import FaceTrack, box_of
+from chamelaion.engine import identity, sync
+from chamelaion.engine.errors import SpeakerPointError
+from chamelaion.engine.faces import FaceBox, FaceTrack, box_of
 from chamelaion.engine.geometry import inner_gap
+from chamelaion.engine.options import SpeakerPoint
 
 SWITCH_RATIO = 1.25
 SWITCH_FRAMES = 5
@@ -55,6 +64,13 @@ MAX_MISSING = 0.4  # a face missing from more of a window than this does not com
 MIN_SPEECH_SHARE = 0.2
 MIN_RUN_SECONDS = 0.5
 HOLD_SECONDS = 1.0  # how far a decision reaches into undecided frames around it
+# A point outside every face's box names the nearest face if it is within this share of that
+# face's size (the larger side of its landmarks' box) of the box: a click on the hair or the
+# chin just below the landmarks still means that face.
+NEAR_FACE = 0.5
+# A face is recognised as the pointed person only if its shape is at most this share as far
+# from theirs as any face known to be someone else (`_same_person`).
+CLEAR_RATIO = 0.5
 
 
 @dataclass
@@ -74,6 +90,17 @@ class SourceSpeech:
     samples: np.ndarray | None = None  # the sound itself, mono 16 kHz, time 0 = first frame
 
 
+@dataclass(frozen=True)
+class Pointed:
+    """A `SpeakerPoint` with what it needs of the video: the picture's size (pixels, display
+    orientation, as the landmarks are) and a way to look at source frames (for `identity`)."""
+
+    point: SpeakerPoint
+    width: int
+    height: int
+    pictures: identity.Pictures
+
+
 def choose_faces(
     tracks: list[FaceTrack],
     frames: int,
@@ -81,13 +108,16 @@ def choose_faces(
     active_speaker_detection: bool,
     source_speech: Callable[[], SourceSpeech | None],
     shots: list[int],
+    pointed: Pointed | None = None,
 ) -> FaceChoice:
     """The face to re-animate in each source frame (None where there is no face).
 
     `shots` lists the first frame of every shot after the first (hard cuts);
     `source_speech` gives the source's own sound (None if it has none), and is only called
-    when two faces ever share the screen.
+    when two faces ever share the screen. `pointed`, if given, decides alone (`pointed_faces`).
     """
+    if pointed is not None:
+        return pointed_faces(tracks, frames, pointed)
     largest = largest_faces(tracks, frames)
     if not active_speaker_detection:
         return FaceChoice(largest, ["active speaker detection disabled: used the largest face"])
@@ -102,6 +132,107 @@ def choose_faces(
     for start, stop in itertools.pairwise(bounds):
         _detect_in_shot(tracks, start, stop, fps, sound, embedded, largest, choice)
     return choice
+
+
+def pointed_faces(tracks: list[FaceTrack], frames: int, pointed: Pointed) -> FaceChoice:
+    """The pointed-at person in every frame they are recognised in, None elsewhere.
+
+    Raises `SpeakerPointError` for a point outside the picture or the video, or with no face
+    at or near it."""
+    point = pointed.point
+    problem = point.problem()
+    if problem is not None:
+        raise SpeakerPointError(problem)
+    if point.frame >= frames:
+        raise SpeakerPointError(
+            f"speaker frame {point.frame} is beyond the video's last frame ({frames - 1})"
+        )
+    chosen = _track_at(tracks, point, pointed.width, pointed.height)
+    person = [chosen, *_same_person(chosen, tracks, pointed.pictures)]
+    faces: list[FaceTrack | None] = [None] * frames
+    for track in person:
+        faces[track.start : track.end] = [track] * len(track.points)
+    choice = FaceChoice(faces)
+    if len(person) > 1:
+        spans = _spans(np.array([f is not None and f is not chosen for f in faces]), 0)
+        choice.notes.append(
+            f"frames {_describe(spans)}: the pointed speaker, recognised by their likeness"
+        )
+    others = np.zeros(frames, dtype=bool)
+    for track in tracks:
+        others[track.start : track.end] |= track.found
+    missing = others & np.array([f is None for f in faces])
+    if missing.any():
+        choice.notes.append(
+            f"frames {_describe(_spans(missing, 0))}: the pointed speaker was not recognised "
+            "among the faces there: no face re-animated"
+        )
+    return choice
+
+
+def _track_at(tracks: list[FaceTrack], point: SpeakerPoint, width: int, height: int) -> FaceTrack:
+    """The track whose face holds the point in its frame, or is nearest to it (within
+    `NEAR_FACE`); of two boxes holding it, the one whose centre is nearer."""
+    x, y = point.x * width, point.y * height
+    best: tuple[float, float, FaceTrack] | None = None
+    for track in tracks:
+        points = track.at(point.frame)
+        if points is None:
+            continue
+        box = box_of(points)
+        outside = _distance_outside(box, x, y) / max(box.x1 - box.x0, box.y1 - box.y0, 1.0)
+        centre = float(np.hypot((box.x0 + box.x1) / 2 - x, (box.y0 + box.y1) / 2 - y))
+        if outside <= NEAR_FACE and (best is None or (outside, centre) < best[:2]):
+            best = (outside, centre, track)
+    if best is None:
+        seen = sum(t.at(point.frame) is not None for t in tracks)
+        raise SpeakerPointError(
+            f"no face at the speaker point (x {point.x:g}, y {point.y:g}) in frame "
+            f"{point.frame}: {seen} face{'s' if seen != 1 else ''} in that frame, none there"
+        )
+    return best[2]
+
+
+def _distance_outside(box: FaceBox, x: float, y: float) -> float:
+    """Pixels from (x, y) to the box, 0 inside it."""
+    dx = max(box.x0 - x, 0.0, x - box.x1)
+    dy = max(box.y0 - y, 0.0, y - box.y1)
+    return float(np.hypot(dx, dy))
+
+
+def _overlap(a: FaceTrack, b: FaceTrack) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _same_person(
+    chosen: FaceTrack, tracks: list[FaceTrack], pictures: identity.Pictures
+) -> list[FaceTrack]:
+    """The tracks, other than `chosen`, that are clearly the same person.
+
+    A track is when it matches the chosen track's likeness (`identity`), is not on screen at
+    the same time (one person is one face at a time), and is clearly nearer to it than the
+    faces known to be someone else: those on screen with the chosen face, and those on screen
+    with the track itself (its shape distance at most `CLEAR_RATIO` of theirs). Nearest first,
+    and none on screen with one taken before it."""
+    candidates = [t for t in tracks if t is not chosen and not _overlap(t, chosen)]
+    if not candidates:
+        return []
+    seen = pictures(sorted({f for t in tracks for f in identity.colour_frames(t)}))
+    like = {id(t): identity.likeness(t, seen) for t in tracks}
+    target = like[id(chosen)]
+    shape = {id(t): like[id(t)].distances(target)[0] for t in tracks}
+    beside_chosen = [t for t in tracks if t is not chosen and _overlap(t, chosen)]
+    taken: list[FaceTrack] = []
+    for track in sorted(candidates, key=lambda t: shape[id(t)]):
+        if not like[id(track)].matches(target):
+            continue
+        others = beside_chosen + [t for t in tracks if t is not track and _overlap(t, track)]
+        if any(shape[id(track)] > CLEAR_RATIO * shape[id(other)] for other in others):
+            continue  # someone else looks nearly as alike: not clear
+        if any(_overlap(track, other) for other in taken):
+            continue
+        taken.append(track)
+    return taken
 
 
 def _faces_share_the_screen(tracks: list[FaceTrack]) -> bool:

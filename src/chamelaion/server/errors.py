@@ -42,6 +42,10 @@ UNSUPPORTED_MODEL = "unsupported model"
 INVALID_TRANSCRIPT_LANGUAGE = (
     'invalid transcript_language: give a BCP-47 language tag (e.g. "en", "fr-FR", "pt-BR")'
 )
+INVALID_SPEAKER = (
+    'invalid speaker: give {"frame": a source frame index from 0, "x": 0 to 1, "y": 0 to 1}'
+)
+SPEAKER_BEYOND_VIDEO = "speaker frame is beyond the video's last frame"
 TRANSCRIPT_TOO_LONG = f"transcript too long: at most {MAX_TRANSCRIPT_CHARS} characters"
 INVALID_VIDEO = "invalid video file"
 INVALID_AUDIO = "invalid audio file"

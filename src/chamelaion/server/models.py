@@ -152,6 +152,10 @@ class LipsyncJob(Base):
     # What the new audio says, if the client sent it, and its language tag as sent.
     transcript: Mapped[str | None] = mapped_column(Text, nullable=True)
     transcript_language: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The face to re-animate, pointed at (`SpeakerPoint`): all three set, or none.
+    speaker_frame: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    speaker_x: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speaker_y: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Where to POST the request object once the job is finished (see `webhooks.py`).
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -59,6 +59,12 @@ class JobView(Protocol):
     def progress(self) -> float: ...
     @property
     def progress_stage(self) -> str | None: ...
+    @property
+    def speaker_frame(self) -> int | None: ...
+    @property
+    def speaker_x(self) -> float | None: ...
+    @property
+    def speaker_y(self) -> float | None: ...
 
 
 PUBLIC_COLUMNS = (
@@ -75,6 +81,9 @@ PUBLIC_COLUMNS = (
     LipsyncJob.progress,
     LipsyncJob.progress_stage,
     LipsyncJob.output_expired_at,
+    LipsyncJob.speaker_frame,
+    LipsyncJob.speaker_x,
+    LipsyncJob.speaker_y,
 )
 
 
@@ -92,6 +101,8 @@ def present_job(job: JobView, base_url: str, signer: OutputSigner) -> dict[str, 
     }
     if job.reference_id is not None:
         body["reference_id"] = job.reference_id
+    if job.speaker_frame is not None:
+        body["speaker"] = {"frame": job.speaker_frame, "x": job.speaker_x, "y": job.speaker_y}
     if job.started_at is not None:
         body["started_at"] = utc_text(job.started_at)
     if job.finished_at is not None:

@@ -100,6 +100,30 @@ class GenerateInput(BaseModel):
     url: MediaUrl
 
 
+class SpeakerPoint(BaseModel):
+    """`engine.options.SpeakerPoint` on the wire."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    frame: int = Field(ge=0, description="The source video's frame (0-based) the point is in.")
+    x: float = Field(ge=0, le=1, description="From the left edge, as a fraction of the width.")
+    y: float = Field(ge=0, le=1, description="From the top edge, as a fraction of the height.")
+
+
+SPEAKER_DESCRIPTION = (
+    "The person to re-animate, pointed at: a point on their face in one frame of the source "
+    "video (the frame's index, 0-based, at the video's own frame rate; x and y as fractions of "
+    "the picture's width and height from its top-left corner, as displayed). That face is "
+    "followed through its shot, and the same person through other shots where they are "
+    "recognised (the completed request's notes say where they were not: no face is "
+    "re-animated there). Overrides active speaker detection and "
+    "disable_active_speaker_detection. A frame past the video's end, or no face at or near "
+    "the point in that frame, fails the request with an error_message saying so (an uploaded "
+    "video's frame count is checked at once: 400 `speaker frame is beyond the video's last "
+    "frame`). In a multipart upload, the field is this object as JSON text."
+)
+
+
 class JobOptions(BaseModel):
     """The options both generate routes take; one model validates them for both."""
 
@@ -133,6 +157,7 @@ class JobOptions(BaseModel):
         json_schema_extra={"maxLength": MAX_TRANSCRIPT_CHARS},
     )
     # The pattern is checked in `_check_options`, for its own message; the schema states it.
+    speaker: SpeakerPoint | None = Field(None, description=SPEAKER_DESCRIPTION)
     transcript_language: str = Field(
         DEFAULT_TRANSCRIPT_LANGUAGE,
         description='The transcript\'s language as a BCP-47 tag ("en", "fr-FR", "pt-BR", '
@@ -227,6 +252,7 @@ class LipsyncRequest(BaseModel):
     )
     error_message: str = _optional("Why the request failed (when failed).")
     reference_id: str = _optional("Client-provided identifier.")
+    speaker: SpeakerPoint = _optional("The speaker point the request was made with, if any.")
     sync: OutputSync = _optional("The output's lip sync (when completed and measured).")
     notes: list[str] = _optional(
         "What a user should know about a completed output, when there is anything: e.g. "
@@ -323,6 +349,8 @@ def _contract_error(exc: ValidationError) -> ApiError:
     problems = exc.errors()
     if all(p["loc"][:1] == ("reference_id",) and p["type"] != "string_type" for p in problems):
         return ApiError(400, errors.INVALID_REFERENCE_ID)
+    if all(p["loc"][:1] == ("speaker",) for p in problems):
+        return ApiError(400, errors.INVALID_SPEAKER)
     return ApiError(400, errors.INVALID_BODY)
 
 
@@ -371,10 +399,19 @@ def validate_generate(raw: bytes, allow_private_urls: bool) -> tuple[GenerateBod
 
 
 def validate_upload_fields(fields: Mapping[str, str], allow_private_urls: bool) -> JobOptions:
-    """The upload's text fields as the same options a JSON body carries, or the 400."""
+    """The upload's text fields as the same options a JSON body carries, or the 400. The
+    `speaker` field is JSON text (an object, as OpenAPI sends object fields of a form)."""
+    text = dict(fields)
+    speaker_json = text.pop("speaker", None)
     try:
-        options = JobOptions.model_validate_strings(dict(fields))
+        options = JobOptions.model_validate_strings(text)
     except ValidationError as exc:
         raise _contract_error(exc) from exc
+    if speaker_json is not None:
+        try:
+            speaker = SpeakerPoint.model_validate_json(speaker_json)
+        except ValidationError as exc:
+            raise ApiError(400, errors.INVALID_SPEAKER) from exc
+        options = options.model_copy(update={"speaker": speaker})
     _check_options(options, allow_private_urls)
     return options

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from .lipsync_estimate import LipsyncEstimate
 from .lipsync_generate import LipsyncGenerate
-from .lipsync_generate_params import Input, LipsyncGenerateParams, ModelName, SyncMode
+from .lipsync_generate_params import (
+    Input,
+    LipsyncGenerateParams,
+    ModelName,
+    SpeakerPoint,
+    SyncMode,
+)
 from .lipsync_generate_with_media_params import LipsyncGenerateWithMediaParams
 from .lipsync_request import (
     FINISHED_STATUSES,
@@ -33,5 +39,6 @@ __all__ = [
     "RequestListResponse",
     "RequestStage",
     "RequestStatus",
+    "SpeakerPoint",
     "SyncMode",
 ]

@@ -3,7 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, TypedDict
 
-__all__ = ["Input", "LipsyncGenerateParams", "ModelName", "SyncMode"]
+import typing_extensions
+
+__all__ = ["Input", "LipsyncGenerateParams", "ModelName", "SpeakerPoint", "SyncMode"]
 
 ModelName = Literal["lipsync-2"]
 """The models the service offers."""
@@ -20,6 +22,21 @@ class Input(TypedDict):
     """Absolute http(s) URL of the media."""
 
 
+# typing_extensions' TypedDict (pydantic's own dependency): the request object carries this
+# type too, and pydantic reads a TypedDict field only from typing_extensions before 3.12.
+class SpeakerPoint(typing_extensions.TypedDict):
+    """The person to re-animate, pointed at: a point on their face in one source frame."""
+
+    frame: int
+    """The source video's frame (0-based, at its own frame rate)."""
+
+    x: float
+    """From the left edge, as a fraction (0-1) of the picture's width."""
+
+    y: float
+    """From the top edge, as a fraction (0-1) of the picture's height."""
+
+
 class _RequiredGenerateParams(TypedDict):
     # Required keys live in a total base class (typing.Required needs Python 3.11).
     inputs: Iterable[Input]
@@ -34,3 +51,4 @@ class LipsyncGenerateParams(_RequiredGenerateParams, total=False):
     webhook_url: str
     transcript: str
     transcript_language: str
+    speaker: SpeakerPoint

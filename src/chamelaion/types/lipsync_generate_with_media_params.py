@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from .._files import FileTypes
-from .lipsync_generate_params import ModelName, SyncMode
+from .lipsync_generate_params import ModelName, SpeakerPoint, SyncMode
 
 __all__ = ["LipsyncGenerateWithMediaParams"]
 
@@ -25,3 +25,4 @@ class LipsyncGenerateWithMediaParams(_RequiredUploadParams, total=False):
     webhook_url: str
     transcript: str
     transcript_language: str
+    speaker: SpeakerPoint

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Literal
 
 from .._models import BaseModel
+from .lipsync_generate_params import SpeakerPoint
 
 __all__ = ["FINISHED_STATUSES", "LipsyncRequest", "OutputSync", "RequestStage", "RequestStatus"]
 
@@ -53,6 +54,9 @@ class LipsyncRequest(BaseModel):
 
     reference_id: str | None = None
     """Client-provided identifier of this request."""
+
+    speaker: SpeakerPoint | None = None
+    """The speaker point the request was made with, if any."""
 
     started_at: datetime | None = None
     """Processing start time (UTC)."""

@@ -5,6 +5,7 @@ export {
   type LipsyncGenerateParams,
   type LipsyncGenerateWithMediaParams,
   type ModelName,
+  type SpeakerPoint,
   type SyncMode,
 } from './lipsync/lipsync.js';
 export {

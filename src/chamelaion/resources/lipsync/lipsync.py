@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -12,7 +13,7 @@ from ..._resource import AsyncAPIResource, SyncAPIResource
 from ..._types import NOT_GIVEN, Headers, NotGiven, Timeout
 from ...types.lipsync_estimate import LipsyncEstimate
 from ...types.lipsync_generate import LipsyncGenerate
-from ...types.lipsync_generate_params import Input, ModelName, SyncMode
+from ...types.lipsync_generate_params import Input, ModelName, SpeakerPoint, SyncMode
 from .requests import AsyncRequests, Requests
 
 __all__ = ["AsyncLipsync", "Lipsync"]
@@ -47,6 +48,7 @@ def _generate_options(
     webhook_url: str | None,
     transcript: str | None,
     transcript_language: str | None,
+    speaker: SpeakerPoint | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -68,6 +70,8 @@ def _generate_options(
         body["transcript"] = transcript
     if transcript_language is not None:
         body["transcript_language"] = transcript_language
+    if speaker is not None:
+        body["speaker"] = dict(speaker)
     return RequestOptions(
         "POST",
         GENERATE_PATH,
@@ -89,6 +93,7 @@ def _generate_with_media_options(
     webhook_url: str | None,
     transcript: str | None,
     transcript_language: str | None,
+    speaker: SpeakerPoint | None,
     idempotency_key: str | None,
     extra_headers: Headers | None,
     timeout: Timeout | NotGiven,
@@ -112,6 +117,8 @@ def _generate_with_media_options(
         form["transcript"] = transcript
     if transcript_language is not None:
         form["transcript_language"] = transcript_language
+    if speaker is not None:  # an object field of a form travels as JSON text
+        form["speaker"] = json.dumps(dict(speaker))
     return RequestOptions(
         "POST",
         GENERATE_WITH_MEDIA_PATH,
@@ -143,6 +150,7 @@ class Lipsync(SyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -165,6 +173,10 @@ class Lipsync(SyncAPIResource):
           transcript_language: the transcript's language as a BCP-47 tag (``"en"`` by default,
             ``"fr-FR"``, ``"pt-BR"``, ...); in a language the server's espeak-ng does not read,
             the transcript is not used and the ``notes`` say so.
+          speaker: the person to re-animate, pointed at: ``{"frame": n, "x": 0-1, "y": 0-1}``,
+            a point on their face in source frame ``n`` (0-based), x and y as fractions of the
+            picture's width and height. Overrides active speaker detection; the person is
+            followed into other shots only where recognised (the ``notes`` say where not).
           idempotency_key: sent as ``Idempotency-Key``; by default a fresh UUID per call, kept
             across this call's retries. Pass your own to make a create safe to repeat across
             calls or processes (the server answers a repeat within 24 h with the first
@@ -185,6 +197,7 @@ class Lipsync(SyncAPIResource):
                 webhook_url=webhook_url,
                 transcript=transcript,
                 transcript_language=transcript_language,
+                speaker=speaker,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -203,6 +216,7 @@ class Lipsync(SyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -226,6 +240,7 @@ class Lipsync(SyncAPIResource):
                 webhook_url=webhook_url,
                 transcript=transcript,
                 transcript_language=transcript_language,
+                speaker=speaker,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -243,6 +258,7 @@ class Lipsync(SyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncEstimate:
@@ -262,6 +278,7 @@ class Lipsync(SyncAPIResource):
                     webhook_url=webhook_url,
                     transcript=transcript,
                     transcript_language=transcript_language,
+                    speaker=speaker,
                     idempotency_key=None,
                     extra_headers=extra_headers,
                     timeout=timeout,
@@ -281,6 +298,7 @@ class Lipsync(SyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncEstimate:
@@ -299,6 +317,7 @@ class Lipsync(SyncAPIResource):
                     webhook_url=webhook_url,
                     transcript=transcript,
                     transcript_language=transcript_language,
+                    speaker=speaker,
                     idempotency_key=None,
                     extra_headers=extra_headers,
                     timeout=timeout,
@@ -327,6 +346,7 @@ class AsyncLipsync(AsyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -346,6 +366,7 @@ class AsyncLipsync(AsyncAPIResource):
                 webhook_url=webhook_url,
                 transcript=transcript,
                 transcript_language=transcript_language,
+                speaker=speaker,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -364,6 +385,7 @@ class AsyncLipsync(AsyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         idempotency_key: str | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -385,6 +407,7 @@ class AsyncLipsync(AsyncAPIResource):
                 webhook_url=webhook_url,
                 transcript=transcript,
                 transcript_language=transcript_language,
+                speaker=speaker,
                 idempotency_key=idempotency_key,
                 extra_headers=extra_headers,
                 timeout=timeout,
@@ -402,6 +425,7 @@ class AsyncLipsync(AsyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncEstimate:
@@ -421,6 +445,7 @@ class AsyncLipsync(AsyncAPIResource):
                     webhook_url=webhook_url,
                     transcript=transcript,
                     transcript_language=transcript_language,
+                    speaker=speaker,
                     idempotency_key=None,
                     extra_headers=extra_headers,
                     timeout=timeout,
@@ -440,6 +465,7 @@ class AsyncLipsync(AsyncAPIResource):
         webhook_url: str | None = None,
         transcript: str | None = None,
         transcript_language: str | None = None,
+        speaker: SpeakerPoint | None = None,
         extra_headers: Headers | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
     ) -> LipsyncEstimate:
@@ -458,6 +484,7 @@ class AsyncLipsync(AsyncAPIResource):
                     webhook_url=webhook_url,
                     transcript=transcript,
                     transcript_language=transcript_language,
+                    speaker=speaker,
                     idempotency_key=None,
                     extra_headers=extra_headers,
                     timeout=timeout,

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chamelaion.engine.options import SpeakerPoint
 from chamelaion.server.models import JobSegment, JobStatus, LipsyncJob, SegmentStatus, utcnow
 
 INTERRUPTED_TOO_OFTEN = "processing was interrupted {attempts} times; giving up"
@@ -53,7 +54,15 @@ class ClaimedJob:
     disable_active_speaker_detection: bool
     transcript: str | None
     transcript_language: str | None
+    speaker: SpeakerPoint | None
     attempt: int
+
+
+def speaker_point(job: LipsyncJob) -> SpeakerPoint | None:
+    """The job's speaker point, from its three columns (set together, or not at all)."""
+    if job.speaker_frame is None or job.speaker_x is None or job.speaker_y is None:
+        return None
+    return SpeakerPoint(job.speaker_frame, job.speaker_x, job.speaker_y)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,7 @@ class JobStore:
                         disable_active_speaker_detection=job.disable_active_speaker_detection,
                         transcript=job.transcript,
                         transcript_language=job.transcript_language,
+                        speaker=speaker_point(job),
                         attempt=job.attempts,
                     )
             return None

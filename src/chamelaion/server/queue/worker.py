@@ -300,6 +300,7 @@ class Worker:
             active_speaker_detection=not job.disable_active_speaker_detection,
             transcript=job.transcript,
             transcript_language=job.transcript_language or DEFAULT_TRANSCRIPT_LANGUAGE,
+            speaker=job.speaker,
         )
         # Render under a name of this attempt's own, then move it into place: if a lease ran
         # out while this worker was still busy, the attempt that took over never shares a file

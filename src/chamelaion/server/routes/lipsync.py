@@ -162,8 +162,16 @@ def _job(
         disable_active_speaker_detection=options.disable_active_speaker_detection,
         transcript=options.transcript,
         transcript_language=options.transcript_language if options.transcript else None,
+        **_speaker_columns(options),
         webhook_url=options.webhook_url,
     )
+
+
+def _speaker_columns(options: JobOptions) -> dict[str, Any]:
+    point = options.speaker
+    if point is None:
+        return {}
+    return {"speaker_frame": point.frame, "speaker_x": point.x, "speaker_y": point.y}
 
 
 # The generate and estimate routes read their bodies themselves (one validator, its own error
@@ -220,10 +228,11 @@ async def generate(
     return _accepted(request_id, job.id)
 
 
-def _check_uploads(video: Path, audio: Path) -> None:
+def _check_uploads(video: Path, audio: Path, options: JobOptions) -> None:
     """Refuse, before any quota is spent, what the worker would refuse: files the engine
     cannot decode, a still image, or inputs over the engine's caps (by the engine's own
-    rules, `media.check_video`/`check_audio`; probing reads headers and one frame)."""
+    rules, `media.check_video`/`check_audio`; probing reads headers and one frame), or a
+    speaker point past the video's frames."""
     from chamelaion.engine import (
         InvalidMediaError,
         LipsyncOptions,
@@ -233,13 +242,14 @@ def _check_uploads(video: Path, audio: Path) -> None:
     )
     from chamelaion.engine.media import check_audio, check_video, probe
 
-    options = LipsyncOptions()
+    caps = LipsyncOptions()
     for path, check, invalid, too_long in (
         (video, check_video, errors.INVALID_VIDEO, errors.VIDEO_TOO_LONG),
         (audio, check_audio, errors.INVALID_AUDIO, errors.AUDIO_TOO_LONG),
     ):
         try:
-            check(probe(path), options)
+            info = probe(path)
+            check(info, caps)
         except StillImageError as exc:
             raise ApiError(400, errors.STILL_IMAGE) from exc
         except InvalidMediaError as exc:
@@ -248,6 +258,9 @@ def _check_uploads(video: Path, audio: Path) -> None:
             raise ApiError(400, errors.VIDEO_TOO_LARGE) from exc
         except TooLongError as exc:
             raise ApiError(400, too_long) from exc
+        point = options.speaker
+        if path == video and point is not None and point.frame >= info.frame_count:
+            raise ApiError(400, errors.SPEAKER_BEYOND_VIDEO)
 
 
 async def _receive_media(
@@ -294,7 +307,7 @@ async def generate_with_media(
     answer = None
     try:
         form, options, video, audio = await _receive_media(request, state, directory)
-        await run_in_threadpool(_check_uploads, video, audio)
+        await run_in_threadpool(_check_uploads, video, audio, options)
         job = _job(
             request_id,
             caller,
@@ -343,7 +356,7 @@ def _fetch_for_estimate(settings: Settings, urls: dict[str, str], directory: Pat
 
 
 def _estimate_files(settings: Settings, options: JobOptions, video: Path, audio: Path) -> Any:
-    _check_uploads(video, audio)
+    _check_uploads(video, audio, options)
     return estimate(settings, options, video, audio).model_dump()
 
 

@@ -39,8 +39,10 @@ router = APIRouter(include_in_schema=False)
 
 def content_security_policy(public_base_url: str | None) -> str:
     """This origin only; output and source links may point at the configured public base URL
-    (another origin behind a proxy), so the players may load media from there too."""
-    media = "'self'"
+    (another origin behind a proxy), so the players may load media from there too, and the
+    speaker-point preview plays the file the user chose from a `blob:` URL of the page's own
+    (a local file, read by nothing but the page's player)."""
+    media = "'self' blob:"
     if public_base_url:
         parts = urlsplit(public_base_url)
         media += f" {parts.scheme}://{parts.netloc}"

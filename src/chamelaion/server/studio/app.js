@@ -86,6 +86,7 @@ function options(form) {
     sync_mode: form.sync_mode.value,
     disable_active_speaker_detection: form.disable_active_speaker_detection.checked,
   };
+  if (form === uploadForm && speakerPick.point) chosen.speaker = speakerPick.point;
   if (form.reference_id.value) chosen.reference_id = form.reference_id.value;
   if (form.transcript.value.trim()) {
     chosen.transcript = form.transcript.value;
@@ -112,7 +113,99 @@ async function submitting(form, send) {
   }
 }
 
+// The speaker point: the chosen video plays in a preview; a click on a face there records the
+// frame shown and the place, as fractions of the picture (the API's `speaker`). The frame's
+// index is its time times the frame rate, which a browser does not tell: it is measured as
+// the preview plays its first frames once (requestVideoFrameCallback gives each frame's time).
+const speakerPick = {
+  box: $("#speaker-pick"),
+  video: $("#speaker-pick video.pick"),
+  seek: $("#speaker-pick .pick-seek"),
+  mark: $("#speaker-pick .pick-mark"),
+  shown: $("#speaker-pick .speaker-chosen"),
+  clearButton: $("#speaker-pick .clear-speaker"),
+  point: null,
+  fps: 0,
+  url: null,
+
+  load(file) {
+    this.clear();
+    if (this.url) URL.revokeObjectURL(this.url);
+    this.url = file ? URL.createObjectURL(file) : null;
+    this.fps = 0;
+    this.box.hidden = !file;
+    if (!file) {
+      this.video.removeAttribute("src");
+      return;
+    }
+    this.video.src = this.url;
+    this.video.addEventListener("loadeddata", () => this.measureRate(), { once: true });
+  },
+
+  /** Play a few frames muted, timing them, then go back to the first. */
+  measureRate() {
+    const video = this.video;
+    this.seek.max = String(video.duration || 0);
+    if (!video.requestVideoFrameCallback) return;
+    const times = [];
+    const step = (_now, frame) => {
+      times.push(frame.mediaTime);
+      if (times.length < 4) {
+        video.requestVideoFrameCallback(step);
+        return;
+      }
+      video.pause();
+      const gaps = times.slice(1).map((t, i) => t - times[i]).filter((gap) => gap > 0);
+      if (gaps.length) this.fps = 1 / Math.min(...gaps);
+      video.currentTime = 0;
+    };
+    video.requestVideoFrameCallback(step);
+    video.play().catch(() => {}); // a browser that will not play it: frame 0 only
+  },
+
+  frameShown() {
+    const time = this.video.currentTime;
+    if (time === 0) return 0;
+    return this.fps ? Math.round(time * this.fps) : null;
+  },
+
+  pick(event) {
+    const frame = this.frameShown();
+    if (frame === null) {
+      this.shown.value = "This browser does not tell the frame: point at the first frame";
+      return;
+    }
+    const rect = this.video.getBoundingClientRect();
+    const fraction = (value) => Math.min(1, Math.max(0, Math.round(value * 1000) / 1000));
+    this.point = {
+      frame,
+      x: fraction((event.clientX - rect.left) / rect.width),
+      y: fraction((event.clientY - rect.top) / rect.height),
+    };
+    this.mark.style.left = `${this.point.x * 100}%`;
+    this.mark.style.top = `${this.point.y * 100}%`;
+    this.mark.hidden = false;
+    this.clearButton.hidden = false;
+    this.shown.value = `Face at x ${this.point.x}, y ${this.point.y} in frame ${frame}`;
+  },
+
+  clear() {
+    this.point = null;
+    this.mark.hidden = true;
+    this.clearButton.hidden = true;
+    this.shown.value = "No face pointed at";
+  },
+};
+speakerPick.video.addEventListener("click", (event) => speakerPick.pick(event));
+speakerPick.seek.addEventListener("input", () => {
+  speakerPick.video.currentTime = Number(speakerPick.seek.value);
+  speakerPick.clear(); // a point belongs to its frame
+});
+speakerPick.clearButton.addEventListener("click", () => speakerPick.clear());
+
 const uploadForm = $("#upload-form");
+uploadForm.video.addEventListener("change", () => speakerPick.load(uploadForm.video.files[0]));
+uploadForm.addEventListener("reset", () => speakerPick.load(null));
 uploadForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const meter = $("#upload-progress"); // outside the form, so its reset leaves the 100 % shown
@@ -123,7 +216,9 @@ uploadForm.addEventListener("submit", (event) => {
   const body = new FormData(); // File objects: the browser streams them from disk
   body.append("video", uploadForm.video.files[0]);
   body.append("audio", uploadForm.audio.files[0]);
-  for (const [name, value] of Object.entries(options(uploadForm))) body.append(name, String(value));
+  for (const [name, value] of Object.entries(options(uploadForm))) {
+    body.append(name, typeof value === "object" ? JSON.stringify(value) : String(value));
+  }
   shown(0);
   meter.hidden = false;
   submitting(uploadForm, async () => {

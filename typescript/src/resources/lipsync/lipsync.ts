@@ -37,6 +37,18 @@ export interface LipsyncEstimate {
   processing_seconds: number;
 }
 
+/** A point on a face in one frame of the source video: the face to re-animate. */
+export interface SpeakerPoint {
+  /** The source video's frame (0-based, at its own frame rate). */
+  frame: number;
+
+  /** From the left edge, as a fraction (0-1) of the picture's width. */
+  x: number;
+
+  /** From the top edge, as a fraction (0-1) of the picture's height. */
+  y: number;
+}
+
 export interface LipsyncGenerateParams {
   /** Exactly one video input and one audio input (order does not matter). */
   inputs: Array<LipsyncGenerateParams.Input>;
@@ -66,6 +78,11 @@ export interface LipsyncGenerateParams {
    * language the server's espeak-ng does not read, the transcript is not used and the `notes`
    * say so. */
   transcript_language?: string;
+
+  /** The person to re-animate, pointed at: a point on their face in one source frame.
+   * Overrides active speaker detection; the person is followed into other shots only where
+   * they are recognised (the finished request's `notes` say where not). */
+  speaker?: SpeakerPoint;
 }
 
 export namespace LipsyncGenerateParams {
@@ -110,6 +127,11 @@ export interface LipsyncGenerateWithMediaParams {
    * language the server's espeak-ng does not read, the transcript is not used and the `notes`
    * say so. */
   transcript_language?: string;
+
+  /** The person to re-animate, pointed at: a point on their face in one source frame.
+   * Overrides active speaker detection; the person is followed into other shots only where
+   * they are recognised (the finished request's `notes` say where not). */
+  speaker?: SpeakerPoint;
 }
 
 /** A fresh UUID: the global Web Crypto where there is one (browsers, Node 19+), else Node's. */
@@ -138,12 +160,16 @@ function checkInputs(body: LipsyncGenerateParams): void {
   }
 }
 
-/** The upload's multipart body (streamed): the options as text fields, then the two files. */
+/** The upload's multipart body (streamed): the options as text fields (an object, `speaker`,
+ * as JSON text), then the two files. */
 async function mediaBody(body: LipsyncGenerateWithMediaParams): Promise<MultipartBody> {
   const { video, audio, ...fields } = body;
   const text = Object.entries(fields)
-    .filter((entry): entry is [string, string | boolean] => entry[1] !== undefined)
-    .map(([name, value]) => ({ name, value: String(value) }));
+    .filter((entry): entry is [string, string | boolean | SpeakerPoint] => entry[1] !== undefined)
+    .map(([name, value]) => ({
+      name,
+      value: typeof value === 'object' ? JSON.stringify(value) : String(value),
+    }));
   const file = (name: 'video' | 'audio', value: Uploadable | undefined) => {
     if (value === undefined || value === null) throw new ChamelaionError(`${name} is required`);
     return { name, file: value instanceof UploadFile ? value : new UploadFile(value) };

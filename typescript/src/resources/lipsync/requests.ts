@@ -5,6 +5,7 @@ import { sleep } from '../../core.js';
 import { downloadFile, type DownloadOptions } from '../../download.js';
 import { APIStatusError, ChamelaionError, WaitTimeoutError } from '../../errors.js';
 import { PagePromise, RequestsPage } from '../../pagination.js';
+import type { SpeakerPoint } from './lipsync.js';
 
 const LIST_PATH = '/v1/lipsync/requests';
 const DEFAULT_WAIT_TIMEOUT = 600_000;
@@ -50,6 +51,9 @@ export interface LipsyncRequest {
 
   /** Client-provided identifier for this request. */
   reference_id?: string;
+
+  /** The speaker point the request was made with, if any. */
+  speaker?: SpeakerPoint;
 
   /** Request processing start time in UTC. */
   started_at?: string;
