@@ -81,8 +81,15 @@ def test_with_the_flag_the_largest_face_is_used(
 
 
 def test_a_change_of_speaker_within_a_shot_is_followed(media_dir: Path) -> None:
-    first = mediagen.phrases_with_gaps(["my mama made a map of the moon"], gap=0.2)
-    second = mediagen.phrases_with_gaps(["bob will be back by noon"], gap=0.2)
+    """Turns of about 4 s each. Shorter turns than a window (3 s) are at the detector's edge: a
+    2 s turn was followed or held by the previous speaker depending on espeak-ng's output to
+    the last sample (its synthesis varies slightly with what it said before)."""
+    first = mediagen.phrases_with_gaps(
+        ["my mama made a map of the moon", "and a boat for bob"], gap=0.2
+    )
+    second = mediagen.phrases_with_gaps(
+        ["bob will be back by noon", "with maps of the sea"], gap=0.2
+    )
     quiet_first, quiet_second = mediagen.silence(first.duration), mediagen.silence(second.duration)
     seconds = first.duration + second.duration
     left = mediagen.write_one_side(
