@@ -78,6 +78,10 @@ def test_estimate_validates_as_generate_does(
         with pytest.raises(BadRequestError) as unfetched:
             client.lipsync.estimate(inputs=missing)
         assert unfetched.value.body == {"error": "failed to fetch video: HTTP 404"}
+    # Measured and refused alike, an estimate keeps nothing.
+    inputs_dir = live_api.data_dir / "inputs"
+    assert inputs_dir.is_dir()  # where they were measured
+    assert not list(inputs_dir.glob("estimate-*"))
 
 
 async def test_async_estimate(live_api: Live, short_face_video: Path, dub: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -355,6 +357,17 @@ def _fetch_for_estimate(settings: Settings, urls: dict[str, str], directory: Pat
             raise ApiError(400, errors.FETCH_FAILED.format(kind=kind, reason=exc)) from exc
 
 
+@contextmanager
+def _estimate_dir(state: AppState) -> Iterator[Path]:
+    """Where an estimate's inputs are measured (not created here), removed whatever happens:
+    an estimate keeps nothing. Under the inputs folder, so the reaper finds what a kill left."""
+    directory = Storage(state.settings).input_dir(f"estimate-{uuid.uuid4()}")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _estimate_files(settings: Settings, options: JobOptions, video: Path, audio: Path) -> Any:
     _check_uploads(video, audio, options)
     return estimate(settings, options, video, audio).model_dump()
@@ -378,16 +391,13 @@ async def estimate_from_urls(
         raise ApiError(415, errors.NOT_JSON)
     raw = await _read_json_body(request)
     body, video_url, audio_url = validate_generate(raw, state.settings.allow_private_urls)
-    directory = Storage(state.settings).input_dir(f"estimate-{uuid.uuid4()}")
-    directory.mkdir(parents=True)
-    try:
+    with _estimate_dir(state) as directory:
+        directory.mkdir(parents=True)
         urls = {"video": video_url, "audio": audio_url}
         await run_in_threadpool(_fetch_for_estimate, state.settings, urls, directory)
         answer = await run_in_threadpool(
             _estimate_files, state.settings, body, directory / "video", directory / "audio"
         )
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
     return JSONResponse(answer)
 
 
@@ -404,10 +414,7 @@ async def estimate_with_media(
 ) -> JSONResponse:
     state = app_state(request)
     _require_room(state)
-    directory = Storage(state.settings).input_dir(f"estimate-{uuid.uuid4()}")
-    try:
+    with _estimate_dir(state) as directory:
         _form, options, video, audio = await _receive_media(request, state, directory)
         answer = await run_in_threadpool(_estimate_files, state.settings, options, video, audio)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
     return JSONResponse(answer)
