@@ -418,6 +418,7 @@ def main() -> int:
 
         torch.set_num_threads(1)
         rng = np.random.default_rng(args.seed)
+        footage.report_missing()
         clips = footage.training_clips(clear_terms_only=not args.all)
         seconds = sum(footage.load(c).seconds for c in clips)
         print(f"training on {len(clips)} clips, {seconds:.0f} s", flush=True)
@@ -497,7 +498,8 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
         "",
         "## Training clips",
         "",
-        "Third-party media, never committed: read from `../shared/footage/` (its `SOURCES.md`).",
+        "Third-party media, never committed: read from `../shared/footage/` and, for the clips",
+        "found later, `../footage-extra/` (each folder's `SOURCES.md`).",
         "",
         "| clip | seconds | lag (ms) | terms | from |",
         "|---|---|---|---|---|",
