@@ -130,6 +130,14 @@ CLIPS: tuple[Clip, ...] = (
             )
         )
     ),
+    Clip(
+        "headpose_31.mp4",
+        "headpose-31",
+        "en",
+        NOT_STATED,
+        "yiranran/Audio-driven-TalkingFace-HeadPose @8ebc0283: Data/31.mp4",
+        extra=True,
+    ),
     Clip("styletalk_andrew_clip_1.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
     Clip("styletalk_andrew_clip_2.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
     Clip("styletalk_feifeili_clip1.mp4", "feifeili", "en", NOT_STATED, _STYLETALK),
