@@ -418,6 +418,7 @@ def main() -> int:
 
         torch.set_num_threads(1)
         rng = np.random.default_rng(args.seed)
+        footage.report_missing()
         clips = footage.training_clips(clear_terms_only=not args.all)
         seconds = sum(footage.load(c).seconds for c in clips)
         print(f"training on {len(clips)} clips, {seconds:.0f} s", flush=True)
@@ -497,7 +498,8 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
         "",
         "## Training clips",
         "",
-        "Third-party media, never committed: read from `../shared/footage/` (its `SOURCES.md`).",
+        "Third-party media, never committed: read from `../shared/footage/` and, for the clips",
+        "found later, `../footage-extra/` (each folder's `SOURCES.md`).",
         "",
         "| clip | seconds | lag (ms) | terms | from |",
         "|---|---|---|---|---|",
@@ -509,6 +511,8 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
     ]
     lines += [
         "",
+        f"In all {len(clips)} clips, {sum(footage.load(c).seconds for c in clips):.0f} s.",
+        "",
         "Lag: how long after a sound the clip's mouth takes its shape, measured against the",
         "other training speakers (`clip_lags`); sources disagree by up to a quarter of a second,",
         "so training pairs each clip's frames with the sound its own lag earlier.",
@@ -518,18 +522,37 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
         "Shipped weights learn only from clips whose terms allow it: public-domain US government",
         "addresses and the GRID corpus (CC BY 4.0). `--all` adds clips whose terms are not",
         "stated; that model is measured for comparison and not shipped.",
+    ]
+    checks = footage.validation_clips(not args.all)
+    if checks:
+        lines += [
+            "",
+            "## Validation clips (chosen on, never learned from)",
+            "",
+            "| clip | seconds | terms | from |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c.name} | {footage.load(c).seconds:.1f} | {c.terms} | {c.source} |" for c in checks
+        ]
+    held_out = {c.name: c for c in footage.held_out_clips()}
+    lines += [
         "",
         "## Held-out speakers (never trained on)",
         "",
         "Pearson r at lag 0 between the model's prediction and the true mouth, per video frame,",
         "before rendering (the rendered output is measured by `bench/realspeech.py`).",
         "",
-        "| clip | " + " | ".join(PARAM_NAMES) + " |",
-        "|---|" + "---|" * len(PARAM_NAMES),
+        "| clip | " + " | ".join(PARAM_NAMES) + " | terms | from |",
+        "|---|" + "---|" * (len(PARAM_NAMES) + 2),
     ]
-    lines += [f"| {n} | " + " | ".join(f"{r:.2f}" for r in rs) + " |" for n, rs in results.items()]
+    lines += [
+        f"| {n} | " + " | ".join(f"{r:.2f}" for r in rs)
+        + f" | {held_out[n].terms} | {held_out[n].source} |"
+        for n, rs in results.items()
+    ]  # fmt: skip
     mean = np.nanmean(np.array(list(results.values())), axis=0)
-    lines += ["| mean | " + " | ".join(f"{r:.2f}" for r in mean) + " |", ""]
+    lines += ["| mean | " + " | ".join(f"{r:.2f}" for r in mean) + " | | |", ""]
     path.write_text("\n".join(lines))
 
 

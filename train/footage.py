@@ -1,8 +1,12 @@
 """Real talking-head footage: which clips exist, what may be done with them, and their landmarks.
 
-The clips live outside the repository (`../shared/footage/`, or `$CHAMELAION_FOOTAGE`): they are
-third-party media and are never committed. This module is the manifest the training scripts,
-the benchmarks and the real-footage tests share:
+The clips live outside the repository: they are third-party media and are never committed. Most
+are in `../shared/footage/` (or `$CHAMELAION_FOOTAGE`), which every machine that measures has;
+clips found later (`extra=True`) are in a second folder, `../footage-extra/` (or
+`$CHAMELAION_FOOTAGE_EXTRA`), which a machine may lack: a clip that is absent is left out of
+training and measuring (`available`), and the training scripts print which (`report_missing`).
+Nothing held out lives there, so the held-out figures and the tests never depend on it. This
+module is the manifest the training scripts, the benchmarks and the real-footage tests share:
 
 - every clip with its provenance terms, language and speaker, and its role: `train` clips may
   be learned from; `held_out` clips never are, so figures measured on them say something;
@@ -45,10 +49,11 @@ class Clip:
     terms: str
     source: str  # repository @ commit: path
     held_out: bool = False
+    extra: bool = False  # in the second folder (`extra_footage_dir`), which a machine may lack
 
     @property
     def path(self) -> Path:
-        return footage_dir() / self.name
+        return (extra_footage_dir() if self.extra else footage_dir()) / self.name
 
     @property
     def clear_terms(self) -> bool:
@@ -60,6 +65,8 @@ _EDTALK = "tanshuai0219/EDTalk @06a9a968: test_data/"
 _RETALKING = "OpenTalker/video-retalking @d32e8e58: examples/face/"
 _GRID = "rizkiarm/LipNet @bec592aa: evaluation/samples/GRID/"
 _MEAD = "filby89/spectre @0b339a84: samples/MEAD/"
+_SADTALKER = "OpenTalker/SadTalker @cd4c0465: examples/ref_video/"
+_GRID_UPLOADS = "AnshSareen/Deep-Learning-Based-Lip-Reading @562907f7: backend/uploads/videos/"
 
 CLIPS: tuple[Clip, ...] = (
     # Training clips.
@@ -82,6 +89,54 @@ CLIPS: tuple[Clip, ...] = (
             "sbwe5n",
             "swiz3n",
         )
+    ),
+    # Training clips in the second folder (found 2026-12-02, see its SOURCES.md). HDTF's
+    # "WDA" clips are Weekly Democratic Addresses: official videos of members of Congress, as
+    # edtalk_pose_source2 is; Trump_10s is an Oval Office address.
+    Clip(
+        "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4",
+        "ocasio-cortez",
+        "en",
+        PUBLIC_DOMAIN,
+        _SADTALKER,
+        extra=True,
+    ),
+    Clip("sadtalker_WDA_KatieHill_000.mp4", "hill", "en", PUBLIC_DOMAIN, _SADTALKER, extra=True),
+    Clip(
+        "mimictalk_Trump_10s.mp4",
+        "trump",
+        "en",
+        PUBLIC_DOMAIN,
+        "yerfor/MimicTalk @44bde25e: data/raw/examples/Trump_10s.mp4",
+        extra=True,
+    ),
+    Clip(
+        "grid/id2_vcd_swwp2s.mpg",
+        "grid-s2",
+        "en",
+        GRID_TERMS,
+        "rizkiarm/LipNet @bec592aa: evaluation/samples/id2_vcd_swwp2s.mpg",
+        extra=True,
+    ),
+    *(
+        Clip(f"grid/{n}.mpg", f"grid-upload-{k}", "en", GRID_TERMS, _GRID_UPLOADS, extra=True)
+        for k, n in enumerate(
+            (
+                "video_20251208_015857_cac80689",
+                "video_20251208_032621_6a59e295",
+                "video_20251208_032953_826b5db2",
+                "video_20251208_120232_93ae3d4b",
+                "video_20251208_122715_edff7a1c",
+            )
+        )
+    ),
+    Clip(
+        "headpose_31.mp4",
+        "headpose-31",
+        "en",
+        NOT_STATED,
+        "yiranran/Audio-driven-TalkingFace-HeadPose @8ebc0283: Data/31.mp4",
+        extra=True,
     ),
     Clip("styletalk_andrew_clip_1.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
     Clip("styletalk_andrew_clip_2.mp4", "andrew", "en", NOT_STATED, _STYLETALK),
@@ -142,12 +197,25 @@ def footage_dir() -> Path:
     return Path(os.environ.get("CHAMELAION_FOOTAGE", ROOT.parent / "shared" / "footage"))
 
 
+def extra_footage_dir() -> Path:
+    return Path(os.environ.get("CHAMELAION_FOOTAGE_EXTRA", ROOT.parent / "footage-extra"))
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("CHAMELAION_CACHE", ROOT / ".cache")) / "footage"
 
 
 def available(clips: tuple[Clip, ...] | list[Clip] = CLIPS) -> list[Clip]:
     return [c for c in clips if c.path.exists()]
+
+
+def report_missing(clips: tuple[Clip, ...] | list[Clip] = CLIPS) -> None:
+    """Say which clips of the manifest this machine lacks: a model trained here learns without
+    them, and its data card lists only what it learned from."""
+    missing = [c for c in clips if not c.path.exists()]
+    if missing:
+        print(f"skipped {len(missing)} clips absent on this machine: "
+              + ", ".join(str(c.path) for c in missing), flush=True)  # fmt: skip
 
 
 def training_clips(clear_terms_only: bool) -> list[Clip]:
@@ -225,6 +293,7 @@ def extract_landmarks(path: Path, fps: Fraction) -> np.ndarray:
 if __name__ == "__main__":
     # python train/footage.py [--part K/N]: extract (and cache) every available clip.
     part, parts = 0, 1
+    report_missing()
     if len(sys.argv) == 3 and sys.argv[1] == "--part":
         part, parts = (int(x) for x in sys.argv[2].split("/"))
     for k, c in enumerate(available()):

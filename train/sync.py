@@ -347,6 +347,7 @@ def main() -> int:
     parser.add_argument("--no-augment", action="store_true", help="no mirroring or scaling")
     parser.add_argument("--out", type=Path, default=sync.WEIGHTS)
     args = parser.parse_args()
+    footage.report_missing()
     clear = footage.training_clips(clear_terms_only=True)
     everything = footage.training_clips(clear_terms_only=False)
     lags = timing_lags(everything, footage.validation_clips(clear_terms_only=True), args)
