@@ -21,6 +21,7 @@ import contextlib
 import functools
 import itertools
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -37,6 +38,7 @@ from chamelaion.engine.articulation import articulate, jaw_drop
 from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import NoFaceError, TranscriptTooLongError
 from chamelaion.engine.faces import (
+    LANDMARK_COUNT,
     FaceTrack,
     PoseTrack,
     apply_affine,
@@ -59,6 +61,7 @@ from chamelaion.engine.options import (
     ProgressCallback,
 )
 from chamelaion.engine.render import MouthRenderer, WarpMesh, WarpRenderer, build_mesh
+from chamelaion.engine.rows import CHUNK_ROWS, RowFolder
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.segments import (
     SEGMENT_SECONDS,
@@ -73,6 +76,10 @@ from chamelaion.engine.speaker import FaceChoice, SourceSpeech, choose_faces
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
+# A face's typical shape (its mesh's rest) is the median of this many of its frames at most,
+# gathered this many bytes at a time.
+_TYPICAL_FRAMES = 9000
+_TYPICAL_BYTES = 4 << 20
 _T = TypeVar("_T")
 
 
@@ -152,10 +159,32 @@ def prepare(
     audio: str | Path,
     options: LipsyncOptions | None = None,
     report: _Reporter | None = None,
+    folder: Path | None = None,
 ) -> RenderPlan:
     """The whole-job part: check the inputs, analyse the video, fit the audio to it, and decide
-    every output frame's source frame, face and mouth."""
-    options = options or LipsyncOptions()
+    every output frame's source frame, face and mouth.
+
+    `folder` (the job's work dir) receives what grows with the video's length: the faces'
+    landmarks while scanning (`scan/`, removed at the end) and the smoothed tracks the plan
+    refers to (`faces/`, read back by the frames each segment renders). Without it both go to
+    temporary directories that live as long as the plan."""
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            scan_rows, face_rows = RowFolder.temporary(), RowFolder.temporary()
+        else:
+            scan_rows, face_rows = RowFolder(folder / "scan"), RowFolder(folder / "faces")
+            stack.callback(shutil.rmtree, scan_rows.path, ignore_errors=True)
+        return _prepare(video, audio, options or LipsyncOptions(), report, scan_rows, face_rows)
+
+
+def _prepare(
+    video: str | Path,
+    audio: str | Path,
+    options: LipsyncOptions,
+    report: _Reporter | None,
+    scan_rows: RowFolder,
+    face_rows: RowFolder,
+) -> RenderPlan:
     report = report or _Reporter(None)
     video_info = media.probe(video)
     media.check_video(video_info, options)
@@ -172,7 +201,7 @@ def prepare(
     model = get_model(options.model)
     foretold = len(plan_frames(options.sync_mode, video_info.frame_count, fps, audio_seconds))
     early_mouths = _in_background(lambda: _mouth_track(samples, fps, foretold, model, guide))
-    analysis = analyse_video(video, options, report, video_info)
+    analysis = analyse_video(video, options, report, video_info, scan_rows)
     plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
     mouths = early_mouths()
     if len(mouths) != len(plan):
@@ -182,7 +211,7 @@ def prepare(
     speaks = _source_speaks(analysis)
     picture = media.even_size(video_info.width, video_info.height)
     faces = {
-        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks, picture)
+        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks, picture, face_rows)
         for t in analysis.tracks
         if t.key in animate
     }
@@ -265,7 +294,7 @@ class SegmentedJob:
         if saved is not None:
             plan, segments = saved
         else:
-            plan = prepare(video, audio, options, report)
+            plan = prepare(video, audio, options, report, work.path)
             segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
             work.save(plan, segments)
         return cls(work, plan, segments, report)
@@ -339,8 +368,10 @@ def analyse_video(
     options: LipsyncOptions | None = None,
     report: _Reporter | None = None,
     info: media.MediaInfo | None = None,
+    folder: RowFolder | None = None,
 ) -> VideoAnalysis:
-    """The analysis pass: faces, shots, and which face to re-animate in each source frame."""
+    """The analysis pass: faces, shots, and which face to re-animate in each source frame.
+    The tracks' landmarks go to row files in `folder` (a temporary one by default)."""
     options = options or LipsyncOptions()
     info = info or media.probe(video)
     media.require_video(info, "video input")
@@ -354,7 +385,7 @@ def analyse_video(
             done = next(counted)
             report("analysis", done, max(info.frame_count, done))
 
-    scan = scan_faces(video, fps, info.frame_count, on_frame)
+    scan = scan_faces(video, fps, info.frame_count, on_frame, folder)
     if not scan.tracks:
         raise NoFaceError()
     frames = scan.frames
@@ -466,12 +497,13 @@ class _FaceModel:
         fps: float,
         speaks: bool,
         picture: tuple[int, int],
+        folder: RowFolder,
     ) -> _FaceModel:
-        poses = smooth_track(track)
-        params = mouth_params(poses.shapes)
+        poses = smooth_track(track, folder=folder)
+        params = np.concatenate([mouth_params(rows) for _, rows in poses.shapes.chunks()])
         speaker = speaker_mouth(params, poses.found, fps, speaks)
         rest_width = float(np.median(params[poses.found, WIDTH]))
-        mesh = build_mesh(np.median(poses.shapes[poses.found], axis=0))
+        mesh = build_mesh(_typical_shape(poses))
         return cls(poses, speaker, rest_width, bank if bank else None, mesh, picture)
 
     def target(self, source_index: int, mouths: SpeechTrack, out_index: int) -> _Target | None:
@@ -532,6 +564,23 @@ class _FaceModel:
         samples = [rgb[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in points]
         skin = np.mean(samples, axis=0).astype(np.float64)
         return WarpRenderer(self.mesh, MouthLighting.from_skin(skin), self.bank)
+
+
+def _typical_shape(poses: PoseTrack) -> np.ndarray:
+    """The median shape of the frames where the face is found (of at most `_TYPICAL_FRAMES`
+    of them, evenly spread, in a long track), gathered a block of landmarks at a time: never
+    the whole track in memory."""
+    found = np.flatnonzero(poses.found)
+    if len(found) > _TYPICAL_FRAMES:
+        found = found[np.linspace(0, len(found) - 1, _TYPICAL_FRAMES).round().astype(int)]
+    shape = np.empty((LANDMARK_COUNT, 2), np.float32)
+    block = max(1, _TYPICAL_BYTES // max(1, len(found) * 2 * 4))
+    for first in range(0, LANDMARK_COUNT, block):
+        columns = slice(first, first + block)
+        rows = [poses.shapes.take(found[k : k + CHUNK_ROWS])[:, columns]
+                for k in range(0, len(found), CHUNK_ROWS)]  # fmt: skip
+        shape[columns] = np.median(np.concatenate(rows), axis=0)
+    return shape
 
 
 @dataclass(frozen=True)
