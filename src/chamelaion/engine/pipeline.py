@@ -195,17 +195,21 @@ def _prepare(
 
     # The new audio's mouth track needs only the output's length, which the probe foretells:
     # it is computed on its own thread while the faces are scanned, and again afterwards only
-    # if the video decoded to another frame count than the probe said.
+    # if the video decoded to another frame count than the probe said (the audio read again
+    # then: held all along, its samples, 64 KB a second, would add to the scan's memory).
     samples = media.read_audio(audio)
     audio_seconds = len(samples) / media.ANALYSIS_SAMPLE_RATE
     model = get_model(options.model)
     foretold = len(plan_frames(options.sync_mode, video_info.frame_count, fps, audio_seconds))
-    early_mouths = _in_background(lambda: _mouth_track(samples, fps, foretold, model, guide))
+    early_mouths = _in_background(
+        functools.partial(_mouth_track, samples, fps, foretold, model, guide)
+    )
+    del samples  # the thread's until it is done
     analysis = analyse_video(video, options, report, video_info, scan_rows)
     plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
     mouths = early_mouths()
     if len(mouths) != len(plan):
-        mouths = _mouth_track(samples, fps, len(plan), model, guide)
+        mouths = _mouth_track(media.read_audio(audio), fps, len(plan), model, guide)
     chosen = np.array([-1 if t is None else t.key for t in analysis.choice.faces], np.int64)
     animate = set(chosen.tolist()) - {-1}
     speaks = _source_speaks(analysis)
@@ -447,13 +451,15 @@ def _mouth_track(
 
 def _in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     """Start `work` on a thread of its own; the returned call waits for its result (or raises
-    its exception). The thread is a daemon: an analysis that fails first does not wait for it."""
+    its exception). The thread is a daemon: an analysis that fails first does not wait for it.
+    `work` is let go of once it has run, and what it held with it."""
     box: list[_T] = []
     failure: list[BaseException] = []
+    pending = [work]
 
     def run() -> None:
         try:
-            box.append(work())
+            box.append(pending.pop()())
         except BaseException as exc:  # re-raised on the caller's thread
             failure.append(exc)
 
