@@ -195,6 +195,7 @@ def main() -> None:
     if not args.quick:
         sizes += [("1080p30", 30, 1920, 1080), ("2160p25", 25, 3840, 2160)]
     rows = []
+    pairs = []  # (20 s row, long row) per size run long
     for name, fps, w, h in sizes:
         video, audio = make_fixture(folder, name, 20, fps, w, h)
         rows.append(speed_row(video, audio, name, folder))
@@ -205,11 +206,12 @@ def main() -> None:
             long_video = mediagen.loop_packets(video, folder / f"{name}-{seconds:g}s.mp4", seconds)
             long_audio = mediagen.loop_packets(audio, folder / f"{name}-{seconds:g}s.wav", seconds)
             rows.append(speed_row(long_video, long_audio, f"{name} looped", folder))
+            pairs.append((rows[-2], rows[-1]))
     report["speed"] = rows
     if args.long:
         # Memory against duration: the peak of the long input over the peak of 20 s, per size.
         memory = {}
-        for short, long in zip(rows[::2], rows[1::2], strict=True):
+        for short, long in pairs:
             peak_short, peak_long = short["engine_peak_rss_mb"], long["engine_peak_rss_mb"]
             assert isinstance(peak_short, int) and isinstance(peak_long, int)
             memory[str(short["fixture"])] = {
