@@ -1,7 +1,7 @@
 """The lip-sync pipeline: a whole-job analysis, then segments rendered independently.
 
-1. Analysis (`prepare`): decode every source frame once, keep only face landmarks (a few KB a
-   frame). Tracks are built and smoothed with the whole video known; the audio-to-mouth model
+1. Analysis (`prepare`): decode every source frame once, keep only face landmarks (3.8 KB a
+   frame per face, written to the job's work dir as they come: `rows.py`). Tracks are built and smoothed with the whole video known; the audio-to-mouth model
    turns the target audio into one mouth shape per output frame, and each re-animated face's own
    way of moving its mouth is read off the source (`mouth.speaker_mouth`). The result, a
    `RenderPlan`, decides every output frame: its source frame, its face and its mouth.
@@ -10,8 +10,8 @@
    (`segments.py`), each kept once finished (a job that died resumes from them) and renderable
    by any process; the segments are joined without re-encoding and the audio muxed once.
 
-Memory holds landmarks and per-frame numbers, never the video, so it stays flat as the input
-grows. Decoding and encoding run on their own threads (PyAV releases the GIL in the codecs),
+Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
+never the video or the landmarks, so it hardly grows with the input. Decoding and encoding run on their own threads (PyAV releases the GIL in the codecs),
 so the two cores share the work.
 """
 
