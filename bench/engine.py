@@ -3,6 +3,7 @@
     python bench/engine.py                    # 720p25, 1080p30 and 4K (2160p25), 20 s each
     python bench/engine.py --quick            # 720p25 only
     python bench/engine.py --long             # also 10 minutes of 720p25 and 1080p30 (slow)
+    python bench/engine.py --long --long-seconds 180   # the long inputs 3 minutes long instead
     python bench/engine.py --real VIDEO AUDIO # also score real footage (not committed)
 
 Each measurement runs in a child process of its own, so its peak RSS is its own, and each
@@ -63,10 +64,18 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
     logging.disable(logging.WARNING)
     start = time.perf_counter()
     frames = 0
+    work_mb: dict[str, float] = {}
     if kind == "engine":
         from chamelaion.engine import lipsync
 
-        frames = lipsync(video, audio, out).frames
+        with tempfile.TemporaryDirectory(dir=Path(out).parent) as work:
+            frames = lipsync(video, audio, out, work_dir=work).frames
+            # What the job kept on disk at its largest (just before the join): every segment
+            # and the smoothed face tracks, which the work dir keeps for resuming.
+            work_mb = {
+                "work_dir_mb": _megabytes(Path(work)),
+                "work_dir_faces_mb": _megabytes(Path(work) / "faces"),
+            }
     else:
         from chamelaion.engine import media
         from chamelaion.engine.options import LipsyncOptions
@@ -93,9 +102,19 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
     cpu = usage.ru_utime + usage.ru_stime
     print(
         json.dumps(
-            {"wall_s": wall, "cpu_s": cpu, "frames": frames, "peak_rss_mb": usage.ru_maxrss / 1024}
+            {
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "frames": frames,
+                "peak_rss_mb": usage.ru_maxrss / 1024,
+                **work_mb,
+            }
         )
     )
+
+
+def _megabytes(folder: Path) -> float:
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 1)
 
 
 def measure(kind: str, video: Path, audio: Path, out: Path) -> dict[str, float]:
@@ -126,6 +145,9 @@ def speed_row(video: Path, audio: Path, label: str, folder: Path) -> dict[str, o
         "realtime_factor": round(info.duration / engine["wall_s"], 2),
         "engine_peak_rss_mb": round(engine["peak_rss_mb"]),
         "floor_peak_rss_mb": round(floor["peak_rss_mb"]),
+        "work_dir_mb": engine["work_dir_mb"],
+        "work_dir_faces_mb": engine["work_dir_faces_mb"],
+        "output_mb": round((folder / f"{video.stem}.out.mp4").stat().st_size / 2**20, 1),
     }
 
 
@@ -152,6 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="720p25 only")
     parser.add_argument("--long", action="store_true", help="also 10-minute inputs (slow)")
+    parser.add_argument(
+        "--long-seconds", type=float, default=600.0, help="length of the long inputs (600)"
+    )
     parser.add_argument("--real", nargs=2, metavar=("VIDEO", "AUDIO"), type=Path)
     parser.add_argument("--keep", type=Path, help="folder to keep fixtures and outputs in")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -170,25 +195,28 @@ def main() -> None:
     if not args.quick:
         sizes += [("1080p30", 30, 1920, 1080), ("2160p25", 25, 3840, 2160)]
     rows = []
+    pairs = []  # (20 s row, long row) per size run long
     for name, fps, w, h in sizes:
         video, audio = make_fixture(folder, name, 20, fps, w, h)
         rows.append(speed_row(video, audio, name, folder))
         if args.long and h <= 1080:
             import mediagen
 
-            long_video = mediagen.loop_packets(video, folder / f"{name}-600s.mp4", 600)
-            long_audio = mediagen.loop_packets(audio, folder / f"{name}-600s.wav", 600)
+            seconds = args.long_seconds
+            long_video = mediagen.loop_packets(video, folder / f"{name}-{seconds:g}s.mp4", seconds)
+            long_audio = mediagen.loop_packets(audio, folder / f"{name}-{seconds:g}s.wav", seconds)
             rows.append(speed_row(long_video, long_audio, f"{name} looped", folder))
+            pairs.append((rows[-2], rows[-1]))
     report["speed"] = rows
     if args.long:
-        # Memory against duration: the peak of 10 minutes over the peak of 20 s, per size.
+        # Memory against duration: the peak of the long input over the peak of 20 s, per size.
         memory = {}
-        for short, long in zip(rows[::2], rows[1::2], strict=True):
+        for short, long in pairs:
             peak_short, peak_long = short["engine_peak_rss_mb"], long["engine_peak_rss_mb"]
             assert isinstance(peak_short, int) and isinstance(peak_long, int)
             memory[str(short["fixture"])] = {
                 "peak_rss_mb_20s": peak_short,
-                "peak_rss_mb_600s": peak_long,
+                f"peak_rss_mb_{args.long_seconds:g}s": peak_long,
                 "growth": round(peak_long / peak_short - 1, 3),
             }
         report["memory"] = memory

@@ -132,7 +132,7 @@ def test_pixels_outside_the_lower_face_are_untouched(silent_face_video: Path) ->
             builder.add(i, detect(frame))
     (track,) = builder.finish()
     poses = smooth_track(track)
-    rest = np.median(poses.shapes, axis=0)
+    rest = np.median(poses.shapes[:], axis=0)
     renderer = WarpRenderer(build_mesh(rest), MouthLighting.from_skin(np.array([200.0, 160, 140])))
     width = mouth_frame(rest).half_width * 2
     for i, source in enumerate(frames):

@@ -9,12 +9,14 @@ smoothed separately, so the head follows quick turns while the landmarks lose th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+
+from chamelaion.engine.rows import CHUNK_ROWS, RowFile, RowFolder
 
 LANDMARK_COUNT = 478
 
@@ -157,10 +159,14 @@ class LandmarkDetector:
 
 @dataclass(eq=False)  # a track is itself: compared by identity, never by its arrays
 class FaceTrack:
-    """One face followed over consecutive frames: `points[i]` is frame `start + i`, NaN if lost."""
+    """One face followed over consecutive frames: `points[i]` is frame `start + i`, NaN if lost.
+
+    The points are on disk (`rows.RowFile`, read by row, range or index like an array): they grow
+    with the video, 3.8 KB a frame. Which frames have the face is kept in memory (`found`)."""
 
     start: int
-    points: np.ndarray  # (frames, 478, 2) float32
+    points: RowFile  # (frames, 478, 2) float32
+    found: np.ndarray  # (frames,) bool: the face was found in the frame
     key: int = 0  # as returned by `TrackBuilder.add` for this track's faces
 
     @property
@@ -169,15 +175,9 @@ class FaceTrack:
         return self.start + len(self.points)
 
     def at(self, frame: int) -> np.ndarray | None:
-        if not self.start <= frame < self.end:
+        if not self.start <= frame < self.end or not self.found[frame - self.start]:
             return None
-        p = self.points[frame - self.start]
-        return None if np.isnan(p[0, 0]) else p
-
-    @property
-    def found(self) -> np.ndarray:
-        """Boolean mask of the frames where the face was found."""
-        return ~np.isnan(self.points[:, 0, 0])
+        return self.points[frame - self.start]
 
 
 class TrackBuilder:
@@ -185,14 +185,22 @@ class TrackBuilder:
 
     A track survives up to `max_gap` frames without a match; a face matching no track opens a new
     one. Frames are fed in order with `add(frame_index, faces)`, which returns each face's track
-    key (the `key` of the `FaceTrack` it ends up in).
+    key (the `key` of the `FaceTrack` it ends up in). Each track's points go to a row file in
+    `folder` as they come (a temporary folder by default), so memory holds open tracks' last
+    boxes only, however long the video.
     """
 
-    def __init__(self, max_gap: int = 12, min_iou: float = 0.3, first_key: int = 0) -> None:
+    def __init__(
+        self,
+        max_gap: int = 12,
+        min_iou: float = 0.3,
+        first_key: int = 0,
+        folder: RowFolder | None = None,
+    ) -> None:
         self.max_gap = max_gap
         self.min_iou = min_iou
-        # Open tracks: (key, start frame, points so far, last box, last frame seen).
-        self._open: list[tuple[int, int, list[np.ndarray | None], FaceBox, int]] = []
+        self._folder = folder or RowFolder.temporary()
+        self._open: list[_OpenTrack] = []
         self._closed: list[FaceTrack] = []
         self._next_key = first_key
 
@@ -201,7 +209,7 @@ class TrackBuilder:
         keys = [-1] * len(faces)
         boxes = [box_of(f) for f in faces]
         pairs = sorted(
-            ((box.iou(track[3]), fi, ti) for fi, box in enumerate(boxes)
+            ((box.iou(track.box), fi, ti) for fi, box in enumerate(boxes)
              for ti, track in enumerate(self._open)),
             reverse=True,
         )  # fmt: skip
@@ -212,42 +220,56 @@ class TrackBuilder:
                 continue
             used_faces.add(fi)
             used_tracks.add(ti)
-            key, start, points, _, _ = self._open[ti]
-            points.extend([None] * (frame - start - len(points)))
-            points.append(faces[fi])
-            self._open[ti] = (key, start, points, boxes[fi], frame)
-            keys[fi] = key
+            self._open[ti].add(frame, faces[fi], boxes[fi])
+            keys[fi] = self._open[ti].key
         still_open = []
         for ti, track in enumerate(self._open):
-            if ti in used_tracks or frame - track[4] <= self.max_gap:
+            if ti in used_tracks or frame - track.last <= self.max_gap:
                 still_open.append(track)
             else:
-                self._closed.append(_to_track(track[0], track[1], track[2]))
+                self._closed.append(track.close())
         self._open = still_open
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                self._open.append((self._next_key, frame, [face], boxes[fi], frame))
+                track = _OpenTrack(self._next_key, frame, self._folder)
+                track.add(frame, face, boxes[fi])
+                self._open.append(track)
                 keys[fi] = self._next_key
                 self._next_key += 1
         return keys
 
     def cut(self) -> None:
         """A new shot starts: no face continues across it."""
-        self._closed.extend(_to_track(t[0], t[1], t[2]) for t in self._open)
+        self._closed.extend(t.close() for t in self._open)
         self._open = []
 
     def finish(self) -> list[FaceTrack]:
-        tracks = self._closed + [_to_track(t[0], t[1], t[2]) for t in self._open]
+        tracks = self._closed + [t.close() for t in self._open]
         self._open, self._closed = [], []
         return sorted(tracks, key=lambda t: t.start)
 
 
-def _to_track(key: int, start: int, points: list[np.ndarray | None]) -> FaceTrack:
-    array = np.full((len(points), LANDMARK_COUNT, 2), np.nan, dtype=np.float32)
-    for i, p in enumerate(points):
-        if p is not None:
-            array[i] = p
-    return FaceTrack(start, array, key)
+class _OpenTrack:
+    """A track still being built: its rows written so far, its last box and frame."""
+
+    def __init__(self, key: int, start: int, folder: RowFolder) -> None:
+        self.key = key
+        self.start = start
+        self.last = start
+        self.box = FaceBox(0.0, 0.0, 0.0, 0.0)
+        self._rows = folder.writer(f"track-{key}", (LANDMARK_COUNT, 2))
+        self._found: list[bool] = []
+
+    def add(self, frame: int, face: np.ndarray, box: FaceBox) -> None:
+        missing = frame - self.start - self._rows.count
+        self._rows.append_missing(missing)
+        self._found.extend([False] * missing)
+        self._rows.append(face)
+        self._found.append(True)
+        self.box, self.last = box, frame
+
+    def close(self) -> FaceTrack:
+        return FaceTrack(self.start, self._rows.close(), np.array(self._found, bool), self.key)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -284,16 +306,14 @@ class PoseTrack:
 
     `poses[i]` maps canonical coordinates to frame `start + i`; `shapes[i]` is the face in
     canonical coordinates, in which the eyes are level and one unit is the distance between the
-    outer eye corners. Frames where the face was lost hold NaN.
+    outer eye corners. Frames where the face was lost hold NaN. The shapes are on disk (a row
+    file, 3.8 KB a frame), the poses (48 bytes a frame) in memory.
     """
 
     start: int
     poses: np.ndarray  # (frames, 2, 3)
-    shapes: np.ndarray  # (frames, 478, 2)
-
-    @property
-    def found(self) -> np.ndarray:
-        return ~np.isnan(self.shapes[:, 0, 0])
+    shapes: RowFile  # (frames, 478, 2) float32
+    found: np.ndarray  # (frames,) bool
 
     def points(self, i: int) -> np.ndarray:
         """Smoothed landmarks of track frame i in frame pixel coordinates."""
@@ -312,34 +332,56 @@ def canonical_frame(points: np.ndarray) -> np.ndarray:
 
 
 def smooth_track(
-    track: FaceTrack, pose_sigma: float = 1.5, shape_sigma: float = 1.0, fill_gap: int = 2
+    track: FaceTrack,
+    pose_sigma: float = 1.5,
+    shape_sigma: float = 1.0,
+    fill_gap: int = 2,
+    folder: RowFolder | None = None,
 ) -> PoseTrack:
-    """Zero-phase smoothing of a track, after filling short gaps by interpolation.
+    """Zero-phase smoothing of a track, after filling short gaps by interpolation; the smoothed
+    shapes go to a row file in `folder` (a temporary one by default).
 
     Gaps of up to `fill_gap` frames are bridged (a face lost for a frame or two would otherwise
     make its mouth snap back to the source's for that frame); longer gaps stay lost and are
     smoothed as separate runs, so nothing bleeds across them.
+
+    Two passes over the track a chunk at a time, so memory does not grow with its length: the
+    poses first (small, kept whole), then the shapes, each chunk read with the filter's reach
+    on either side, so every smoothed shape is exactly what filtering the whole run gives.
     """
-    points = _fill_short_gaps(track.points, fill_gap)
-    found = ~np.isnan(points[:, 0, 0])
-    n = len(points)
+    gaps = _short_gaps(track.found, fill_gap)
+    found = track.found.copy()
+    for gap in gaps:
+        found[gap] = True
+    n = len(found)
+    raw_poses = np.full((n, 2, 3), np.nan)
     reference = None
-    poses = np.full((n, 2, 3), np.nan)
-    shapes = np.full((n, LANDMARK_COUNT, 2), np.nan, dtype=np.float32)  # 4 KB a frame
-    for i in np.flatnonzero(found):
-        to_canonical = canonical_frame(points[i])
-        if reference is None:
-            reference = apply_affine(to_canonical, points[i])[list(RIGID_POINTS)]
-        # Refine with all rigid points, not just the eye corners, for a steadier pose.
-        pose = fit_similarity(reference, points[i][list(RIGID_POINTS)])
-        poses[i] = pose
-        shapes[i] = apply_affine(invert_affine(pose), points[i])
+    for first, points in _filled_chunks(track, gaps, 0, n):
+        for k in np.flatnonzero(found[first : first + len(points)]):
+            if reference is None:
+                reference = apply_affine(canonical_frame(points[k]), points[k])[list(RIGID_POINTS)]
+            # Refine with all rigid points, not just the eye corners, for a steadier pose.
+            raw_poses[first + k] = fit_similarity(reference, points[k][list(RIGID_POINTS)])
+    poses = raw_poses.copy()
+    reach = int(4.0 * shape_sigma + 0.5) + 1  # gaussian_filter1d's radius (truncate 4), and one
+    shapes = (folder or RowFolder.temporary()).writer("shapes", (LANDMARK_COUNT, 2))
     for run in _runs(found):
-        poses[run] = _smooth_pose(poses[run], pose_sigma)
-        shapes[run] = gaussian_filter1d(
-            shapes[run], shape_sigma, axis=0, mode="nearest", output=np.float32
-        )
-    return PoseTrack(track.start, poses, shapes)
+        shapes.append_missing(run.start - shapes.count)
+        poses[run] = _smooth_pose(raw_poses[run], pose_sigma)
+        for a in range(run.start, run.stop, CHUNK_ROWS):
+            b = min(a + CHUNK_ROWS, run.stop)
+            lo, hi = max(run.start, a - reach), min(run.stop, b + reach)
+            window = np.empty((hi - lo, LANDMARK_COUNT, 2), np.float32)
+            for first, points in _filled_chunks(track, gaps, lo, hi):
+                for k, row in enumerate(points):
+                    i = first + k
+                    window[i - lo] = apply_affine(invert_affine(raw_poses[i]), row)
+            smoothed = gaussian_filter1d(
+                window, shape_sigma, axis=0, mode="nearest", output=np.float32
+            )
+            shapes.append(smoothed[a - lo : b - lo])
+    shapes.append_missing(n - shapes.count)
+    return PoseTrack(track.start, poses, shapes.close(), found)
 
 
 def _smooth_pose(poses: np.ndarray, sigma: float) -> np.ndarray:
@@ -364,17 +406,32 @@ def _runs(mask: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _fill_short_gaps(points: np.ndarray, max_gap: int) -> np.ndarray:
-    """Bridge gaps of up to `max_gap` frames by linear interpolation (copying only if any)."""
-    found = ~np.isnan(points[:, 0, 0])
-    out = points
-    for gap in _runs(~found):
-        before, after = gap.start - 1, gap.stop
-        if gap.stop - gap.start > max_gap or before < 0 or after >= len(points):
-            continue
-        if out is points:
-            out = points.copy()
-        for k, i in enumerate(range(gap.start, gap.stop), start=1):
-            w = k / (gap.stop - gap.start + 1)
-            out[i] = (1 - w) * points[before] + w * points[after]
-    return out
+def _short_gaps(found: np.ndarray, max_gap: int) -> list[slice]:
+    """The gaps of up to `max_gap` frames with the face found on both sides: bridged."""
+    return [
+        gap
+        for gap in _runs(~found)
+        if gap.stop - gap.start <= max_gap and gap.start > 0 and gap.stop < len(found)
+    ]
+
+
+def _filled_chunks(
+    track: FaceTrack, gaps: list[slice], start: int, stop: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The track's points [start, stop) a chunk at a time, the short `gaps` bridged by linear
+    interpolation between the frames on either side."""
+    starts = np.array([gap.start for gap in gaps], np.int64)
+    longest = max((gap.stop - gap.start for gap in gaps), default=0)
+    for first, points in track.points.chunks(start, stop):
+        last = first + len(points)
+        # The gaps are in order: those touching this chunk start at most `longest` before it.
+        lo, hi = np.searchsorted(starts, [first - longest, last])
+        for gap in gaps[lo:hi]:
+            if gap.stop <= first or gap.start >= last:
+                continue
+            before, after = track.points[gap.start - 1], track.points[gap.stop]
+            for k, i in enumerate(range(gap.start, gap.stop), start=1):
+                if first <= i < last:
+                    w = k / (gap.stop - gap.start + 1)
+                    points[i - first] = (1 - w) * before + w * after
+        yield first, points

@@ -1,18 +1,19 @@
 """The lip-sync pipeline: a whole-job analysis, then segments rendered independently.
 
-1. Analysis (`prepare`): decode every source frame once, keep only face landmarks (a few KB a
-   frame). Tracks are built and smoothed with the whole video known; the audio-to-mouth model
-   turns the target audio into one mouth shape per output frame, and each re-animated face's own
-   way of moving its mouth is read off the source (`mouth.speaker_mouth`). The result, a
-   `RenderPlan`, decides every output frame: its source frame, its face and its mouth.
+1. Analysis (`prepare`): decode every source frame once, keep only face landmarks (3.8 KB a
+   frame per face, written to the job's work dir as they come: `rows.py`). Tracks are built and
+   smoothed with the whole video known; the audio-to-mouth model turns the target audio into
+   one mouth shape per output frame, and each re-animated face's own way of moving its mouth
+   is read off the source (`mouth.speaker_mouth`). The result, a `RenderPlan`, decides every
+   output frame: its source frame, its face and its mouth.
 2. Render (`render_frames`): decode again, re-shape the chosen face's lower face in each frame.
    Any span of output frames renders from the plan alone, so the output is rendered in segments
    (`segments.py`), each kept once finished (a job that died resumes from them) and renderable
    by any process; the segments are joined without re-encoding and the audio muxed once.
 
-Memory holds landmarks and per-frame numbers, never the video, so it stays flat as the input
-grows. Decoding and encoding run on their own threads (PyAV releases the GIL in the codecs),
-so the two cores share the work.
+Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
+never the video or the landmarks, so it hardly grows with the input. Decoding and encoding run
+on their own threads (PyAV releases the GIL in the codecs), so the two cores share the work.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import functools
 import itertools
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -37,6 +39,7 @@ from chamelaion.engine.articulation import articulate, jaw_drop
 from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.errors import NoFaceError, TranscriptTooLongError
 from chamelaion.engine.faces import (
+    LANDMARK_COUNT,
     FaceTrack,
     PoseTrack,
     apply_affine,
@@ -59,6 +62,7 @@ from chamelaion.engine.options import (
     ProgressCallback,
 )
 from chamelaion.engine.render import MouthRenderer, WarpMesh, WarpRenderer, build_mesh
+from chamelaion.engine.rows import CHUNK_ROWS, RowFolder
 from chamelaion.engine.scan import scan_faces
 from chamelaion.engine.segments import (
     SEGMENT_SECONDS,
@@ -73,6 +77,10 @@ from chamelaion.engine.speaker import FaceChoice, Pointed, SourceSpeech, choose_
 from chamelaion.engine.timeline import deliver, plan_frames
 
 _CHEEK_POINTS = (50, 280, 101, 330)
+# A face's typical shape (its mesh's rest) is the median of this many of its frames at most,
+# gathered this many bytes at a time.
+_TYPICAL_FRAMES = 9000
+_TYPICAL_BYTES = 4 << 20
 _T = TypeVar("_T")
 
 
@@ -152,10 +160,32 @@ def prepare(
     audio: str | Path,
     options: LipsyncOptions | None = None,
     report: _Reporter | None = None,
+    folder: Path | None = None,
 ) -> RenderPlan:
     """The whole-job part: check the inputs, analyse the video, fit the audio to it, and decide
-    every output frame's source frame, face and mouth."""
-    options = options or LipsyncOptions()
+    every output frame's source frame, face and mouth.
+
+    `folder` (the job's work dir) receives what grows with the video's length: the faces'
+    landmarks while scanning (`scan/`, removed at the end) and the smoothed tracks the plan
+    refers to (`faces/`, read back by the frames each segment renders). Without it both go to
+    temporary directories that live as long as the plan."""
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            scan_rows, face_rows = RowFolder.temporary(), RowFolder.temporary()
+        else:
+            scan_rows, face_rows = RowFolder(folder / "scan"), RowFolder(folder / "faces")
+            stack.callback(shutil.rmtree, scan_rows.path, ignore_errors=True)
+        return _prepare(video, audio, options or LipsyncOptions(), report, scan_rows, face_rows)
+
+
+def _prepare(
+    video: str | Path,
+    audio: str | Path,
+    options: LipsyncOptions,
+    report: _Reporter | None,
+    scan_rows: RowFolder,
+    face_rows: RowFolder,
+) -> RenderPlan:
     report = report or _Reporter(None)
     video_info = media.probe(video)
     media.check_video(video_info, options)
@@ -165,24 +195,32 @@ def prepare(
     fps = video_info.fps
 
     # The new audio's mouth track needs only the output's length, which the probe foretells:
-    # it is computed on its own thread while the faces are scanned, and again afterwards only
-    # if the video decoded to another frame count than the probe said.
+    # it is made first, and again after the scan only if the video decoded to another frame
+    # count than the probe said (the audio read again then). Made before the scan, not beside
+    # it: the model holds the whole audio and its log-mel (96 KB a second) meanwhile, which
+    # added to the scan's own peak (10 minutes of 720p25: 534 MB against 438 MB for 20 s; made
+    # first, 416 MB), and beside a scan that already keeps both cores busy it saved no time.
+    # It runs on a thread of its own so that progress (and with it a cancellation) is still
+    # reported while it runs.
     samples = media.read_audio(audio)
     audio_seconds = len(samples) / media.ANALYSIS_SAMPLE_RATE
     model = get_model(options.model)
     foretold = len(plan_frames(options.sync_mode, video_info.frame_count, fps, audio_seconds))
-    early_mouths = _in_background(lambda: _mouth_track(samples, fps, foretold, model, guide))
-    analysis = analyse_video(video, options, report, video_info)
+    mouths_made = _in_background(
+        functools.partial(_mouth_track, samples, fps, foretold, model, guide)
+    )
+    del samples  # the thread's until it is done
+    mouths = mouths_made(lambda: report("analysis", 0, max(1, video_info.frame_count)))
+    analysis = analyse_video(video, options, report, video_info, scan_rows)
     plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
-    mouths = early_mouths()
     if len(mouths) != len(plan):
-        mouths = _mouth_track(samples, fps, len(plan), model, guide)
+        mouths = _mouth_track(media.read_audio(audio), fps, len(plan), model, guide)
     chosen = np.array([-1 if t is None else t.key for t in analysis.choice.faces], np.int64)
     animate = set(chosen.tolist()) - {-1}
     speaks = _source_speaks(analysis)
     picture = media.even_size(video_info.width, video_info.height)
     faces = {
-        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks, picture)
+        t.key: _FaceModel.of(t, analysis.banks.get(t.key), float(fps), speaks, picture, face_rows)
         for t in analysis.tracks
         if t.key in animate
     }
@@ -265,7 +303,7 @@ class SegmentedJob:
         if saved is not None:
             plan, segments = saved
         else:
-            plan = prepare(video, audio, options, report)
+            plan = prepare(video, audio, options, report, work.path)
             segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
             work.save(plan, segments)
         return cls(work, plan, segments, report)
@@ -339,8 +377,10 @@ def analyse_video(
     options: LipsyncOptions | None = None,
     report: _Reporter | None = None,
     info: media.MediaInfo | None = None,
+    folder: RowFolder | None = None,
 ) -> VideoAnalysis:
-    """The analysis pass: faces, shots, and which face to re-animate in each source frame."""
+    """The analysis pass: faces, shots, and which face to re-animate in each source frame.
+    The tracks' landmarks go to row files in `folder` (a temporary one by default)."""
     options = options or LipsyncOptions()
     info = info or media.probe(video)
     media.require_video(info, "video input")
@@ -354,7 +394,7 @@ def analyse_video(
             done = next(counted)
             report("analysis", done, max(info.frame_count, done))
 
-    scan = scan_faces(video, fps, info.frame_count, on_frame)
+    scan = scan_faces(video, fps, info.frame_count, on_frame, folder)
     if not scan.tracks:
         raise NoFaceError()
     frames = scan.frames
@@ -442,23 +482,29 @@ def _mouth_track(
     return speech_track(samples, float(fps), frames, model, guide)
 
 
-def _in_background(work: Callable[[], _T]) -> Callable[[], _T]:
+def _in_background(work: Callable[[], _T]) -> Callable[[Callable[[], None]], _T]:
     """Start `work` on a thread of its own; the returned call waits for its result (or raises
-    its exception). The thread is a daemon: an analysis that fails first does not wait for it."""
+    its exception). The thread is a daemon: a job stopped while waiting does not wait for it.
+    `work` is let go of once it has run, and what it held with it."""
     box: list[_T] = []
     failure: list[BaseException] = []
+    pending = [work]
 
     def run() -> None:
         try:
-            box.append(work())
+            box.append(pending.pop()())
         except BaseException as exc:  # re-raised on the caller's thread
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="speech-track", daemon=True)
     thread.start()
 
-    def result() -> _T:
-        thread.join()
+    def result(waiting: Callable[[], None]) -> _T:
+        """Wait for the result, calling `waiting` a few times a second meanwhile (it may
+        raise: a job stopped while it waits)."""
+        while thread.is_alive():
+            waiting()
+            thread.join(0.2)
         if failure:
             raise failure[0]
         return box[0]
@@ -494,12 +540,13 @@ class _FaceModel:
         fps: float,
         speaks: bool,
         picture: tuple[int, int],
+        folder: RowFolder,
     ) -> _FaceModel:
-        poses = smooth_track(track)
-        params = mouth_params(poses.shapes)
+        poses = smooth_track(track, folder=folder)
+        params = np.concatenate([mouth_params(rows) for _, rows in poses.shapes.chunks()])
         speaker = speaker_mouth(params, poses.found, fps, speaks)
         rest_width = float(np.median(params[poses.found, WIDTH]))
-        mesh = build_mesh(np.median(poses.shapes[poses.found], axis=0))
+        mesh = build_mesh(_typical_shape(poses))
         return cls(poses, speaker, rest_width, bank if bank else None, mesh, picture)
 
     def target(self, source_index: int, mouths: SpeechTrack, out_index: int) -> _Target | None:
@@ -560,6 +607,23 @@ class _FaceModel:
         samples = [rgb[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in points]
         skin = np.mean(samples, axis=0).astype(np.float64)
         return WarpRenderer(self.mesh, MouthLighting.from_skin(skin), self.bank)
+
+
+def _typical_shape(poses: PoseTrack) -> np.ndarray:
+    """The median shape of the frames where the face is found (of at most `_TYPICAL_FRAMES`
+    of them, evenly spread, in a long track), gathered a block of landmarks at a time: never
+    the whole track in memory."""
+    found = np.flatnonzero(poses.found)
+    if len(found) > _TYPICAL_FRAMES:
+        found = found[np.linspace(0, len(found) - 1, _TYPICAL_FRAMES).round().astype(int)]
+    shape = np.empty((LANDMARK_COUNT, 2), np.float32)
+    block = max(1, _TYPICAL_BYTES // max(1, len(found) * 2 * 4))
+    for first in range(0, LANDMARK_COUNT, block):
+        columns = slice(first, first + block)
+        rows = [poses.shapes.take(found[k : k + CHUNK_ROWS])[:, columns]
+                for k in range(0, len(found), CHUNK_ROWS)]  # fmt: skip
+        shape[columns] = np.median(np.concatenate(rows), axis=0)
+    return shape
 
 
 @dataclass(frozen=True)

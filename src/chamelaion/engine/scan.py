@@ -20,6 +20,7 @@ import numpy as np
 from chamelaion.engine import media
 from chamelaion.engine.bank import MouthBank
 from chamelaion.engine.faces import FaceTrack, LandmarkDetector, TrackBuilder, box_of
+from chamelaion.engine.rows import RowFolder, concatenate
 from chamelaion.engine.shots import CutDetector
 
 MAX_FACES = 4  # faces tracked per frame
@@ -41,16 +42,21 @@ def scan_faces(
     fps: Fraction,
     expected_frames: int,
     on_frame: Callable[[], None],
+    folder: RowFolder | None = None,
 ) -> FaceScan:
-    """Scan `video` at `fps`; `on_frame` is called once per frame scanned (from any thread)."""
+    """Scan `video` at `fps`; `on_frame` is called once per frame scanned (from any thread).
+    The tracks' points are written to row files in `folder` (a temporary one by default)."""
+    folder = folder or RowFolder.temporary()
     if expected_frames < MIN_FRAMES_TO_SPLIT:
-        return _scan_part(video, fps, 0, None, 0, on_frame)
+        return _scan_part(video, fps, 0, None, 0, on_frame, folder)
     middle = expected_frames // 2
     halves: list[FaceScan | BaseException | None] = [None, None]
 
     def run(index: int, start: int, stop: int | None) -> None:
         try:
-            halves[index] = _scan_part(video, fps, start, stop, index * _KEYS_PER_PART, on_frame)
+            halves[index] = _scan_part(
+                video, fps, start, stop, index * _KEYS_PER_PART, on_frame, folder
+            )
         except BaseException as exc:  # re-raised on the calling thread
             halves[index] = exc
 
@@ -69,7 +75,7 @@ def scan_faces(
     assert isinstance(first, FaceScan) and isinstance(second, FaceScan)
     if first.frames < middle:  # the file ended early: nothing past it
         return first
-    return _join(first, second, middle)
+    return _join(first, second, middle, folder)
 
 
 def _scan_part(
@@ -79,10 +85,11 @@ def _scan_part(
     stop: int | None,
     first_key: int,
     on_frame: Callable[[], None],
+    folder: RowFolder,
 ) -> FaceScan:
     """Scan frames [start, stop); a part that starts later first shows the frame before its
     start to the cut detector, so a cut right at the seam is still seen."""
-    builder = TrackBuilder(first_key=first_key)
+    builder = TrackBuilder(first_key=first_key, folder=folder)
     banks: dict[int, MouthBank] = {}
     cuts = CutDetector()
     shots: list[int] = []
@@ -108,7 +115,7 @@ def _scan_part(
     return FaceScan(count, builder.finish(), banks, shots)
 
 
-def _join(first: FaceScan, second: FaceScan, seam: int) -> FaceScan:
+def _join(first: FaceScan, second: FaceScan, seam: int, folder: RowFolder) -> FaceScan:
     """One scan from two halves: tracks on both sides of the seam joined when their faces
     overlap across it (and no cut falls there); mouth banks merged with them."""
     tracks = list(first.tracks)
@@ -129,7 +136,10 @@ def _join(first: FaceScan, second: FaceScan, seam: int) -> FaceScan:
             used_a.add(i)
             joined.add(j)
             a, b = ending[i], starting[j]
-            whole = FaceTrack(a.start, np.concatenate([a.points, b.points]), a.key)
+            points = concatenate([a.points, b.points], folder, f"track-{a.key}")
+            whole = FaceTrack(a.start, points, np.concatenate([a.found, b.found]), a.key)
+            a.points.path.unlink()  # copied whole: the halves' files are not needed any more
+            b.points.path.unlink()
             tracks = [whole if t is a else t for t in tracks]
             second_bank = banks.pop(b.key, None)
             if second_bank is not None:
