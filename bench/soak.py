@@ -422,8 +422,10 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
     deleted_asked = {j.id for j in jobs if j.action == "delete"}
     lost = [j.id for j in jobs if status[j.id] is None and j.id not in deleted_asked]
     stuck = [j.id for j in jobs if status[j.id] not in FINISHED and status[j.id] is not None]
-    completions = Counter(re.findall(r"job (\S+): completed$", run.logs, flags=re.M))
+    # The worker logs `job <id>: completed` once it has recorded the job as completed.
+    completions = Counter(re.findall(r'job ([0-9a-f-]{36}): completed"', run.logs))
     twice = [job_id for job_id, n in completions.items() if n > 1]
+    completed = {j.id for j in jobs if status[j.id] == "completed"}
     owed = [j.id for j in jobs if j.webhook and status[j.id] in FINISHED]
     missing = [i for i in owed if i not in hooks]
     notified_twice = [i for i, got in hooks.items() if len({d for d, _ in got}) > 1]
@@ -482,13 +484,18 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
         f"the second; at the end {mib(settled[-1] if settled else 0)}"
     )
     print(f"peak RSS: serve {mib(samples.serve_rss)}, worker {mib(samples.worker_rss)}")
+    print(
+        f"worker log: {sum(completions.values())} completions of {len(completions)} jobs, "
+        f"{len(re.findall(r': attempt [0-9]+ started', run.logs))} attempts started"
+    )
 
     checks = {
         "submitted = completed + failed + cancelled + deleted": len(jobs)
         == counts["completed"] + counts["failed"] + counts["cancelled"] + counts["deleted"],
         "0 stuck": not stuck,
         "0 lost (not found without being deleted)": not lost,
-        "no job completed twice": not twice,
+        "no job completed twice (one completion log line per completed job)": not twice
+        and set(completions) == completed,
         "every owed webhook received, once, with the final status": not (
             missing or notified_twice or wrong
         ),
