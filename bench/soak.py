@@ -33,7 +33,9 @@ import os
 import platform
 import random
 import re
+import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness and media generator
@@ -54,16 +57,19 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test harness and media generator
 import mediagen  # noqa: E402
 import realserver  # noqa: E402
 from server.helpers import (  # noqa: E402
+    REDIS_URL,
     Receiver,
     Server,
+    close_databases,
     new_key,
     secret_for,
     webhook_receiver,
 )
+from server.test_scaleout import LEASE_SECONDS, CeleryWorker, celery_env  # noqa: E402
 
 RETENTION_SECONDS = 120
 REAPER_SECONDS = 30
-LEASE_SECONDS = 10
+
 DISK_SAMPLE_SECONDS = 20.0
 RSS_SAMPLE_SECONDS = 1.0
 SUBMIT_PATIENCE = 180.0  # a restart takes seconds; only a server that never comes back waits this
@@ -125,46 +131,86 @@ class Samples:
 
 
 class Service:
-    """The serve process under test and how to kill parts of it."""
+    """The service under test and how to kill parts of it: one serve process with an embedded
+    worker, or (`scaleout`) an API-only serve process and a `chamelaion worker` (Celery) on
+    PostgreSQL and Redis at 127.0.0.1, each in a database and key prefix of its own."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, scaleout: bool) -> None:
         env = {
             "CHAMELAION_ALLOW_PRIVATE_URLS": "true",
             "CHAMELAION_OUTPUT_RETENTION_SECONDS": str(RETENTION_SECONDS),
             "CHAMELAION_REAPER_INTERVAL_SECONDS": str(REAPER_SECONDS),
             "CHAMELAION_ORPHAN_GRACE_SECONDS": "60",
-            "CHAMELAION_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
             "CHAMELAION_WEBHOOK_RETRY_BASE_SECONDS": "2",
             "CHAMELAION_MIN_FREE_BYTES": "0",
             "CHAMELAION_ACCESS_LOG": "false",
         }
-        self.server = Server(data_dir, env=env, workers=1)
-        self.lock = threading.Lock()  # held while the serve process is replaced
+        self.celery: CeleryWorker | None = None
+        self.redis_prefix = f"chm-soak-{os.getpid()}-{secrets.token_hex(4)}"
+        if scaleout:  # celery_env: the broker, a database of its own, the lease
+            env = {**env, **celery_env(data_dir, self.redis_prefix)}
+            self.server = Server(data_dir, env=env, workers=0)
+            self.celery = CeleryWorker(data_dir, env, "soak-worker")
+        else:
+            env["CHAMELAION_JOB_LEASE_SECONDS"] = str(LEASE_SECONDS)
+            self.server = Server(data_dir, env=env, workers=1)
+        self.lock = threading.Lock()  # held while a process is replaced
 
     @property
     def data_dir(self) -> Path:
         return self.server.data_dir
 
+    def describe(self) -> str:
+        if self.celery is None:
+            return "1 serve process (SQLite) with 1 embedded worker"
+        return (
+            "1 API-only serve process and 1 Celery worker (--concurrency 1) on PostgreSQL and "
+            "Redis at 127.0.0.1"
+        )
+
+    def start(self) -> None:
+        self.server.start()
+        if self.celery is not None:
+            self.celery.start()
+
+    def stop(self) -> None:
+        if self.celery is not None:
+            self.celery.stop()
+        self.server.stop()
+        if self.celery is not None:
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(match=f"{self.redis_prefix}:*", count=1000):
+                client.delete(key)
+            client.close()
+        close_databases()
+
     def serve_process(self) -> psutil.Process | None:
         with self.lock:
-            process = self.server.process
-            try:
-                return psutil.Process(process.pid) if process and process.poll() is None else None
-            except psutil.NoSuchProcess:
-                return None
+            return _alive(self.server.process)
 
     def workers(self) -> list[psutil.Process]:
-        """The engine worker processes (spawned children, not multiprocessing's tracker)."""
-        serve = self.serve_process()
-        if serve is None:
+        """The engine worker processes: the embedded ones (spawned children of serve, not
+        multiprocessing's tracker), or the Celery worker and its pool."""
+        with self.lock:
+            parent = _alive(self.server.process if self.celery is None else self.celery.process)
+        if parent is None:
             return []
         try:
-            children = serve.children()
+            if self.celery is not None:
+                return [parent, *parent.children()]
+            children = parent.children()
             return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
         except psutil.NoSuchProcess:
             return []
 
     def kill_worker(self) -> bool:
+        """SIGKILL the engine worker: the embedded one is restarted by the server's supervisor,
+        the Celery one here (a machine that died and came back)."""
+        if self.celery is not None:
+            with self.lock:
+                self.celery.kill()
+                self.celery.start()
+            return True
         workers = self.workers()
         for worker in workers:
             worker.send_signal(signal.SIGKILL)
@@ -176,9 +222,18 @@ class Service:
             self.server.start()
 
     def logs(self) -> str:
-        """Every serve process's stderr so far (the workers log there too)."""
+        """Every serve process's stderr and the Celery worker's log (the workers log there)."""
         paths = sorted(self.data_dir.glob("serve-*.err"))
+        if self.celery is not None:
+            paths.append(self.celery.log_path)
         return "".join(p.read_text(errors="replace") for p in paths)
+
+
+def _alive(process: subprocess.Popen[bytes] | None) -> psutil.Process | None:
+    try:
+        return psutil.Process(process.pid) if process and process.poll() is None else None
+    except psutil.NoSuchProcess:
+        return None
 
 
 def disk_use(data_dir: Path) -> dict[str, int]:
@@ -196,7 +251,7 @@ def disk_use(data_dir: Path) -> dict[str, int]:
             use["files"] += size
         elif relative.name.startswith("chamelaion.db"):
             use["database"] += size
-        elif relative.suffix in (".out", ".err"):
+        elif relative.suffix in (".out", ".err", ".log"):
             use["logs"] += size
         else:
             use["other"] += size
@@ -321,6 +376,7 @@ class Run:
     logs: str
     submit_seconds: float
     grace_seconds: float
+    service: Service
 
 
 def drive(args: argparse.Namespace, folder: Path) -> Run:
@@ -328,9 +384,9 @@ def drive(args: argparse.Namespace, folder: Path) -> Run:
     media_dir.mkdir()
     faces = make_media(media_dir)
     data_dir = folder / "data"
+    service = Service(data_dir, args.scaleout)  # first: it may give the data dir its database
     key = new_key(data_dir, "soak")
     secret_for(data_dir, key.account_id)
-    service = Service(data_dir)
     rng = random.Random(args.seed)
     kinds, weights = zip(*MIX, strict=True)
     jobs: list[Submitted] = []
@@ -351,7 +407,7 @@ def drive(args: argparse.Namespace, folder: Path) -> Run:
             base_url,
             f"http://127.0.0.1:{realserver.free_port()}/gone.mp4",
         )
-        service.server.start()
+        service.start()
         threads = [
             threading.Thread(target=monitor, args=(service, samples, stop), daemon=True),
             threading.Thread(
@@ -406,8 +462,9 @@ def drive(args: argparse.Namespace, folder: Path) -> Run:
             stop.set()
             for thread in threads:
                 thread.join()
-            service.server.stop()
-        return Run(jobs, states, hooks, samples, service.logs(), submit_seconds, grace_seconds)
+            logs = service.logs()
+            service.stop()
+        return Run(jobs, states, hooks, samples, logs, submit_seconds, grace_seconds, service)
 
 
 def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -> bool:
@@ -422,8 +479,9 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
     deleted_asked = {j.id for j in jobs if j.action == "delete"}
     lost = [j.id for j in jobs if status[j.id] is None and j.id not in deleted_asked]
     stuck = [j.id for j in jobs if status[j.id] not in FINISHED and status[j.id] is not None]
-    # The worker logs `job <id>: completed` once it has recorded the job as completed.
-    completions = Counter(re.findall(r'job ([0-9a-f-]{36}): completed"', run.logs))
+    # The worker logs `job <id>: completed` once it has recorded the job as completed (a JSON
+    # line from serve, a plain one from Celery).
+    completions = Counter(re.findall(r'job ([0-9a-f-]{36}): completed(?=["\s]|$)', run.logs))
     twice = [job_id for job_id, n in completions.items() if n > 1]
     completed = {j.id for j in jobs if status[j.id] == "completed"}
     owed = [j.id for j in jobs if j.webhook and status[j.id] in FINISHED]
@@ -438,13 +496,13 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
         f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)"
     )
     print(
-        f"service: 1 serve process (SQLite), 1 embedded worker; {args.rate:g} jobs/min of 3-5 s "
+        f"service: {run.service.describe()}; {args.rate:g} jobs/min of 3-5 s "
         f"160x120 clips; output retention {RETENTION_SECONDS} s, reaper every {REAPER_SECONDS} s, "
         f"lease {LEASE_SECONDS} s"
     )
     kills = Counter(what for _, what in samples.kills)
     print(
-        f"kills: {kills['worker']} worker SIGKILLs (restarted by the supervisor), "
+        f"kills: {kills['worker']} worker SIGKILLs (then restarted), "
         f"{kills['serve']} serve SIGKILLs (restarted), one every {args.kill_every:g} s"
     )
     print(
@@ -520,6 +578,11 @@ def main() -> int:
         type=float,
         default=RETENTION_SECONDS + 2 * REAPER_SECONDS,
         help="seconds to keep sampling the disk after the grace (retention + 2 reaper periods)",
+    )
+    parser.add_argument(
+        "--scaleout",
+        action="store_true",
+        help="an API-only serve and a Celery worker on PostgreSQL and Redis at 127.0.0.1",
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
