@@ -27,6 +27,7 @@ Exit status 1 if an invariant fails.
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import json
 import os
@@ -289,12 +290,12 @@ def killer(service: Service, every: float, samples: Samples, stop: threading.Eve
             samples.kills.append((when, "serve"))
 
 
-def call(client: httpx.Client, request: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
+def call(request: Callable[[], httpx.Response]) -> httpx.Response:
     """A request retried while the server is down or restarting (connection refused or cut)."""
     deadline = time.monotonic() + SUBMIT_PATIENCE
     while True:
         try:
-            return request(client)
+            return request()
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
@@ -320,21 +321,23 @@ def submit(
             ],
             **data,
         }
-        response = call(client, lambda c: c.post("/lipsync/generate", json=body, headers=headers))
+        response = call(
+            functools.partial(client.post, "/lipsync/generate", json=body, headers=headers)
+        )
     else:
         if kind == "faceless":
             video = media.faceless
 
-        def upload(c: httpx.Client) -> httpx.Response:
+        def upload() -> httpx.Response:  # the files opened afresh on each retry
             with video.open("rb") as v, audio.open("rb") as a:
-                return c.post(
+                return client.post(
                     "/lipsync/generate-with-media",
                     files={"video": v, "audio": a},
                     data=data,
                     headers=headers,
                 )
 
-        response = call(client, upload)
+        response = call(upload)
     if response.status_code != 200:
         raise RuntimeError(f"{kind} job refused: {response.status_code} {response.text}")
     return str(response.json()["request_id"])
@@ -346,7 +349,7 @@ def final_states(
     """Each job's request object, None where it is not found (deleted)."""
     states: dict[str, dict[str, object] | None] = {}
     for job in jobs:
-        response = call(client, lambda c, job=job: c.get(f"/lipsync/requests/{job.id}"))
+        response = call(functools.partial(client.get, f"/lipsync/requests/{job.id}"))
         states[job.id] = response.json() if response.status_code == 200 else None
     return states
 
@@ -426,13 +429,11 @@ def drive(args: argparse.Namespace, folder: Path) -> Run:
                 while actions and actions[0][0] <= now:
                     _, index, action = heapq.heappop(actions)
                     job = jobs[index]
+                    path = f"/lipsync/requests/{job.id}"
                     response = call(
-                        client,
-                        lambda c, job=job, action=action: (
-                            c.post(f"/lipsync/requests/{job.id}/cancel")
-                            if action == "cancel"
-                            else c.delete(f"/lipsync/requests/{job.id}")
-                        ),
+                        functools.partial(client.post, f"{path}/cancel")
+                        if action == "cancel"
+                        else functools.partial(client.delete, path)
                     )
                     job.action, job.action_status = action, response.status_code
                 if due < end and now >= due:
@@ -557,10 +558,13 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
         "every owed webhook received, once, with the final status": not (
             missing or notified_twice or wrong
         ),
-        "job files flat (second half <= 1.5 x first half)": second <= 1.5 * max(first, 1),
     }
+    if len(settled) >= 4:  # else the run ended before retention could show
+        checks["job files flat (second half <= 1.5 x first half)"] = second <= 1.5 * max(first, 1)
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    if len(settled) < 4:
+        print("n/a   job files flat: too short a run to see retention and the reaper at work")
     for label, ids in (("stuck", stuck), ("lost", lost), ("twice", twice), ("missing", missing)):
         if ids:
             print(f"  {label}: {' '.join(ids[:10])}", file=sys.stderr)
