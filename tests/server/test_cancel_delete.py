@@ -19,6 +19,7 @@ from server.helpers import (
     new_key,
     start_long_job,
     upload,
+    wait_for_progress,
     wait_for_status,
 )
 
@@ -164,6 +165,30 @@ def test_a_cancel_is_noticed_while_a_long_audio_is_recognised(
             print(f"stopped {time.monotonic() - cancelled_at:.1f} s after the cancel")
             logs = server.logs()
             assert f"job {request_id}: analysed" not in logs  # stopped within the analysis
+            wait_until_freed(tmp_path, request_id)
+    finally:
+        server.stop()
+    assert "unexpected error" not in server.logs()
+
+
+def test_a_job_deleted_mid_render_stops_without_an_error(
+    tmp_path: Path, segment_inputs: tuple[Path, Path]
+) -> None:
+    """A delete removes the job's files at once, under the engine still writing them, so the
+    worker may fail on a missing file before its heartbeat tells it the job is gone: that is
+    the stop the delete asked for, not an error. Segments of 1 s make it likely: the
+    worker opens the source and a new file in the job's dirs every second."""
+    key = new_key(tmp_path, "delete-mid-render")
+    server = Server(tmp_path, workers=1, env={"CHAMELAION_SEGMENT_SECONDS": "1"}).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, segment_inputs)
+            wait_for_progress(tmp_path, request_id, "rendering")
+            assert client.delete(f"/lipsync/requests/{request_id}").status_code == 200
+            deadline = time.monotonic() + PATIENCE
+            while f"job {request_id}: deleted; stopped and its files freed" not in server.logs():
+                assert time.monotonic() < deadline, "the worker did not stop"
+                time.sleep(0.1)
             wait_until_freed(tmp_path, request_id)
     finally:
         server.stop()
