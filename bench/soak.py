@@ -128,7 +128,7 @@ class Samples:
     disk: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     serve_rss: int = 0
     worker_rss: int = 0
-    kills: list[tuple[float, str]] = field(default_factory=list)
+    kills: list[tuple[float, str, bool]] = field(default_factory=list)  # (when, what, mid-job)
 
 
 class Service:
@@ -276,18 +276,44 @@ def monitor(service: Service, samples: Samples, stop: threading.Event) -> None:
             next_disk += DISK_SAMPLE_SECONDS
 
 
-def killer(service: Service, every: float, samples: Samples, stop: threading.Event) -> None:
+def killer(
+    service: Service,
+    key: str,
+    every: float,
+    jobs: list[Submitted],
+    samples: Samples,
+    stop: threading.Event,
+) -> None:
+    """Every `every` seconds, once a job is running (or a minute passed), kill in turn the
+    worker or the serve process: a kill that lands on an idle service tests little."""
     started = time.monotonic()
     turn = 0
-    while not stop.wait(every):
-        turn += 1
-        when = time.monotonic() - started
-        if turn % 2:
-            if service.kill_worker():
-                samples.kills.append((when, "worker"))
-        else:
-            service.kill_and_restart_serve()
-            samples.kills.append((when, "serve"))
+    with httpx.Client(base_url=service.server.api, headers={"x-api-key": key}) as client:
+        while not stop.wait(every):
+            turn += 1
+            mid_job = _until_a_job_runs(client, jobs, stop)
+            when = time.monotonic() - started
+            if turn % 2:
+                if service.kill_worker():
+                    samples.kills.append((when, "worker", mid_job))
+            else:
+                service.kill_and_restart_serve()
+                samples.kills.append((when, "serve", mid_job))
+
+
+def _until_a_job_runs(client: httpx.Client, jobs: list[Submitted], stop: threading.Event) -> bool:
+    """Wait up to a minute for one of the latest jobs to be processing; whether one was."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not stop.is_set():
+        for job in jobs[-3:]:
+            try:
+                response = client.get(f"/lipsync/requests/{job.id}")
+            except httpx.TransportError:
+                continue  # restarting
+            if response.status_code == 200 and response.json()["status"] == "processing":
+                return True
+        time.sleep(0.1)
+    return False
 
 
 def call(request: Callable[[], httpx.Response]) -> httpx.Response:
@@ -414,7 +440,9 @@ def drive(args: argparse.Namespace, folder: Path) -> Run:
         threads = [
             threading.Thread(target=monitor, args=(service, samples, stop), daemon=True),
             threading.Thread(
-                target=killer, args=(service, args.kill_every, samples, stop), daemon=True
+                target=killer,
+                args=(service, key.key, args.kill_every, jobs, samples, stop),
+                daemon=True,
             ),
         ]
         try:
@@ -504,10 +532,12 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
         f"160x120 clips; output retention {RETENTION_SECONDS} s, reaper every {REAPER_SECONDS} s, "
         f"lease {LEASE_SECONDS} s"
     )
-    kills = Counter(what for _, what in samples.kills)
+    kills = Counter(what for _, what, _ in samples.kills)
+    mid_job = sum(running for _, _, running in samples.kills)
     print(
         f"kills: {kills['worker']} worker SIGKILLs (then restarted), "
-        f"{kills['serve']} serve SIGKILLs (restarted), one every {args.kill_every:g} s"
+        f"{kills['serve']} serve SIGKILLs (restarted), one every {args.kill_every:g} s; "
+        f"{mid_job} of them while a job was processing"
     )
     print(
         f"submitted {len(jobs)}: "
@@ -549,7 +579,8 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple[float, ...]) -
     print(
         f"worker log: {sum(completions.values())} completions of {len(completions)} jobs "
         f"({len(completed_then_deleted)} deleted afterwards), "
-        f"{len(re.findall(r': attempt [0-9]+ started', run.logs))} attempts started"
+        f"{len(re.findall(r': attempt [0-9]+ started', run.logs))} attempts started, "
+        f"{len(re.findall(r': attempt ([2-9]|[0-9][0-9]+) started', run.logs))} of them retries"
     )
 
     checks = {
