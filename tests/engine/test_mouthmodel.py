@@ -11,6 +11,7 @@ import pytest
 
 import mediagen
 from chamelaion.engine import logmel, phones, phonetics
+from chamelaion.engine.alignment import prepare
 from chamelaion.engine.geometry import GAP, WIDTH
 from chamelaion.engine.mouth import SpeakerMouth, speaker_mouth, speech_track
 from chamelaion.engine.mouthmodel import MODELS, get_model
@@ -74,6 +75,42 @@ def test_phone_posteriors_are_the_same_in_chunks_as_whole(monkeypatch: pytest.Mo
     assert chunked.shape == whole.shape
     agree = (chunked.argmax(axis=1) == whole.argmax(axis=1)).mean()
     assert agree > 0.9, f"the most likely phone agrees on only {agree:.0%} of frames"
+
+
+class _GiveUpError(Exception):
+    pass
+
+
+def test_the_prediction_can_be_given_up_between_pieces_and_is_unchanged_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`between` runs before each recogniser run, on the plain and the transcript path alike;
+    it changes nothing, and raising there stops the prediction (a cancelled job's check)."""
+    samples = _speech_16k("the quick brown fox jumps over the lazy dog, and then it sleeps")
+    monkeypatch.setattr(phones, "CHUNK_SECONDS", 1.5)  # pieces of a short audio, as of a long
+    pieces = -(-len(samples) // int(1.5 * logmel.SAMPLE_RATE))
+    assert pieces >= 3
+    model = get_model()
+    frames = int(len(samples) / 16000 * FPS)
+    calls: list[int] = []
+    counted = model.predict(samples, FPS, frames, between=lambda: calls.append(1))
+    assert len(calls) == pieces
+    np.testing.assert_array_equal(counted, model.predict(samples, FPS, frames))
+    calls.clear()
+    guide = prepare("the quick brown fox jumps over the lazy dog, and then it sleeps", "en")
+    model.predict(samples, FPS, frames, guide, between=lambda: calls.append(1))
+    assert len(calls) == pieces
+
+    def give_up_at_the_second() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise _GiveUpError
+
+    for transcript in (None, guide):
+        calls.clear()
+        with pytest.raises(_GiveUpError):
+            model.predict(samples, FPS, frames, transcript, between=give_up_at_the_second)
+        assert len(calls) == 2  # stopped there: no recogniser run after it
 
 
 def _mouth_track(seconds: float, gap_motion: float, smile_at: float | None) -> np.ndarray:

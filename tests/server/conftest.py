@@ -22,9 +22,8 @@ from server.helpers import (
     MediaHandler,
     MediaServer,
     Receiver,
-    Server,
     close_databases,
-    new_key,
+    contract_server,
     webhook_receiver,
 )
 
@@ -39,14 +38,8 @@ def _databases() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """API only (no workers: jobs stay queued), 1 MiB upload cap, for the contract tests."""
-    data_dir = tmp_path_factory.mktemp("api-server")
-    key, other = new_key(data_dir, "a"), new_key(data_dir, "b")
-    server = Server(data_dir, env={"CHAMELAION_MAX_UPLOAD_BYTES": str(1024 * 1024)})
-    server.start()
-    try:
-        yield ApiServer(server, key, other)
-    finally:
-        server.stop()
+    with contract_server(tmp_path_factory.mktemp("api-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,7 @@ __all__ = [  # the harness's names too: the server tests import them from here
     "MediaServer",
     "Server",
     "close_databases",
+    "contract_server",
     "database_url",
     "free_port",
     "new_key",
@@ -114,6 +115,19 @@ class ApiServer:
                 content=body,
                 headers={"content-type": f"multipart/form-data; boundary={boundary}"},
             )
+
+
+@contextmanager
+def contract_server(data_dir: Path) -> Iterator[ApiServer]:
+    """API only (no workers: jobs stay queued), 1 MiB upload cap, keys on two accounts: the
+    contract tests' server (the `api_server` fixture) and the schemathesis benchmark's."""
+    key, other = new_key(data_dir, "a"), new_key(data_dir, "b")
+    server = Server(data_dir, env={"CHAMELAION_MAX_UPLOAD_BYTES": str(1024 * 1024)})
+    server.start()
+    try:
+        yield ApiServer(server, key, other)
+    finally:
+        server.stop()
 
 
 class MediaHandler(QuietHandler):

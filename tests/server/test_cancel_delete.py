@@ -8,19 +8,25 @@ from pathlib import Path
 
 import httpx
 
+import mediagen
 from server.helpers import (
     PATIENCE,
     ApiServer,
     Server,
     client_for,
     files_of,
+    job_row,
     new_key,
     start_long_job,
     upload,
+    wait_for_progress,
     wait_for_status,
 )
 
 STAGES = {"fetching", "analysing", "rendering", "scoring"}
+# A job's stored progress once its faces are scanned: the analysis is the first third of the
+# engine's share (`Progress.fraction`, the worker's `_ENGINE_SHARE`), less rounding.
+SCANNED = 0.9 / 3 - 1e-6
 
 
 def every_file_of(data_dir: Path, request_id: str) -> list[str]:
@@ -122,6 +128,71 @@ def test_scoring_reports_progress_and_a_cancel_stops_it(
             assert every_file_of(tmp_path, request_id) == []  # no output moved into place
     finally:
         server.stop()
+
+
+def test_a_cancel_is_noticed_while_a_long_audio_is_recognised(
+    tmp_path: Path, media_dir: Path
+) -> None:
+    """A 2 s video and 150 s of speech: the faces are scanned in seconds, then the phone
+    recogniser runs on the audio for much longer (one run per 30 s; tens of seconds on a busy
+    2-core machine). A cancel then stops the worker between two of those runs, in the
+    analysis, rather than once the analysis is done and the render's first frame is drawn."""
+    video = mediagen.write_face_video(media_dir / "two_second_face.mp4", 2.0, 25.0, 320, 240)
+    speech = mediagen.phrases_with_gaps(["hello mama", "good morning", "see you soon"], gap=0.5)
+    while speech.duration < 150.0:
+        speech = speech + speech
+    audio = mediagen.write_wav(media_dir / "long_dub.wav", speech)
+    key = new_key(tmp_path, "cancel-recognition")
+    server = Server(tmp_path, workers=1).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, (video, audio))  # looped to the audio's length
+            # until the faces are scanned: the analysis' share of the engine's progress is full
+            deadline = time.monotonic() + PATIENCE
+            while True:
+                row = job_row(tmp_path, request_id)
+                stage = row.progress_stage
+                assert row.status == "processing" and stage in (None, "analysing"), stage
+                if row.progress >= SCANNED:
+                    break
+                assert time.monotonic() < deadline, "the faces were never scanned"
+                time.sleep(0.05)
+            assert client.post(f"/lipsync/requests/{request_id}/cancel").status_code == 200
+            cancelled_at = time.monotonic()
+            while f"job {request_id}: cancelled; stopped and its files freed" not in server.logs():
+                assert time.monotonic() < cancelled_at + PATIENCE, "the worker did not stop"
+                time.sleep(0.1)
+            print(f"stopped {time.monotonic() - cancelled_at:.1f} s after the cancel")
+            logs = server.logs()
+            assert f"job {request_id}: analysed" not in logs  # stopped within the analysis
+            wait_until_freed(tmp_path, request_id)
+    finally:
+        server.stop()
+    assert "unexpected error" not in server.logs()
+
+
+def test_a_job_deleted_mid_render_stops_without_an_error(
+    tmp_path: Path, segment_inputs: tuple[Path, Path]
+) -> None:
+    """A delete removes the job's files at once, under the engine still writing them, so the
+    worker may fail on a missing file before its heartbeat tells it the job is gone: that is
+    the stop the delete asked for, not an error. Segments of 1 s make it likely: the
+    worker opens the source and a new file in the job's dirs every second."""
+    key = new_key(tmp_path, "delete-mid-render")
+    server = Server(tmp_path, workers=1, env={"CHAMELAION_SEGMENT_SECONDS": "1"}).start()
+    try:
+        with client_for(server, key.key) as client:
+            request_id = start_long_job(client, segment_inputs)
+            wait_for_progress(tmp_path, request_id, "rendering")
+            assert client.delete(f"/lipsync/requests/{request_id}").status_code == 200
+            deadline = time.monotonic() + PATIENCE
+            while f"job {request_id}: deleted; stopped and its files freed" not in server.logs():
+                assert time.monotonic() < deadline, "the worker did not stop"
+                time.sleep(0.1)
+            wait_until_freed(tmp_path, request_id)
+    finally:
+        server.stop()
+    assert "unexpected error" not in server.logs()
 
 
 def test_queued_jobs_cancel_and_delete_and_their_errors(

@@ -18,6 +18,7 @@ while the lips articulate; in silences the lips close and rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,11 +65,13 @@ def speech_track(
     frames: int,
     model: MouthModel,
     guide: PhoneGuide | None = None,
+    between: Callable[[], None] | None = None,
 ) -> SpeechTrack:
     """The model's shapes and the pauses of `samples` (mono 16 kHz) at each output frame, its
-    phone evidence sharpened by the transcript's `guide` if there is one."""
+    phone evidence sharpened by the transcript's `guide` if there is one. `between`: see
+    `MouthModel.predict`."""
     # A light temporal smoothing: the model decides each frame on its own.
-    predicted = model.predict(samples, fps, frames, guide)
+    predicted = model.predict(samples, fps, frames, guide, between)
     shape = gaussian_filter1d(predicted, 0.7, axis=0, mode="nearest")
     shape = _standardise(shape, fps)
     times = np.arange(frames) / fps

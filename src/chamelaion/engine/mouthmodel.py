@@ -15,6 +15,7 @@ weights/lipsync2.md) and run here in numpy: no download, no deep-learning runtim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -30,13 +31,17 @@ if TYPE_CHECKING:
     from chamelaion.engine.alignment import PhoneGuide
 
 
-def speech_evidence(samples: np.ndarray, guide: PhoneGuide | None = None) -> np.ndarray:
+def speech_evidence(
+    samples: np.ndarray,
+    guide: PhoneGuide | None = None,
+    between: Callable[[], None] | None = None,
+) -> np.ndarray:
     """(frames, BANDS + tokens) at 100 frames a second: normalised log-mel, then phone
     posteriors, sharpened by the transcript's `guide` when there is one (same shape, same
     scale: the model's input does not change with it). The slow part of `speech_features`
-    (phone recognition), which training caches."""
+    (phone recognition), which training caches. `between`: see `phones.posterior_pieces`."""
     mel = logmel.normalise(logmel.log_mel(samples))
-    posteriors = phones.phone_posteriors(samples)[: len(mel)]
+    posteriors = phones.phone_posteriors(samples, between)[: len(mel)]
     if guide is not None:
         posteriors = guide.sharpen(posteriors)
     return np.concatenate([mel, posteriors], axis=1)
@@ -49,9 +54,13 @@ def model_inputs(evidence: np.ndarray) -> np.ndarray:
     return np.concatenate([mel, phonetics.articulators(evidence[:, logmel.BANDS :])], axis=1)
 
 
-def speech_features(samples: np.ndarray, guide: PhoneGuide | None = None) -> np.ndarray:
+def speech_features(
+    samples: np.ndarray,
+    guide: PhoneGuide | None = None,
+    between: Callable[[], None] | None = None,
+) -> np.ndarray:
     """The model's input for mono 16 kHz `samples`; the training script calls this very code."""
-    return model_inputs(speech_evidence(samples, guide))
+    return model_inputs(speech_evidence(samples, guide, between))
 
 
 class MouthModel(Protocol):
@@ -59,12 +68,19 @@ class MouthModel(Protocol):
     def name(self) -> str: ...
 
     def predict(
-        self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
+        self,
+        samples: np.ndarray,
+        fps: float,
+        frames: int,
+        guide: PhoneGuide | None = None,
+        between: Callable[[], None] | None = None,
     ) -> np.ndarray:
         """(frames, 4) normalised mouth parameters for video frames at k / fps seconds of
         `samples` (mono, 16 kHz); frames past the audio's end get the model's silence. A
         transcript's `guide`, when given, sharpens the phone evidence and records its outcome
-        in `guide.notes`."""
+        in `guide.notes`. `between`, when given, is called between pieces of a long audio (a
+        few seconds of work apart) and may raise to give the prediction up: a cancelled job
+        stops here rather than after an hour's audio was recognised."""
         ...
 
 
@@ -146,30 +162,38 @@ class EnsembleMouthModel:
         return np.mean([member.track(inputs) for member in self.members], axis=0)
 
     def predict(
-        self, samples: np.ndarray, fps: float, frames: int, guide: PhoneGuide | None = None
+        self,
+        samples: np.ndarray,
+        fps: float,
+        frames: int,
+        guide: PhoneGuide | None = None,
+        between: Callable[[], None] | None = None,
     ) -> np.ndarray:
         # A transcript is aligned over the whole utterance's posteriors: that takes them whole.
         out = (
-            self.track_speech(samples)
+            self.track_speech(samples, between)
             if guide is None
-            else self.track(speech_features(samples, guide))
+            else self.track(speech_features(samples, guide, between))
         )
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
 
-    def track_speech(self, samples: np.ndarray) -> np.ndarray:
+    def track_speech(
+        self, samples: np.ndarray, between: Callable[[], None] | None = None
+    ) -> np.ndarray:
         """`track(speech_features(samples))`, a phone recogniser run at a time: memory stays
         flat however long the audio (the phone posteriors, and the features of every offset
         the ridge stacks, about 0.5 MB a second together, held for an hour-long dub, did not).
         Both members see `CONTEXT_SECONDS` around each piece, far more than they reach, so the
         track is the same as in one go. The log-mel (and its normalisation over the whole
-        utterance) is still computed whole: 16 KB a second."""
+        utterance) is still computed whole: 16 KB a second. `between` is called before each
+        recogniser run (`phones.posterior_pieces`)."""
         mel = logmel.normalise(logmel.log_mel(samples))
         total = len(mel)
         context = CONTEXT_SECONDS * logmel.FRAME_RATE
         step = int(phones.CHUNK_SECONDS * logmel.FRAME_RATE)
-        pieces = phones.posterior_pieces(samples)
+        pieces = phones.posterior_pieces(samples, between)
         held, held_from = next(pieces), 0  # posteriors of rows held_from onwards
         tracked = []
         for start in range(0, total, step):

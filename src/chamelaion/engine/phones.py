@@ -13,7 +13,7 @@ linearly with duration.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -66,20 +66,29 @@ def _run(samples: np.ndarray) -> np.ndarray:
     return np.asarray(out[0], np.float32)
 
 
-def phone_posteriors(samples: np.ndarray) -> np.ndarray:
+def phone_posteriors(samples: np.ndarray, between: Callable[[], None] | None = None) -> np.ndarray:
     """(frames, tokens) log phone probabilities of mono 16 kHz `samples`, one row per `logmel`
-    frame (ceil(len / HOP) rows), floored at `FLOOR` and scaled to about -1..1."""
-    return np.concatenate(list(posterior_pieces(samples)))
+    frame (ceil(len / HOP) rows), floored at `FLOOR` and scaled to about -1..1. `between`: as
+    `posterior_pieces` takes it."""
+    return np.concatenate(list(posterior_pieces(samples, between)))
 
 
-def posterior_pieces(samples: np.ndarray) -> Iterator[np.ndarray]:
+def posterior_pieces(
+    samples: np.ndarray, between: Callable[[], None] | None = None
+) -> Iterator[np.ndarray]:
     """The rows of `phone_posteriors`, one recogniser run at a time (`CHUNK_SECONDS` of rows
     each, the last one shorter): a caller that consumes them as they come never holds an
-    hour's posteriors."""
+    hour's posteriors.
+
+    `between`, if given, is called before each recogniser run: the one place a long audio's
+    recognition can be given up (it may raise; a job's cancel check does), within one chunk's
+    time however long the audio, where one call over the whole audio could not be."""
     frames = max(1, -(-len(samples) // logmel.HOP))
     rate = logmel.SAMPLE_RATE
     chunk, context = int(CHUNK_SECONDS * rate), int(CONTEXT_SECONDS * rate)
     for start in range(0, max(len(samples), 1), chunk):
+        if between is not None:
+            between()
         lo = max(0, start - context)
         hi = min(len(samples), start + chunk + context)
         piece = np.clip(np.asarray(samples[lo:hi], np.float32), -1.0, 1.0)

@@ -206,15 +206,18 @@ def _prepare(
     audio_seconds = len(samples) / media.ANALYSIS_SAMPLE_RATE
     model = get_model(options.model)
     foretold = len(plan_frames(options.sync_mode, video_info.frame_count, fps, audio_seconds))
+    # Between its pieces the speech track re-sends the last progress report, so a cancel
+    # during a long audio's recognition stops the recogniser itself, not only the wait for it.
+    between = report.checkpoint
     mouths_made = _in_background(
-        functools.partial(_mouth_track, samples, fps, foretold, model, guide)
+        functools.partial(_mouth_track, samples, fps, foretold, model, guide, between)
     )
     del samples  # the thread's until it is done
     mouths = mouths_made(lambda: report("analysis", 0, max(1, video_info.frame_count)))
     analysis = analyse_video(video, options, report, video_info, scan_rows)
     plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
     if len(mouths) != len(plan):
-        mouths = _mouth_track(media.read_audio(audio), fps, len(plan), model, guide)
+        mouths = _mouth_track(media.read_audio(audio), fps, len(plan), model, guide, between)
     chosen = np.array([-1 if t is None else t.key for t in analysis.choice.faces], np.int64)
     animate = set(chosen.tolist()) - {-1}
     speaks = _source_speaks(analysis)
@@ -476,10 +479,12 @@ def _mouth_track(
     frames: int,
     model: MouthModel,
     guide: alignment.PhoneGuide | None,
+    between: Callable[[], None],
 ) -> SpeechTrack:
-    """What the new audio asks of the mouth over `frames` output frames."""
+    """What the new audio asks of the mouth over `frames` output frames; `between` is called
+    between the pieces of a long audio (`MouthModel.predict`)."""
     samples = _fit_length(samples, frames / float(fps))
-    return speech_track(samples, float(fps), frames, model, guide)
+    return speech_track(samples, float(fps), frames, model, guide, between)
 
 
 def _in_background(work: Callable[[], _T]) -> Callable[[Callable[[], None]], _T]:
@@ -635,20 +640,33 @@ class _Target:
 
 
 class _Reporter:
-    """Calls the progress callback at most ten times a second (and on the last frame)."""
+    """Calls the progress callback at most ten times a second (and on the last frame), and
+    again with its last report at each `checkpoint`; from any thread, one call at a time."""
 
     def __init__(self, callback: ProgressCallback | None) -> None:
         self._callback = callback
         self._started: dict[str, float] = {}
         self._last = 0.0
+        self._sent: Progress | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self._callback is None:
             return
-        now = time.monotonic()
-        started = self._started.setdefault(stage, now)
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        rate = done / (now - started) if now > started else 0.0
-        self._callback(Progress(stage, done, total, rate))
+        with self._lock:
+            now = time.monotonic()
+            started = self._started.setdefault(stage, now)
+            if done < total and now - self._last < 0.1:
+                return
+            self._last = now
+            rate = done / (now - started) if now > started else 0.0
+            self._sent = Progress(stage, done, total, rate)
+            self._callback(self._sent)
+
+    def checkpoint(self) -> None:
+        """The last report once more: work with no frames to count (the speech track's pieces)
+        still gives the callback its say, which is where a caller stops a job (the server's
+        worker raises there once the job is cancelled), without moving the progress."""
+        with self._lock:
+            if self._callback is not None and self._sent is not None:
+                self._callback(self._sent)

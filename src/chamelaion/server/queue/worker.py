@@ -164,6 +164,11 @@ class Worker:
         except TimeLimitError as exc:
             outcome = str(exc)
         except Exception as exc:
+            if self._stopped_by_client(job.id):
+                # A delete removes the job's files at once, under the engine still using them:
+                # it fails on a missing file before the heartbeat says why. No error: a stop.
+                self._let_go(job.id)
+                return
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 log.error("job %s: the disk is full", job.id)
                 outcome = OUT_OF_SPACE
@@ -223,6 +228,15 @@ class Worker:
             log.info("job %s: %s; stopped and its files freed", job_id, status or "deleted")
         else:
             log.warning("job %s: no longer held by this worker; outcome dropped", job_id)
+
+    def _stopped_by_client(self, job_id: str) -> bool:
+        """Whether the client has cancelled or deleted the job; False when the database cannot
+        say (the failure is then handled as the error it seemed)."""
+        try:
+            return self.store.status(job_id) in (None, JobStatus.CANCELLED.value)
+        except Exception:
+            log.exception("job %s: its status could not be read", job_id)
+            return False
 
     def _checkpoint(self, attempt: _Attempt) -> None:
         """Where a running job can be given up: called between the steps of a job and at every
