@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_commands(commands: argparse._SubParsersAction) -> None:
+def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # stdlib only: --help stays instant
     from chamelaion.engine.options import DEFAULT_TRANSCRIPT_LANGUAGE, SyncMode
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel, phones
 from chamelaion.engine.errors import TranscriptError
@@ -70,8 +72,8 @@ _EQUIVALENT = {
 class Alignment:
     """The Viterbi path over the recogniser's 20 ms frames."""
 
-    tokens: np.ndarray  # (frames,) recogniser token of each frame (blank between phones)
-    phone_frames: np.ndarray  # (phones,) first frame of each transcript phone
+    tokens: NDArray[Any]  # (frames,) recogniser token of each frame (blank between phones)
+    phone_frames: NDArray[Any]  # (phones,) first frame of each transcript phone
     deficit: float  # free recognition's log-likelihood minus the path's, per transcript phone
 
 
@@ -98,7 +100,7 @@ class PhoneGuide:
             and self.unplaced <= MAX_UNPLACED_SHARE * total
         )
 
-    def sharpen(self, posteriors: np.ndarray, weight: float = SHARPEN_WEIGHT) -> np.ndarray:
+    def sharpen(self, posteriors: NDArray[Any], weight: float = SHARPEN_WEIGHT) -> NDArray[Any]:
         """`phones.phone_posteriors` output moved `weight` of the way to the aligned path, or
         unchanged (with a note) when the transcript cannot be used for this audio."""
         self.alignment = None
@@ -190,7 +192,7 @@ def tokens_for(phone: str) -> tuple[tuple[int, ...], ...]:
 
 
 def align(
-    log_probs: np.ndarray, states: list[tuple[int, ...]], max_cells: int = MAX_CELLS
+    log_probs: NDArray[Any], states: list[tuple[int, ...]], max_cells: int = MAX_CELLS
 ) -> Alignment:
     """Viterbi CTC alignment of the phone sequence `states` (each a set of tokens that may
     stand for it) to (frames, tokens) `log_probs` at the recogniser's own 20 ms step, within
@@ -248,8 +250,8 @@ def align(
 
 
 def _band(
-    log_probs: np.ndarray, gaps: tuple[int, ...], states: int, max_cells: int
-) -> tuple[np.ndarray, int]:
+    log_probs: NDArray[Any], gaps: tuple[int, ...], states: int, max_cells: int
+) -> tuple[NDArray[Any], int]:
     """Per frame the first state considered, and how many: all of them when the table fits
     `max_cells`, else a band around where the speech heard so far says the transcript should
     be (phones are spread over the speech, not over pauses or music)."""

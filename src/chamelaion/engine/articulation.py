@@ -18,7 +18,10 @@ head turn and perspective: when source and target agree, nothing moves.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.faces import INNER_LOWER_LIP, INNER_UPPER_LIP
 from chamelaion.engine.geometry import MouthFrame, mouth_frame
@@ -29,7 +32,9 @@ UPPER_LIP_SHARE = 0.2  # of a gap change taken by the upper lip; the jaw takes t
 CORNER_SHARE = 0.3  # of the jaw drop the corners follow
 
 
-def _lip_profile(shape: np.ndarray, frame: MouthFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lip_profile(
+    shape: NDArray[Any], frame: MouthFrame
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """The inner lips as functions of u: (u grid, v of upper inner lip, v of lower inner lip)."""
     u_up, v_up = frame.to_local(shape[_UPPER])
     u_lo, v_lo = frame.to_local(shape[_LOWER])
@@ -39,7 +44,7 @@ def _lip_profile(shape: np.ndarray, frame: MouthFrame) -> tuple[np.ndarray, np.n
     return grid, upper, lower
 
 
-def _sorted(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sorted(u: NDArray[Any], v: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     order = np.argsort(u)
     return u[order], v[order]
 
@@ -50,7 +55,9 @@ def jaw_drop(opening: float) -> float:
     return 2.0 * opening / (1.0 + UPPER_LIP_SHARE)
 
 
-def articulate(shape: np.ndarray, opening: float, spread: float, rest_width: float) -> np.ndarray:
+def articulate(
+    shape: NDArray[Any], opening: float, spread: float, rest_width: float
+) -> NDArray[Any]:
     """Move `shape` (canonical landmarks, current frame) to the target mouth shape."""
     frame = mouth_frame(shape)
     u, v = frame.to_local(shape)

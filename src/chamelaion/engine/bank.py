@@ -11,9 +11,11 @@ speaker's own; where the video never shows an open mouth, `interior.draw_interio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.faces import (
     INNER_LOWER_LIP,
@@ -38,13 +40,13 @@ _TYPICAL_LIP_RGB = np.array([160.0, 100.0, 100.0])
 @dataclass(frozen=True)
 class MouthSample:
     opening: float
-    crop: np.ndarray  # (CROP_HEIGHT, CROP_WIDTH, 3) uint8, canonical mouth frame
-    contour: np.ndarray  # inner-lip contour in crop pixels
-    lip_colour: np.ndarray  # mean RGB of the lips, for colour matching
+    crop: NDArray[Any]  # (CROP_HEIGHT, CROP_WIDTH, 3) uint8, canonical mouth frame
+    contour: NDArray[Any]  # inner-lip contour in crop pixels
+    lip_colour: NDArray[Any]  # mean RGB of the lips, for colour matching
     sharpness: float
 
 
-def to_crop_matrix(landmarks: np.ndarray) -> np.ndarray:
+def to_crop_matrix(landmarks: NDArray[Any]) -> NDArray[Any]:
     """The 2x3 similarity from frame pixels to the canonical mouth crop."""
     frame = mouth_frame(landmarks)
     scale = _CROP_HALF_WIDTH / frame.half_width
@@ -54,7 +56,7 @@ def to_crop_matrix(landmarks: np.ndarray) -> np.ndarray:
     return np.hstack([rot, shift[:, None]])
 
 
-def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def lip_colour(image: NDArray[Any], landmarks: NDArray[Any]) -> NDArray[Any]:
     """Mean colour between the outer and inner lip contours."""
     box = bounding_box(landmarks[list(_LIP_RING)], image.shape[1], image.shape[0])
     if box is None:
@@ -73,7 +75,7 @@ class MouthBank:
 
     samples: dict[int, MouthSample] = field(default_factory=dict)
 
-    def offer(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+    def offer(self, image: NDArray[Any], landmarks: NDArray[Any]) -> None:
         opening = inner_gap(landmarks)
         if opening < MIN_OPENING:
             return
@@ -114,7 +116,10 @@ class MouthBank:
 
 
 def paste_sample(
-    image: np.ndarray, target_contour: np.ndarray, sample: MouthSample, frame_lip_colour: np.ndarray
+    image: NDArray[Any],
+    target_contour: NDArray[Any],
+    sample: MouthSample,
+    frame_lip_colour: NDArray[Any],
 ) -> None:
     """Warp `sample`'s interior into `target_contour` (image pixels) and blend it in place.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from chamelaion.engine.rows import CHUNK_ROWS, RowFile, RowFolder
@@ -59,7 +60,7 @@ class FaceBox:
         return inter / union if union > 0 else 0.0
 
 
-def box_of(points: np.ndarray) -> FaceBox:
+def box_of(points: NDArray[Any]) -> FaceBox:
     return FaceBox(*points.min(axis=0), *points.max(axis=0))
 
 
@@ -112,7 +113,7 @@ class LandmarkDetector:
         self._mesh.close()
         self._mesh = self._new_mesh(self._tracked)
 
-    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, rgb: NDArray[Any]) -> list[NDArray[Any]]:
         """Landmarks in pixel coordinates of `rgb`, one (478, 2) float32 array per face."""
         import cv2
 
@@ -166,7 +167,7 @@ class FaceTrack:
 
     start: int
     points: RowFile  # (frames, 478, 2) float32
-    found: np.ndarray  # (frames,) bool: the face was found in the frame
+    found: NDArray[Any]  # (frames,) bool: the face was found in the frame
     key: int = 0  # as returned by `TrackBuilder.add` for this track's faces
 
     @property
@@ -174,7 +175,7 @@ class FaceTrack:
         """One past the last frame."""
         return self.start + len(self.points)
 
-    def at(self, frame: int) -> np.ndarray | None:
+    def at(self, frame: int) -> NDArray[Any] | None:
         if not self.start <= frame < self.end or not self.found[frame - self.start]:
             return None
         return self.points[frame - self.start]
@@ -204,7 +205,7 @@ class TrackBuilder:
         self._closed: list[FaceTrack] = []
         self._next_key = first_key
 
-    def add(self, frame: int, faces: Iterable[np.ndarray]) -> list[int]:
+    def add(self, frame: int, faces: Iterable[NDArray[Any]]) -> list[int]:
         faces = list(faces)
         keys = [-1] * len(faces)
         boxes = [box_of(f) for f in faces]
@@ -260,7 +261,7 @@ class _OpenTrack:
         self._rows = folder.writer(f"track-{key}", (LANDMARK_COUNT, 2))
         self._found: list[bool] = []
 
-    def add(self, frame: int, face: np.ndarray, box: FaceBox) -> None:
+    def add(self, frame: int, face: NDArray[Any], box: FaceBox) -> None:
         missing = frame - self.start - self._rows.count
         self._rows.append_missing(missing)
         self._found.extend([False] * missing)
@@ -276,7 +277,7 @@ class _OpenTrack:
 # Pose: a per-frame similarity transform between the track's canonical face and the frame.
 
 
-def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def fit_similarity(src: NDArray[Any], dst: NDArray[Any]) -> NDArray[Any]:
     """The 2x3 similarity (rotation, uniform scale, shift) taking `src` points closest to `dst`."""
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     a, b = src - src_mean, dst - dst_mean
@@ -288,11 +289,11 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([rot, shift[:, None]])
 
 
-def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+def apply_affine(matrix: NDArray[Any], points: NDArray[Any]) -> NDArray[Any]:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def invert_affine(matrix: np.ndarray) -> np.ndarray:
+def invert_affine(matrix: NDArray[Any]) -> NDArray[Any]:
     # The 2x2 inverse in closed form: np.linalg.inv is a LAPACK call, which cost more than the
     # rest of the smoothing (once per frame), and far more on a busy machine.
     (a, b), (c, d) = matrix[:, :2]
@@ -311,16 +312,16 @@ class PoseTrack:
     """
 
     start: int
-    poses: np.ndarray  # (frames, 2, 3)
+    poses: NDArray[Any]  # (frames, 2, 3)
     shapes: RowFile  # (frames, 478, 2) float32
-    found: np.ndarray  # (frames,) bool
+    found: NDArray[Any]  # (frames,) bool
 
-    def points(self, i: int) -> np.ndarray:
+    def points(self, i: int) -> NDArray[Any]:
         """Smoothed landmarks of track frame i in frame pixel coordinates."""
         return apply_affine(self.poses[i], self.shapes[i]).astype(np.float32)
 
 
-def canonical_frame(points: np.ndarray) -> np.ndarray:
+def canonical_frame(points: NDArray[Any]) -> NDArray[Any]:
     """The similarity mapping frame coordinates to a canonical face: eyes level, unit eye span."""
     left, right = points[EYE_OUTER_CORNERS[0]], points[EYE_OUTER_CORNERS[1]]
     span = right - left
@@ -384,7 +385,7 @@ def smooth_track(
     return PoseTrack(track.start, poses, shapes.close(), found)
 
 
-def _smooth_pose(poses: np.ndarray, sigma: float) -> np.ndarray:
+def _smooth_pose(poses: NDArray[Any], sigma: float) -> NDArray[Any]:
     """Smooth rotation angle, log-scale and shift separately (a matrix average would shear)."""
     angle = np.unwrap(np.arctan2(poses[:, 1, 0], poses[:, 0, 0]))
     log_scale = np.log(np.hypot(poses[:, 0, 0], poses[:, 1, 0]))
@@ -400,13 +401,13 @@ def _smooth_pose(poses: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _runs(mask: np.ndarray) -> list[slice]:
+def _runs(mask: NDArray[Any]) -> list[slice]:
     """Slices of the consecutive True stretches of `mask`."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _short_gaps(found: np.ndarray, max_gap: int) -> list[slice]:
+def _short_gaps(found: NDArray[Any], max_gap: int) -> list[slice]:
     """The gaps of up to `max_gap` frames with the face found on both sides: bridged."""
     return [
         gap
@@ -417,7 +418,7 @@ def _short_gaps(found: np.ndarray, max_gap: int) -> list[slice]:
 
 def _filled_chunks(
     track: FaceTrack, gaps: list[slice], start: int, stop: int
-) -> Iterator[tuple[int, np.ndarray]]:
+) -> Iterator[tuple[int, NDArray[Any]]]:
     """The track's points [start, stop) a chunk at a time, the short `gaps` bridged by linear
     interpolation between the frames on either side."""
     starts = np.array([gap.start for gap in gaps], np.int64)

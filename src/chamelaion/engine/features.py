@@ -8,8 +8,10 @@ there is speech at all (pauses close the lips) and how loud it is (the envelope 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel
 
@@ -25,9 +27,9 @@ SILENCE_DB = -120.0
 class AudioFeatures:
     """Per 10 ms frame (frame k is centred at k * 10 ms)."""
 
-    energy_db: np.ndarray  # speech-band energy, dB (relative, floored)
-    speech: np.ndarray  # bool: voice activity
-    loudness: np.ndarray  # 0..1 within the speech dynamic range
+    energy_db: NDArray[Any]  # speech-band energy, dB (relative, floored)
+    speech: NDArray[Any]  # bool: voice activity
+    loudness: NDArray[Any]  # 0..1 within the speech dynamic range
 
     @property
     def frames(self) -> int:
@@ -42,15 +44,15 @@ class _Windows:
     """Overlapping analysis windows centred on each hop (zero padded at both ends), made on
     demand so an hour of audio costs no more memory than a block of them."""
 
-    def __init__(self, samples: np.ndarray) -> None:
+    def __init__(self, samples: NDArray[Any]) -> None:
         self.samples = samples
         self.count = max(1, int(np.ceil(len(samples) / HOP)))
 
-    def block(self, start: int, stop: int) -> np.ndarray:
+    def block(self, start: int, stop: int) -> NDArray[Any]:
         return logmel.windows(self.samples, start, stop, np.float64)
 
 
-def _band_energies(windows: _Windows) -> dict[str, np.ndarray]:
+def _band_energies(windows: _Windows) -> dict[str, NDArray[Any]]:
     """Power in each of `_BANDS` per window, computed block by block."""
     taper = np.hanning(WINDOW)
     freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
@@ -64,7 +66,7 @@ def _band_energies(windows: _Windows) -> dict[str, np.ndarray]:
     return out
 
 
-def analyze(samples: np.ndarray) -> AudioFeatures:
+def analyze(samples: NDArray[Any]) -> AudioFeatures:
     """Features of `samples` (mono, 16 kHz)."""
     windows = _Windows(samples)
     bands = _band_energies(windows)
@@ -80,7 +82,7 @@ def analyze(samples: np.ndarray) -> AudioFeatures:
     return AudioFeatures(energy_db, speech, loudness)
 
 
-def _voice_activity(energy_db: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _voice_activity(energy_db: NDArray[Any]) -> tuple[NDArray[Any], float, float]:
     """Speech frames by an adaptive energy threshold between the noise floor and speech level.
 
     Returns (speech mask, threshold in dB, speech level in dB). The floor is a low percentile,
@@ -96,7 +98,7 @@ def _voice_activity(energy_db: np.ndarray) -> tuple[np.ndarray, float, float]:
     return speech, threshold, top
 
 
-def _remove_short_runs(mask: np.ndarray, value: bool, min_length: int) -> np.ndarray:
+def _remove_short_runs(mask: NDArray[Any], value: bool, min_length: int) -> NDArray[Any]:
     out = mask.copy()
     edges = np.flatnonzero(
         np.diff(np.concatenate([[not value], mask == value, [not value]]).astype(np.int8))
@@ -109,7 +111,7 @@ def _remove_short_runs(mask: np.ndarray, value: bool, min_length: int) -> np.nda
 
 def per_video_frame(
     features: AudioFeatures, fps: float, frames: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Per video frame: mean loudness (0..1) and the share of the frame that is speech."""
     edges = np.round(np.arange(frames + 1) * FRAME_RATE / fps).astype(int)
     loud = np.zeros(frames)
@@ -122,7 +124,7 @@ def per_video_frame(
     return loud, speech
 
 
-def window_mean(series: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+def window_mean(series: NDArray[Any], start: NDArray[Any], stop: NDArray[Any]) -> NDArray[Any]:
     """Mean of a 100 Hz series over [start, stop) seconds for each window (0 past the end)."""
     cumsum = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)])
     a = np.clip(np.round(start * FRAME_RATE).astype(int), 0, len(series))

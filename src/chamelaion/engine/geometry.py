@@ -14,8 +14,10 @@ Two views of the same landmarks:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.faces import (
     CHIN,
@@ -37,20 +39,20 @@ _OUTER_LIP_CENTER = (OUTER_UPPER_LIP[5], OUTER_LOWER_LIP[5])
 
 @dataclass(frozen=True)
 class MouthFrame:
-    center: np.ndarray  # (2,)
-    along: np.ndarray  # unit vector corner to corner
-    down: np.ndarray  # unit vector perpendicular, pointing to the chin
+    center: NDArray[Any]  # (2,)
+    along: NDArray[Any]  # unit vector corner to corner
+    down: NDArray[Any]  # unit vector perpendicular, pointing to the chin
     half_width: float
 
-    def to_local(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def to_local(self, points: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         d = points - self.center
         return d @ self.along / self.half_width, d @ self.down / self.half_width
 
-    def to_global(self, du: np.ndarray, dv: np.ndarray) -> np.ndarray:
+    def to_global(self, du: NDArray[Any], dv: NDArray[Any]) -> NDArray[Any]:
         return (du[:, None] * self.along + dv[:, None] * self.down) * self.half_width
 
 
-def mouth_frame(shape: np.ndarray) -> MouthFrame:
+def mouth_frame(shape: NDArray[Any]) -> MouthFrame:
     left, right = shape[MOUTH_CORNERS[0]], shape[MOUTH_CORNERS[1]]
     span = right - left
     width = float(np.hypot(*span)) or 1e-6
@@ -59,11 +61,11 @@ def mouth_frame(shape: np.ndarray) -> MouthFrame:
     return MouthFrame((left + right) / 2, along, down, width / 2)
 
 
-def mouth_width(shape: np.ndarray) -> float:
+def mouth_width(shape: NDArray[Any]) -> float:
     return mouth_frame(shape).half_width * 2
 
 
-def inner_gap(shape: np.ndarray) -> float:
+def inner_gap(shape: NDArray[Any]) -> float:
     """Inner-lip gap at the middle of the mouth as a fraction of the mouth's width."""
     frame = mouth_frame(shape)
     _, v_up = frame.to_local(shape[[INNER_UPPER_LIP[5]]])
@@ -71,7 +73,7 @@ def inner_gap(shape: np.ndarray) -> float:
     return max(0.0, float(v_lo[0] - v_up[0])) / 2
 
 
-def mouth_params(landmarks: np.ndarray) -> np.ndarray:
+def mouth_params(landmarks: NDArray[Any]) -> NDArray[Any]:
     """(frames, 4) gap, width, jaw, lips of (frames, 478, 2) landmarks, in eye spans; NaN rows
     where the landmarks are NaN.
 
@@ -90,7 +92,7 @@ def mouth_params(landmarks: np.ndarray) -> np.ndarray:
     along = span / scale[:, None]
     down = np.stack([-along[:, 1], along[:, 0]], axis=1)
 
-    def vertical(a: int, b: int) -> np.ndarray:
+    def vertical(a: int, b: int) -> NDArray[Any]:
         return np.einsum("ij,ij->i", points[:, b] - points[:, a], down) / scale
 
     corners = points[:, MOUTH_CORNERS[1]] - points[:, MOUTH_CORNERS[0]]

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.faces import (
     CHIN,
@@ -50,8 +52,8 @@ _STILL = np.array([i for i in range(468) if i not in _MOVING])  # 468+: the iris
 
 @dataclass(frozen=True)
 class Likeness:
-    shape: np.ndarray  # (len(_STILL), 2): median canonical landmarks
-    colour: np.ndarray  # hue-saturation histogram, sums to 1
+    shape: NDArray[Any]  # (len(_STILL), 2): median canonical landmarks
+    colour: NDArray[Any]  # hue-saturation histogram, sums to 1
 
     def distances(self, other: Likeness) -> tuple[float, float]:
         """(shape, colour) distances: RMS landmark distance in eye spans; Hellinger distance."""
@@ -64,7 +66,7 @@ class Likeness:
         return shape <= SHAPE_MATCH and colour <= COLOUR_MATCH
 
 
-Pictures = Callable[[Sequence[int]], dict[int, np.ndarray]]
+Pictures = Callable[[Sequence[int]], dict[int, NDArray[Any]]]
 """Source frames by index (RGB, display orientation), for the indices asked."""
 
 
@@ -75,7 +77,7 @@ def colour_frames(track: FaceTrack) -> list[int]:
     return sorted({int(found[i]) for i in picks})
 
 
-def likeness(track: FaceTrack, pictures: dict[int, np.ndarray]) -> Likeness:
+def likeness(track: FaceTrack, pictures: dict[int, NDArray[Any]]) -> Likeness:
     """The likeness of `track`; `pictures` holds (at least) its `colour_frames`."""
     shapes = [apply_affine(canonical_frame(p), p[_STILL]) for p in track.points[track.found]]
     histogram = np.zeros(16 * 8, np.float64)
@@ -88,7 +90,7 @@ def likeness(track: FaceTrack, pictures: dict[int, np.ndarray]) -> Likeness:
     return Likeness(np.median(np.array(shapes), axis=0), colour)
 
 
-def _face_histogram(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _face_histogram(rgb: NDArray[Any], points: NDArray[Any]) -> NDArray[Any]:
     """Hue (16 bins) by saturation (8 bins) counts of the pixels inside the face's landmarks."""
     hull = cv2.convexHull(np.round(points[:468]).astype(np.int32))
     x, y, w, h = cv2.boundingRect(hull)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.articulation import UPPER_LIP_SHARE
 from chamelaion.engine.geometry import MouthFrame
@@ -31,12 +33,12 @@ _TONGUE_RGB = np.array([150.0, 66.0, 68.0])
 class MouthLighting:
     """Colours scaled to the face's own light, so teeth never glow in a dim shot."""
 
-    tooth: np.ndarray
-    cavity: np.ndarray
-    tongue: np.ndarray
+    tooth: NDArray[Any]
+    cavity: NDArray[Any]
+    tongue: NDArray[Any]
 
     @classmethod
-    def from_skin(cls, skin_rgb: np.ndarray) -> MouthLighting:
+    def from_skin(cls, skin_rgb: NDArray[Any]) -> MouthLighting:
         luma = float(skin_rgb @ np.array([0.299, 0.587, 0.114]))
         light = float(np.clip(luma / 170.0, 0.35, 1.05))
         tint = skin_rgb / max(float(skin_rgb.mean()), 1.0)
@@ -44,16 +46,16 @@ class MouthLighting:
         return cls(np.clip(tooth, 0, 255), _CAVITY_RGB * light, _TONGUE_RGB * light)
 
 
-def _smoothstep(edge: np.ndarray | float, x: np.ndarray, width: float) -> np.ndarray:
+def _smoothstep(edge: NDArray[Any] | float, x: NDArray[Any], width: float) -> NDArray[Any]:
     """0 below `edge`, 1 above, ramping over `width` (anti-aliasing)."""
     return np.clip((x - edge) / width + 0.5, 0.0, 1.0)
 
 
 def draw_interior(
-    image: np.ndarray,
-    inner_polygon: np.ndarray,
+    image: NDArray[Any],
+    inner_polygon: NDArray[Any],
     frame: MouthFrame,
-    upper_lip: tuple[np.ndarray, np.ndarray],
+    upper_lip: tuple[NDArray[Any], NDArray[Any]],
     drop: float,
     lighting: MouthLighting,
 ) -> None:
@@ -112,7 +114,7 @@ def draw_interior(
     image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
-def _teeth_columns(au: np.ndarray, edges: tuple[float, ...], pixel: float) -> np.ndarray:
+def _teeth_columns(au: NDArray[Any], edges: tuple[float, ...], pixel: float) -> NDArray[Any]:
     """Coverage and shading of teeth across the mouth: each tooth rounded (bright in its middle,
     a little darker at its sides, a faint seam between neighbours), none past the last edge."""
     coverage = 1.0 - _smoothstep(edges[-1], au, 2 * pixel)

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -25,16 +26,16 @@ _LOW_HZ, _HIGH_HZ = 60.0, 7600.0
 _BLOCK = 1024  # windows per block (about 10 MB of spectrum), so memory does not grow with the audio
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: NDArray[Any]) -> NDArray[Any]:
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
 
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def _mel_to_hz(mel: NDArray[Any]) -> NDArray[Any]:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
 @cache
-def filterbank() -> np.ndarray:
+def filterbank() -> NDArray[Any]:
     """(BANDS, FFT_SIZE // 2 + 1) triangular mel filters."""
     freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
     edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(_LOW_HZ)), _hz_to_mel(np.array(_HIGH_HZ)),
@@ -48,7 +49,7 @@ def filterbank() -> np.ndarray:
     return bank
 
 
-def log_mel(samples: np.ndarray) -> np.ndarray:
+def log_mel(samples: NDArray[Any]) -> NDArray[Any]:
     """(frames, BANDS) log mel power of mono 16 kHz `samples`, ceil(len / HOP) frames."""
     count = max(1, -(-len(samples) // HOP))
     taper = np.hanning(WINDOW).astype(np.float32)
@@ -63,14 +64,14 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
 
 
 def windows(
-    samples: np.ndarray, start: int, stop: int, dtype: type[np.floating[Any]] = np.float32
-) -> np.ndarray:
+    samples: NDArray[Any], start: int, stop: int, dtype: type[np.floating[Any]] = np.float32
+) -> NDArray[Any]:
     """(stop - start, WINDOW) analysis windows centred on hops start..stop-1 of `samples`,
     zeros beyond either end: one block of them at a time, never a padded copy of the whole
     audio (two of which, for an hour in float64, were a gigabyte)."""
     lo = start * HOP - WINDOW // 2
     hi = (stop - 1) * HOP - WINDOW // 2 + WINDOW
-    piece: np.ndarray = np.zeros(hi - lo, dtype)
+    piece: NDArray[Any] = np.zeros(hi - lo, dtype)
     a, b = max(lo, 0), min(hi, len(samples))
     if b > a:
         piece[a - lo : b - lo] = samples[a:b]
@@ -78,7 +79,7 @@ def windows(
     return piece[index]
 
 
-def normalise(mel: np.ndarray) -> np.ndarray:
+def normalise(mel: NDArray[Any]) -> NDArray[Any]:
     """Per-band mean and variance normalisation over the utterance's louder half of frames.
 
     Statistics over speech only: long silences would otherwise decide the mean. The louder half

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.errors import (
     EmptyMediaError,
@@ -36,7 +38,7 @@ from chamelaion.engine.errors import (
 from chamelaion.engine.options import LipsyncOptions
 
 ANALYSIS_SAMPLE_RATE = 16000
-PictureFormat = Callable[[av.VideoFrame], np.ndarray]  # a decoded frame as the caller wants it
+PictureFormat = Callable[[av.VideoFrame], NDArray[Any]]  # a decoded frame as the caller wants it
 _STANDARD_RATES = (
     Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
     Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
@@ -144,7 +146,7 @@ def _rotation(frame: av.VideoFrame) -> int:
     return (-angle) % 360 // 90 * 90
 
 
-def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+def _upright(rgb: NDArray[Any], rotation: int) -> NDArray[Any]:
     if rotation == 0:
         return rgb
     return np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
@@ -203,7 +205,7 @@ def _check_duration(info: MediaInfo, name: str, options: LipsyncOptions) -> None
 
 def read_frames(
     path: str | Path, fps: Fraction, start: int = 0, picture: PictureFormat | None = None
-) -> Iterator[np.ndarray]:
+) -> Iterator[NDArray[Any]]:
     """Yield display-orientation frames at the constant rate `fps`, from frame `start` on, as
     `picture` makes them (`rgb_picture` unless given; `yuv_picture` for the render pass).
 
@@ -244,7 +246,7 @@ def read_frames(
 
 def _repeat(
     frame: av.VideoFrame, index: int, until: float, period: float, convert: PictureFormat
-) -> Iterator[np.ndarray]:
+) -> Iterator[NDArray[Any]]:
     """The picture of `frame` once for each slot from `index` that starts before `until`."""
     count = math.ceil(until / period - 1e-9) - index
     if count <= 0:
@@ -254,12 +256,12 @@ def _repeat(
         yield picture
 
 
-def rgb_picture(frame: av.VideoFrame) -> np.ndarray:
+def rgb_picture(frame: av.VideoFrame) -> NDArray[Any]:
     """The frame as display-orientation RGB (height, width, 3), at its full size."""
     return _upright(to_rgb(frame), _rotation(frame))
 
 
-def yuv_picture(frame: av.VideoFrame) -> np.ndarray:
+def yuv_picture(frame: av.VideoFrame) -> NDArray[Any]:
     """The frame as display-orientation I420 at the encoder's even size: one uint8 array of
     (height * 3 / 2, width), the Y rows, then U, then V, as `VideoWriter.write_frame` hands it
     to the encoder without a colour conversion. 4:2:0 8-bit input (the common case) is taken
@@ -283,7 +285,7 @@ def yuv_picture(frame: av.VideoFrame) -> np.ndarray:
 
 
 def even_box(
-    points: np.ndarray, width: int, height: int, margin: int = 2
+    points: NDArray[Any], width: int, height: int, margin: int = 2
 ) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) with even corners covering `points` plus `margin`, clipped to a
     `width` x `height` picture (so it holds whole chroma samples of `YuvPicture`); None if
@@ -304,7 +306,7 @@ class YuvPicture:
     the frame). Boxes come from `even_box`, so they hold whole chroma samples.
     """
 
-    def __init__(self, planes: np.ndarray) -> None:
+    def __init__(self, planes: NDArray[Any]) -> None:
         self.planes = planes
         self.height = planes.shape[0] * 2 // 3
         self.width = planes.shape[1]
@@ -314,7 +316,7 @@ class YuvPicture:
         self.u = chroma[: h * w // 4].reshape(h // 2, w // 2)
         self.v = chroma[h * w // 4 :].reshape(h // 2, w // 2)
 
-    def rgb(self, box: tuple[int, int, int, int]) -> np.ndarray:
+    def rgb(self, box: tuple[int, int, int, int]) -> NDArray[Any]:
         """The box in RGB, the same pixels a full-frame `to_rgb` gives there."""
         x0, y0, x1, y1 = box
         cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, x1 // 2, y1 // 2
@@ -325,7 +327,9 @@ class YuvPicture:
         ]).reshape(-1, x1 - x0)  # fmt: skip
         return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
 
-    def put_rgb(self, box: tuple[int, int, int, int], rgb: np.ndarray, before: np.ndarray) -> None:
+    def put_rgb(
+        self, box: tuple[int, int, int, int], rgb: NDArray[Any], before: NDArray[Any]
+    ) -> None:
         """Write back the pixels of `rgb` that differ from `before` (what `rgb(box)` gave);
         the others, and the chroma of 2x2 blocks none of whose pixels changed, stay as they are."""
         differs = rgb != before  # (a reduction over the 3 channels is slower than this)
@@ -345,7 +349,7 @@ class YuvPicture:
             region[block] = new.reshape(h // 2, w // 2)[block]
 
 
-def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+def to_rgb(frame: av.VideoFrame) -> NDArray[Any]:
     """RGB pixels of a decoded frame.
 
     The common case (4:2:0, even size) converts with OpenCV, an order of magnitude faster than
@@ -381,7 +385,7 @@ _MAX_AUDIO_SAMPLES = 16_000 * 4 * 3600
 
 def read_audio(
     path: str | Path, sample_rate: int = ANALYSIS_SAMPLE_RATE, with_video: bool = False
-) -> np.ndarray:
+) -> NDArray[Any]:
     """The whole first audio stream as mono float32 at `sample_rate` (for analysis).
 
     `with_video`: a video's own sound, aligned so that sample 0 plays with frame 0 of
@@ -424,7 +428,7 @@ def _first_audio_time(path: str | Path) -> float:
     return 0.0
 
 
-def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[np.ndarray]:
+def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[NDArray[Any]]:
     """Stream the first audio stream as float32 arrays shaped (channels, samples)."""
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
     with _open(path) as container:
@@ -448,7 +452,7 @@ def output_audio_format(info: MediaInfo) -> tuple[int, str]:
     return rate, layout
 
 
-def prefetch(frames: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+def prefetch(frames: Iterator[NDArray[Any]], depth: int = 4) -> Iterator[NDArray[Any]]:
     """Run a frame iterator (the decoder) on a thread of its own, `depth` frames ahead."""
     box: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
@@ -534,12 +538,12 @@ class VideoWriter:
         self._thread = threading.Thread(target=self._run, name="encoder", daemon=True)
         self._thread.start()
 
-    def write_frame(self, picture: np.ndarray) -> None:
+    def write_frame(self, picture: NDArray[Any]) -> None:
         """Append a frame: RGB (height, width, 3), or I420 as `yuv_picture` makes it (the
         writer's even size), which goes to the encoder as it is."""
         self._put(("video", picture))
 
-    def write_audio(self, samples: np.ndarray) -> None:
+    def write_audio(self, samples: NDArray[Any]) -> None:
         """Append float32 audio shaped (channels, n) at the writer's rate and layout."""
         if samples.shape[1]:
             self._put(("audio", np.ascontiguousarray(samples, dtype=np.float32)))
@@ -562,7 +566,7 @@ class VideoWriter:
             while self._queue.get() is not None:  # drain so the producer never blocks
                 pass
 
-    def _encode_video(self, picture: np.ndarray) -> None:
+    def _encode_video(self, picture: NDArray[Any]) -> None:
         if picture.ndim == 2:
             planes = picture
         else:
@@ -574,7 +578,7 @@ class VideoWriter:
         self._frames_written += 1
         self._container.mux(self._video.encode(frame))
 
-    def _encode_audio(self, samples: np.ndarray) -> None:
+    def _encode_audio(self, samples: NDArray[Any]) -> None:
         if self._audio is None:
             raise ValueError("this writer has no audio stream")
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=self._audio_layout)

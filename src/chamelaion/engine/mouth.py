@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from chamelaion.engine import features
@@ -52,15 +54,15 @@ PAUSE_SECONDS = 0.6  # a stretch without speech at least this long is a pause: l
 class SpeechTrack:
     """Per output frame: what the new audio asks of the mouth."""
 
-    shape: np.ndarray  # (frames, 4) normalised mouth parameters
-    closed: np.ndarray  # bool: the frame lies in a pause
+    shape: NDArray[Any]  # (frames, 4) normalised mouth parameters
+    closed: NDArray[Any]  # bool: the frame lies in a pause
 
     def __len__(self) -> int:
         return len(self.closed)
 
 
 def speech_track(
-    samples: np.ndarray,
+    samples: NDArray[Any],
     fps: float,
     frames: int,
     model: MouthModel,
@@ -82,7 +84,7 @@ def speech_track(
     return SpeechTrack(shape, _pauses(speech >= 0.5, round(PAUSE_SECONDS * fps)))
 
 
-def _pauses(speech: np.ndarray, min_frames: int) -> np.ndarray:
+def _pauses(speech: NDArray[Any], min_frames: int) -> NDArray[Any]:
     """Frames in runs without speech of at least `min_frames` (or touching either end)."""
     pause = ~speech
     edges = np.flatnonzero(np.diff(np.concatenate([[0], pause.astype(np.int8), [0]])))
@@ -93,7 +95,7 @@ def _pauses(speech: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
-def _standardise(shape: np.ndarray, fps: float) -> np.ndarray:
+def _standardise(shape: NDArray[Any], fps: float) -> NDArray[Any]:
     """Each parameter z-scored over the utterance, as the model's training targets were (per
     clip): a model unsure of unfamiliar speech (a synthetic voice, a noisy line) answers with
     muted movement, and this gives the mouth its full range back. Short audio (under two
@@ -112,10 +114,10 @@ class SpeakerMouth:
     gap_mean: float
     gap_scale: float
     width_scale: float
-    expression_width: np.ndarray  # per frame of the face's track
+    expression_width: NDArray[Any]  # per frame of the face's track
     adapted: bool  # learned from the source's own speech (else the prior)
 
-    def target(self, shape: np.ndarray, closed: bool, track_frame: int) -> tuple[float, float]:
+    def target(self, shape: NDArray[Any], closed: bool, track_frame: int) -> tuple[float, float]:
         """(gap, width) for a normalised `shape` on track frame `track_frame`."""
         motion = ARTICULATION_GAIN * shape
         width = self.expression_width[track_frame] + self.width_scale * float(motion[WIDTH])
@@ -123,7 +125,9 @@ class SpeakerMouth:
         return gap, max(width, 1e-6)
 
 
-def speaker_mouth(params: np.ndarray, found: np.ndarray, fps: float, speaks: bool) -> SpeakerMouth:
+def speaker_mouth(
+    params: NDArray[Any], found: NDArray[Any], fps: float, speaks: bool
+) -> SpeakerMouth:
     """This face's mouth from its track's `params` (frames, 4; `geometry.mouth_params` of the
     smoothed canonical shapes). `speaks`: the source's sound has speech in it."""
     gap, width = params[found, GAP], params[found, WIDTH]

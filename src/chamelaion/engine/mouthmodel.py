@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel, phones, phonetics
 from chamelaion.engine.options import DEFAULT_MODEL, MODELS
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
 
 
 def speech_evidence(
-    samples: np.ndarray,
+    samples: NDArray[Any],
     guide: PhoneGuide | None = None,
     between: Callable[[], None] | None = None,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """(frames, BANDS + tokens) at 100 frames a second: normalised log-mel, then phone
     posteriors, sharpened by the transcript's `guide` when there is one (same shape, same
     scale: the model's input does not change with it). The slow part of `speech_features`
@@ -47,7 +48,7 @@ def speech_evidence(
     return np.concatenate([mel, posteriors], axis=1)
 
 
-def model_inputs(evidence: np.ndarray) -> np.ndarray:
+def model_inputs(evidence: NDArray[Any]) -> NDArray[Any]:
     """(frames, BANDS + articulators): the log-mel of `speech_evidence`, then its posteriors as
     `phonetics.articulators` tracks."""
     mel = evidence[:, : logmel.BANDS]
@@ -55,10 +56,10 @@ def model_inputs(evidence: np.ndarray) -> np.ndarray:
 
 
 def speech_features(
-    samples: np.ndarray,
+    samples: NDArray[Any],
     guide: PhoneGuide | None = None,
     between: Callable[[], None] | None = None,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """The model's input for mono 16 kHz `samples`; the training script calls this very code."""
     return model_inputs(speech_evidence(samples, guide, between))
 
@@ -69,12 +70,12 @@ class MouthModel(Protocol):
 
     def predict(
         self,
-        samples: np.ndarray,
+        samples: NDArray[Any],
         fps: float,
         frames: int,
         guide: PhoneGuide | None = None,
         between: Callable[[], None] | None = None,
-    ) -> np.ndarray:
+    ) -> NDArray[Any]:
         """(frames, 4) normalised mouth parameters for video frames at k / fps seconds of
         `samples` (mono, 16 kHz); frames past the audio's end get the model's silence. A
         transcript's `guide`, when given, sharpens the phone evidence and records its outcome
@@ -85,7 +86,7 @@ class MouthModel(Protocol):
 
 
 class Regressor(Protocol):
-    def track(self, inputs: np.ndarray) -> np.ndarray:
+    def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         """(T, P) mouth parameters, each with unit spread on training speech, from (T, F)
         `speech_features` rows (100 a second)."""
         ...
@@ -95,15 +96,17 @@ class Regressor(Protocol):
 class ConvolutionalRegressor:
     """A stack of dilated 1-D convolutions (GELU between), then a per-frame linear head."""
 
-    weights: tuple[tuple[np.ndarray, np.ndarray, int], ...]  # (out, in, k) kernel, bias, dilation
-    head: tuple[np.ndarray, np.ndarray]  # (P, C), (P,)
-    output_scale: np.ndarray  # (P,) undoes the regression's shrinkage towards the mean
+    weights: tuple[
+        tuple[NDArray[Any], NDArray[Any], int], ...
+    ]  # (out, in, k) kernel, bias, dilation
+    head: tuple[NDArray[Any], NDArray[Any]]  # (P, C), (P,)
+    output_scale: NDArray[Any]  # (P,) undoes the regression's shrinkage towards the mean
 
-    def track(self, inputs: np.ndarray) -> np.ndarray:
+    def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         hidden = self._body(inputs.T)
         return (self.head[0] @ hidden + self.head[1][:, None]).T * self.output_scale
 
-    def _body(self, x: np.ndarray) -> np.ndarray:
+    def _body(self, x: NDArray[Any]) -> NDArray[Any]:
         """(C, T) -> (C', T): 'same' convolutions, one matrix product per kernel tap."""
         for kernel, bias, dilation in self.weights:
             taps = kernel.shape[2]
@@ -117,7 +120,7 @@ class ConvolutionalRegressor:
         return x
 
 
-def in_context(inputs: np.ndarray, frames: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def in_context(inputs: NDArray[Any], frames: NDArray[Any], offsets: NDArray[Any]) -> NDArray[Any]:
     """(len(frames), len(offsets) * F): the rows of `inputs` (T, F) at each of `frames` plus
     each offset, side by side; rows before the start or past the end repeat the edge one."""
     rows = np.clip(frames[:, None] + offsets[None, :], 0, len(inputs) - 1)
@@ -130,13 +133,13 @@ class LinearRegressor:
     to overfit three minutes of speech than the network, and it errs differently, so the two
     together beat either (weights/lipsync2.md)."""
 
-    offsets: np.ndarray  # (K,) feature frames relative to the predicted one
-    mean: np.ndarray  # (K * F,) standardisation of the stacked features
-    std: np.ndarray
-    weights: np.ndarray  # (K * F, P)
-    output_scale: np.ndarray  # (P,)
+    offsets: NDArray[Any]  # (K,) feature frames relative to the predicted one
+    mean: NDArray[Any]  # (K * F,) standardisation of the stacked features
+    std: NDArray[Any]
+    weights: NDArray[Any]  # (K * F, P)
+    output_scale: NDArray[Any]  # (P,)
 
-    def track(self, inputs: np.ndarray) -> np.ndarray:
+    def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         stacked = in_context(inputs, np.arange(len(inputs)), self.offsets)
         return ((stacked - self.mean) / self.std) @ self.weights * self.output_scale
 
@@ -157,18 +160,18 @@ class EnsembleMouthModel:
     members: tuple[Regressor, ...]
     delay: float = 0.0  # seconds
 
-    def track(self, inputs: np.ndarray) -> np.ndarray:
+    def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         """The members' tracks averaged, at the input's 100 frames a second (no delay)."""
         return np.mean([member.track(inputs) for member in self.members], axis=0)
 
     def predict(
         self,
-        samples: np.ndarray,
+        samples: NDArray[Any],
         fps: float,
         frames: int,
         guide: PhoneGuide | None = None,
         between: Callable[[], None] | None = None,
-    ) -> np.ndarray:
+    ) -> NDArray[Any]:
         # A transcript is aligned over the whole utterance's posteriors: that takes them whole.
         out = (
             self.track_speech(samples, between)
@@ -180,8 +183,8 @@ class EnsembleMouthModel:
         return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
 
     def track_speech(
-        self, samples: np.ndarray, between: Callable[[], None] | None = None
-    ) -> np.ndarray:
+        self, samples: NDArray[Any], between: Callable[[], None] | None = None
+    ) -> NDArray[Any]:
         """`track(speech_features(samples))`, a phone recogniser run at a time: memory stays
         flat however long the audio (the phone posteriors, and the features of every offset
         the ridge stacks, about 0.5 MB a second together, held for an hour-long dub, did not).
@@ -210,7 +213,7 @@ class EnsembleMouthModel:
 CONTEXT_SECONDS = 2  # each side of a piece: the network reaches 0.32 s, the ridge 0.2 s
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
+def _gelu(x: NDArray[Any]) -> NDArray[Any]:
     """GELU as torch computes it by default (the exact, erf-based form)."""
     from scipy.special import erf
 

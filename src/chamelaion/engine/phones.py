@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel
 
@@ -59,14 +60,16 @@ def vocabulary() -> tuple[str, ...]:
     return tuple(_model().decoder_tokens)
 
 
-def _run(samples: np.ndarray) -> np.ndarray:
+def _run(samples: NDArray[Any]) -> NDArray[Any]:
     session, waveform, lengths, log_probs = _session()
     wav = samples.reshape(1, -1).astype(np.float32)
     (out,) = session.run([log_probs], {waveform: wav, lengths: np.array([wav.shape[1]], np.int64)})
     return np.asarray(out[0], np.float32)
 
 
-def phone_posteriors(samples: np.ndarray, between: Callable[[], None] | None = None) -> np.ndarray:
+def phone_posteriors(
+    samples: NDArray[Any], between: Callable[[], None] | None = None
+) -> NDArray[Any]:
     """(frames, tokens) log phone probabilities of mono 16 kHz `samples`, one row per `logmel`
     frame (ceil(len / HOP) rows), floored at `FLOOR` and scaled to about -1..1. `between`: as
     `posterior_pieces` takes it."""
@@ -74,8 +77,8 @@ def phone_posteriors(samples: np.ndarray, between: Callable[[], None] | None = N
 
 
 def posterior_pieces(
-    samples: np.ndarray, between: Callable[[], None] | None = None
-) -> Iterator[np.ndarray]:
+    samples: NDArray[Any], between: Callable[[], None] | None = None
+) -> Iterator[NDArray[Any]]:
     """The rows of `phone_posteriors`, one recogniser run at a time (`CHUNK_SECONDS` of rows
     each, the last one shorter): a caller that consumes them as they come never holds an
     hour's posteriors.
@@ -103,11 +106,11 @@ def posterior_pieces(
         yield scale(posteriors[index])
 
 
-def scale(log_probs: np.ndarray) -> np.ndarray:
+def scale(log_probs: NDArray[Any]) -> NDArray[Any]:
     """Log-probabilities as `phone_posteriors` gives them: floored at `FLOOR`, about -1..1."""
     return ((np.maximum(log_probs, FLOOR) - FLOOR / 2) / (-FLOOR / 2)).astype(np.float32)
 
 
-def log_probabilities(posteriors: np.ndarray) -> np.ndarray:
+def log_probabilities(posteriors: NDArray[Any]) -> NDArray[Any]:
     """`phone_posteriors` output back to log-probabilities (floored at `FLOOR`)."""
     return posteriors * (-FLOOR / 2) + FLOOR / 2

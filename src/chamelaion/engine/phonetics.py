@@ -23,8 +23,10 @@ not), on a log scale.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from chamelaion.engine import logmel, phones
@@ -60,7 +62,7 @@ SPREAD_SECONDS = 0.04  # the smoothing that turns CTC spikes into "the phones ar
 _LOG_FLOOR = 1e-3
 
 
-def describe(token: str) -> np.ndarray:
+def describe(token: str) -> NDArray[Any]:
     """The articulator row of one recogniser token (all zero for blank and the like: their
     frames get their weight from `phone_evidence` alone)."""
     row = np.zeros(len(ARTICULATORS), np.float32)
@@ -81,13 +83,13 @@ def describe(token: str) -> np.ndarray:
 
 
 @cache
-def _table() -> tuple[np.ndarray, int]:
+def _table() -> tuple[NDArray[Any], int]:
     """(tokens, articulators) table of the recogniser's vocabulary, and the blank's index."""
     tokens = phones.vocabulary()
     return np.stack([describe(t) for t in tokens]), tokens.index("<blank>")
 
 
-def articulators(posteriors: np.ndarray) -> np.ndarray:
+def articulators(posteriors: NDArray[Any]) -> NDArray[Any]:
     """(frames, len(ARTICULATORS)) tracks from `phones.phone_posteriors` output (same frames)."""
     table, blank = _table()
     probs = np.exp(phones.log_probabilities(posteriors))

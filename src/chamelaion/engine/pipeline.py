@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import alignment, features, media
 from chamelaion.engine.articulation import articulate, jaw_drop
@@ -96,7 +97,7 @@ class LipsyncResult:
     notes: tuple[str, ...] = ()  # how faces were chosen, where a user should know
     # Per output frame, the mouth opening rendered (lip gap over mouth width; NaN where no face
     # was re-animated): what the Studio plots against the sound.
-    mouth_opening: np.ndarray = field(
+    mouth_opening: NDArray[Any] = field(
         default_factory=lambda: np.zeros(0, np.float32), compare=False
     )
 
@@ -142,9 +143,9 @@ class RenderPlan:
     fps: Fraction
     width: int
     height: int
-    plan: np.ndarray  # source frame of each output frame
-    face_at: np.ndarray  # key of the face re-animated at each output frame, -1 for none
-    opening: np.ndarray  # mouth opening drawn at each output frame, NaN where none is
+    plan: NDArray[Any]  # source frame of each output frame
+    face_at: NDArray[Any]  # key of the face re-animated at each output frame, -1 for none
+    opening: NDArray[Any]  # mouth opening drawn at each output frame, NaN where none is
     faces: dict[int, _FaceModel]
     mouths: SpeechTrack
     shots: list[int]  # first source frame of each shot after the first
@@ -244,7 +245,7 @@ def _prepare(
     )  # fmt: skip
 
 
-def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[np.ndarray]:
+def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[Any]]:
     """Output frames [start, stop), exactly as a whole-job render draws them: I420 pictures
     (`media.yuv_picture`), as the encoder takes them; only the faces' boxes go to RGB and back.
 
@@ -332,7 +333,7 @@ class SegmentedJob:
         total = len(plan.plan)
         done_before = sum(s.frames for s in self.segments if s.index in self.work.finished())
 
-        def reported(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        def reported(frames: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
             for count, frame in enumerate(frames, 1):
                 yield frame
                 self._report("render", min(total, done_before + count), total)
@@ -426,12 +427,12 @@ _NEAR_FRAMES = 50  # wanted frames this close are read in one pass rather than b
 
 def _pictures(
     video: str | Path, fps: Fraction, size: tuple[int, int], wanted: Sequence[int]
-) -> dict[int, np.ndarray]:
+) -> dict[int, NDArray[Any]]:
     """The source frames `wanted` (sorted indices), as RGB: frames close together are decoded
     in one pass, far apart ones each after a seek, so a handful of frames spread over a long
     video cost a handful of short decodes."""
     frame_bytes = size[0] * size[1] * 3
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, NDArray[Any]] = {}
     groups: list[list[int]] = []
     for frame in wanted:
         if groups and frame - groups[-1][-1] <= _NEAR_FRAMES:
@@ -474,7 +475,7 @@ def _adaptation_notes(faces: Iterable[_FaceModel]) -> tuple[str, ...]:
 
 
 def _mouth_track(
-    samples: np.ndarray,
+    samples: NDArray[Any],
     fps: Fraction,
     frames: int,
     model: MouthModel,
@@ -517,7 +518,7 @@ def _in_background(work: Callable[[], _T]) -> Callable[[Callable[[], None]], _T]
     return result
 
 
-def _fit_length(samples: np.ndarray, seconds: float) -> np.ndarray:
+def _fit_length(samples: NDArray[Any], seconds: float) -> NDArray[Any]:
     """Cut or zero-pad analysis audio to the output's duration."""
     n = round(seconds * media.ANALYSIS_SAMPLE_RATE)
     if len(samples) >= n:
@@ -606,7 +607,7 @@ class _FaceModel:
         frame.put_rgb(target.box, rgb, before)
         return opening
 
-    def _renderer(self, rgb: np.ndarray, cheeks: np.ndarray) -> MouthRenderer:
+    def _renderer(self, rgb: NDArray[Any], cheeks: NDArray[Any]) -> MouthRenderer:
         h, w = rgb.shape[:2]
         points = cheeks.round().astype(int)
         samples = [rgb[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)] for x, y in points]
@@ -614,7 +615,7 @@ class _FaceModel:
         return WarpRenderer(self.mesh, MouthLighting.from_skin(skin), self.bank)
 
 
-def _typical_shape(poses: PoseTrack) -> np.ndarray:
+def _typical_shape(poses: PoseTrack) -> NDArray[Any]:
     """The median shape of the frames where the face is found (of at most `_TYPICAL_FRAMES`
     of them, evenly spread, in a long track), gathered a block of landmarks at a time: never
     the whole track in memory."""

@@ -12,10 +12,11 @@ of the mesh: where the target's lips part, `interior.draw_interior` paints teeth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from scipy.spatial import Delaunay
 
 from chamelaion.engine.articulation import articulate
@@ -45,17 +46,17 @@ _LANDMARK_COUNT = 468  # the mesh proper; the refined iris points (468-477) are 
 class WarpMesh:
     """The lower-face triangulation of one face track, in canonical coordinates."""
 
-    landmarks: np.ndarray  # (K,) landmark indices that move
-    ring: np.ndarray  # (R, 2) canonical positions of the fixed border
-    triangles: np.ndarray  # (T, 3) indices into [landmarks..., ring...]
-    lips: np.ndarray  # indices into [landmarks...] of the lip contours
+    landmarks: NDArray[Any]  # (K,) landmark indices that move
+    ring: NDArray[Any]  # (R, 2) canonical positions of the fixed border
+    triangles: NDArray[Any]  # (T, 3) indices into [landmarks..., ring...]
+    lips: NDArray[Any]  # indices into [landmarks...] of the lip contours
 
-    def region(self, pose: np.ndarray) -> np.ndarray:
+    def region(self, pose: NDArray[Any]) -> NDArray[Any]:
         """The ring as a polygon in frame pixels: outside it, a frame is left untouched."""
         return apply_affine(pose, self.ring)
 
 
-def build_mesh(rest: np.ndarray) -> WarpMesh:
+def build_mesh(rest: NDArray[Any]) -> WarpMesh:
     """Triangulate the lower face of a canonical `rest` shape (a typical frame of the track)."""
     nose_y = rest[NOSE_BOTTOM, 1]
     top = nose_y - 0.04
@@ -87,19 +88,19 @@ def build_mesh(rest: np.ndarray) -> WarpMesh:
     return WarpMesh(landmarks, ring, triangles[keep], lips)
 
 
-def _width(shape: np.ndarray) -> float:
+def _width(shape: NDArray[Any]) -> float:
     return mouth_frame(shape).half_width * 2
 
 
-def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+def _inside(points: NDArray[Any], polygon: NDArray[Any]) -> NDArray[Any]:
     contour = polygon.astype(np.float32).reshape(-1, 1, 2)
     return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), False) > 0
                      for x, y in points])  # fmt: skip
 
 
 def _face_map(
-    src: np.ndarray, dst: np.ndarray, mesh: WarpMesh, width: int, height: int
-) -> tuple[np.ndarray, np.ndarray]:
+    src: NDArray[Any], dst: NDArray[Any], mesh: WarpMesh, width: int, height: int
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """The warp map of the lower face: computed on a coarse grid, which is exact inside each
     triangle, except around the lips, where the map tears (lips closing over a gap, or opening
     one) and is computed at every pixel."""
@@ -124,7 +125,7 @@ class MouthRenderer(Protocol):
     target mouth shape puts them. The pipeline holds one per face track."""
 
     def render(
-        self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
+        self, frame: NDArray[Any], source: NDArray[Any], target: NDArray[Any], pose: NDArray[Any],
         drop: float, opening: float,
     ) -> None: ...  # fmt: skip
 
@@ -145,7 +146,7 @@ class WarpRenderer:
     _sample: MouthSample | None = None
 
     def render(
-        self, frame: np.ndarray, source: np.ndarray, target: np.ndarray, pose: np.ndarray,
+        self, frame: NDArray[Any], source: NDArray[Any], target: NDArray[Any], pose: NDArray[Any],
         drop: float, opening: float,
     ) -> None:  # fmt: skip
         """Re-shape `frame` (RGB, in place) so the landmarks at `source` move to `target`.

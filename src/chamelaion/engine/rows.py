@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROW_DTYPE = np.dtype(np.float32)
 CHUNK_ROWS = 512
@@ -60,7 +61,7 @@ class RowWriter:
         self._owner = owner
         self._handle = open(path, "wb")  # noqa: SIM115 (closed by `close`)
 
-    def append(self, rows: np.ndarray) -> None:
+    def append(self, rows: NDArray[Any]) -> None:
         """Add `rows`: one row (of `shape`) or several (n, *shape)."""
         block = np.ascontiguousarray(rows, ROW_DTYPE)
         if block.shape == self.shape:
@@ -103,7 +104,7 @@ class RowFile:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["path"], tuple(state["shape"]), state["count"])  # type: ignore[misc]
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
+    def rows(self, start: int, stop: int) -> NDArray[Any]:
         """Rows [start, stop) (clipped to the file) as one array."""
         start, stop = max(0, start), min(self.count, stop)
         if stop <= start:
@@ -115,7 +116,7 @@ class RowFile:
             raise OSError(f"{self.path.name} is shorter than its {self.count} rows")
         return np.frombuffer(bytearray(data), ROW_DTYPE).reshape(stop - start, *self.shape)
 
-    def take(self, indices: np.ndarray) -> np.ndarray:
+    def take(self, indices: NDArray[Any]) -> NDArray[Any]:
         """The rows at `indices` (ints, or a boolean mask over all rows), in their order."""
         index = np.asarray(indices)
         if index.dtype == bool:
@@ -136,13 +137,13 @@ class RowFile:
             out[order[run]] = block[sorted_index[run] - first]
         return out
 
-    def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, NDArray[Any]]]:
         """Rows [start, stop) a chunk at a time: (first row's index, rows)."""
         stop = self.count if stop is None else min(stop, self.count)
         for first in range(start, stop, CHUNK_ROWS):
             yield first, self.rows(first, min(first + CHUNK_ROWS, stop))
 
-    def __getitem__(self, key: Any) -> np.ndarray:
+    def __getitem__(self, key: Any) -> NDArray[Any]:
         first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         if isinstance(first, (int, np.integer)):
             i = int(first) + (self.count if first < 0 else 0)

@@ -30,8 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import features, media, sync
 from chamelaion.engine.faces import (
@@ -56,12 +58,12 @@ class MouthMeasurements:
     """Per frame of a video, NaN where no face was found."""
 
     fps: float
-    opening: np.ndarray  # inner-lip gap / mouth width
-    width: np.ndarray  # mouth width / eye span
-    landmarks: np.ndarray  # (frames, 478, 2) of the largest face
+    opening: NDArray[Any]  # inner-lip gap / mouth width
+    width: NDArray[Any]  # mouth width / eye span
+    landmarks: NDArray[Any]  # (frames, 478, 2) of the largest face
 
     @property
-    def found(self) -> np.ndarray:
+    def found(self) -> NDArray[Any]:
         return ~np.isnan(self.opening)
 
 
@@ -162,7 +164,7 @@ class LearnedSync:
 
 
 def learned_sync(
-    measured: MouthMeasurements, audio: np.ndarray, speech_seconds: float
+    measured: MouthMeasurements, audio: NDArray[Any], speech_seconds: float
 ) -> LearnedSync:
     """The learned scorer's verdict, or confidence 0 and the reason when there is nothing it
     could judge (scoring a flat curve would only report noise)."""
@@ -194,7 +196,7 @@ def learned_sync(
     )
 
 
-def best_lag_correlation(opening: np.ndarray, envelope: np.ndarray) -> tuple[float, int]:
+def best_lag_correlation(opening: NDArray[Any], envelope: NDArray[Any]) -> tuple[float, int]:
     """Highest Pearson r of opening[t] against envelope[t - lag], for |lag| <= MAX_LAG."""
     best = (-1.0, 0)
     for lag in range(-MAX_LAG, MAX_LAG + 1):

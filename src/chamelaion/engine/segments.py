@@ -34,6 +34,7 @@ from typing import Any
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import media
 from chamelaion.engine.errors import InvalidMediaError
@@ -67,7 +68,7 @@ class Segment:
 
 
 def split(
-    plan: np.ndarray, shots: Sequence[int], fps: Fraction, seconds: float = SEGMENT_SECONDS
+    plan: NDArray[Any], shots: Sequence[int], fps: Fraction, seconds: float = SEGMENT_SECONDS
 ) -> list[Segment]:
     """Segments of the output frames of `plan` (the source frame of each output frame; see
     `timeline.plan_frames`): a boundary where the output enters a new shot (`shots`: the first
@@ -221,7 +222,7 @@ class WorkDir:
 
 
 def write_segment(
-    frames: Iterator[np.ndarray],
+    frames: Iterator[NDArray[Any]],
     path: Path,
     width: int,
     height: int,
@@ -332,7 +333,7 @@ class AudioFeed:
         self._buffer = np.zeros((self._channels, 0), np.float32)
         self._sent = 0
 
-    def until(self, seconds: float) -> np.ndarray:
+    def until(self, seconds: float) -> NDArray[Any]:
         wanted = max(0, round(seconds * self.rate) - self._sent)
         while self._buffer.shape[1] < wanted:
             chunk = next(self._chunks, None)

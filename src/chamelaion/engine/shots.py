@@ -10,9 +10,11 @@ also counts. Gradual transitions (fades, dissolves) are not detected.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 LAYOUT_JUMP = 20.0  # mean absolute difference of grey thumbnails (0..255) at a cut, at least
 SPIKE_RATIO = 4.0  # ...and that many times the recent frame-to-frame change
@@ -24,11 +26,11 @@ class CutDetector:
     """Feed frames in order; `is_cut(frame)` is True on the first frame of a new shot."""
 
     def __init__(self) -> None:
-        self._histogram: np.ndarray | None = None
-        self._thumbnail: np.ndarray | None = None
+        self._histogram: NDArray[Any] | None = None
+        self._thumbnail: NDArray[Any] | None = None
         self._recent: deque[float] = deque(maxlen=HISTORY)
 
-    def is_cut(self, rgb: np.ndarray) -> bool:
+    def is_cut(self, rgb: NDArray[Any]) -> bool:
         # Every fourth pixel is plenty for a 64x36 summary, at a sixteenth of the cost.
         small = cv2.resize(rgb[::4, ::4], (64, 36), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)

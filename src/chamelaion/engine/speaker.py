@@ -37,8 +37,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import identity, sync
 from chamelaion.engine.errors import SpeakerPointError
@@ -85,9 +87,9 @@ class FaceChoice:
 class SourceSpeech:
     """The source video's own sound, per video frame."""
 
-    loudness: np.ndarray  # 0..1
-    speech: np.ndarray  # share of the frame that is speech
-    samples: np.ndarray | None = None  # the sound itself, mono 16 kHz, time 0 = first frame
+    loudness: NDArray[Any]  # 0..1
+    speech: NDArray[Any]  # share of the frame that is speech
+    samples: NDArray[Any] | None = None  # the sound itself, mono 16 kHz, time 0 = first frame
 
 
 @dataclass(frozen=True)
@@ -245,14 +247,14 @@ def _detect_in_shot(
     stop: int,
     fps: float,
     source: SourceSpeech,
-    sound: np.ndarray | None,
+    sound: NDArray[Any] | None,
     largest: list[FaceTrack | None],
     choice: FaceChoice,
 ) -> None:
     present = [t for t in tracks if t.start < stop and t.end > start]
     if len(present) < 2:
         return  # one face (or none): it is the only one to animate
-    in_sync: np.ndarray | None = None
+    in_sync: NDArray[Any] | None = None
     if sound is not None:
         window_seconds, floor, margin = SYNC_WINDOW_SECONDS, MIN_SYNC_CONFIDENCE, MIN_SYNC_MARGIN
         score, in_sync = _learned_scorer(present, start, stop, fps, sound)
@@ -310,8 +312,8 @@ def _window_starts(start: int, stop: int, window: int, hop: int) -> list[int]:
 
 
 def _hold_decisions(
-    winner: np.ndarray, decided: np.ndarray, reach: int
-) -> tuple[np.ndarray, np.ndarray]:
+    winner: NDArray[Any], decided: NDArray[Any], reach: int
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Undecided frames within `reach` of a decision take the nearest one: a pause, a breath or
     a weak window between two of the same speaker's sentences does not hand the role away."""
     if not decided.any():
@@ -334,7 +336,7 @@ def _place_changes(
     picked: list[FaceTrack | None],
     present: list[FaceTrack],
     start: int,
-    distance: np.ndarray,
+    distance: NDArray[Any],
     reach: int,
 ) -> list[FaceTrack | None]:
     """Each change from one face to another moved to the frame where the two faces' per-frame
@@ -369,8 +371,8 @@ def _place_changes(
 
 
 def _learned_scorer(
-    present: list[FaceTrack], start: int, stop: int, fps: float, sound: np.ndarray
-) -> tuple[Scorer, np.ndarray]:
+    present: list[FaceTrack], start: int, stop: int, fps: float, sound: NDArray[Any]
+) -> tuple[Scorer, NDArray[Any]]:
     """Each face's agreement with the sound in a window: the median distance over all offsets
     minus the distance at the shot's offset (0 when the face is missing from much of it); and
     each face's distance at that offset per frame of the shot (NaN where it is missing).
@@ -411,7 +413,7 @@ def _learned_scorer(
 
 
 def _loudness_scorer(
-    present: list[FaceTrack], start: int, stop: int, loudness: np.ndarray
+    present: list[FaceTrack], start: int, stop: int, loudness: NDArray[Any]
 ) -> Scorer:
     openings = [_openings(t, start, stop) for t in present]
 
@@ -421,7 +423,7 @@ def _loudness_scorer(
     return score
 
 
-def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
+def _openings(track: FaceTrack, start: int, stop: int) -> NDArray[Any]:
     out = np.full(stop - start, np.nan)
     for f in range(max(start, track.start), min(stop, track.end)):
         points = track.at(f)
@@ -430,7 +432,7 @@ def _openings(track: FaceTrack, start: int, stop: int) -> np.ndarray:
     return out
 
 
-def _sync(opening: np.ndarray, loudness: np.ndarray) -> float:
+def _sync(opening: NDArray[Any], loudness: NDArray[Any]) -> float:
     """Best Pearson r of opening against loudness over lags of ±MAX_LAG frames; 0 when the
     face is missing for much of the window or its mouth does not move."""
     if np.isnan(opening).mean() > MAX_MISSING:
@@ -462,7 +464,7 @@ def _absorb_short_runs(picked: list[FaceTrack | None], min_run: int) -> list[Fac
     return out
 
 
-def _spans(mask: np.ndarray, offset: int) -> list[tuple[int, int]]:
+def _spans(mask: NDArray[Any], offset: int) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return [
         (int(a) + offset, int(b) + offset - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)

@@ -28,8 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel
 from chamelaion.engine.faces import (
@@ -61,7 +63,7 @@ MIN_SCORED_FRAMES = 10
 MEL_FLOOR = 1e-4
 
 
-def lip_shapes(landmarks: np.ndarray) -> np.ndarray:
+def lip_shapes(landmarks: NDArray[Any]) -> NDArray[Any]:
     """(frames, 80) lip contours in canonical units relative to the mouth centre, the clip's mean
     removed; NaN rows where no face was found."""
     landmarks = np.asarray(landmarks, dtype=np.float64)
@@ -84,13 +86,13 @@ def lip_shapes(landmarks: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _dct_matrix() -> np.ndarray:
+def _dct_matrix() -> NDArray[Any]:
     n = np.arange(MEL_BANDS)
     k = np.arange(CEPSTRA)[:, None]
     return np.sqrt(2.0 / MEL_BANDS) * np.cos(np.pi * k * (2 * n + 1) / (2 * MEL_BANDS))
 
 
-def mfcc(audio: np.ndarray) -> np.ndarray:
+def mfcc(audio: NDArray[Any]) -> NDArray[Any]:
     """(frames, 26): MFCC and deltas every 10 ms (frame k centred at k * 10 ms), each column
     normalised to zero mean and unit variance over the utterance, so loudness and channel do not
     matter, only how the spectrum changes."""
@@ -115,7 +117,7 @@ def mfcc(audio: np.ndarray) -> np.ndarray:
     return feats.astype(np.float32)
 
 
-def visual_windows(shapes: np.ndarray, fps: float) -> np.ndarray:
+def visual_windows(shapes: NDArray[Any], fps: float) -> NDArray[Any]:
     """(frames, VISUAL_TAPS * 80): for each frame, the lip shapes at VISUAL_STEP-spaced instants
     around it, interpolated between frames (so 25 and 30 fps footage give the same window in
     time); NaN where the window reaches a frame without a face or past either end."""
@@ -132,7 +134,7 @@ def visual_windows(shapes: np.ndarray, fps: float) -> np.ndarray:
     return out.reshape(n, -1).astype(np.float32)
 
 
-def audio_windows(features: np.ndarray, times: np.ndarray) -> np.ndarray:
+def audio_windows(features: NDArray[Any], times: NDArray[Any]) -> NDArray[Any]:
     """(len(times), AUDIO_TAPS * 26): the MFCC frames around each instant (seconds); NaN where
     the window reaches past the audio."""
     centre = np.round(np.asarray(times) * AUDIO_RATE).astype(int)
@@ -148,30 +150,30 @@ class SyncModel:
     """The two encoders: input standardisation, then layers of (weight, bias) with ReLU between
     them, the output normalised to unit length."""
 
-    visual_mean: np.ndarray
-    visual_scale: np.ndarray
-    visual_layers: tuple[tuple[np.ndarray, np.ndarray], ...]
-    audio_layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    visual_mean: NDArray[Any]
+    visual_scale: NDArray[Any]
+    visual_layers: tuple[tuple[NDArray[Any], NDArray[Any]], ...]
+    audio_layers: tuple[tuple[NDArray[Any], NDArray[Any]], ...]
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> SyncModel:
         with np.load(path) as data:
             arrays = {k: data[k].astype(np.float32) for k in data.files}
 
-        def layers(prefix: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        def layers(prefix: str) -> tuple[tuple[NDArray[Any], NDArray[Any]], ...]:
             count = sum(1 for k in arrays if k.startswith(f"{prefix}_w"))
             return tuple((arrays[f"{prefix}_w{i}"], arrays[f"{prefix}_b{i}"]) for i in range(count))
 
         return cls(arrays["visual_mean"], arrays["visual_scale"], layers("visual"), layers("audio"))
 
-    def embed_visual(self, windows: np.ndarray) -> np.ndarray:
+    def embed_visual(self, windows: NDArray[Any]) -> NDArray[Any]:
         return _encode((windows - self.visual_mean) / self.visual_scale, self.visual_layers)
 
-    def embed_audio(self, windows: np.ndarray) -> np.ndarray:
+    def embed_audio(self, windows: NDArray[Any]) -> NDArray[Any]:
         return _encode(windows, self.audio_layers)
 
 
-def _encode(x: np.ndarray, layers: tuple[tuple[np.ndarray, np.ndarray], ...]) -> np.ndarray:
+def _encode(x: NDArray[Any], layers: tuple[tuple[NDArray[Any], NDArray[Any]], ...]) -> NDArray[Any]:
     """NaN rows (no face, past the audio) stay NaN."""
     out = np.full((len(x), layers[-1][0].shape[1]), np.nan, np.float32)
     good = ~np.isnan(x).any(axis=1)
@@ -189,26 +191,28 @@ def default_model() -> SyncModel:
     return SyncModel.load()
 
 
-def embed_lips(landmarks: np.ndarray, fps: float, model: SyncModel | None = None) -> np.ndarray:
+def embed_lips(landmarks: NDArray[Any], fps: float, model: SyncModel | None = None) -> NDArray[Any]:
     """(frames, dim): one face's lip embedding per frame (NaN where it is missing). The face's
     mean shape is taken over these frames: pass one face's track, not a mixture of faces."""
     return (model or default_model()).embed_visual(visual_windows(lip_shapes(landmarks), fps))
 
 
 def embed_sound(
-    audio: np.ndarray,
+    audio: NDArray[Any],
     fps: float,
     frames: int,
     max_offset: int = MAX_OFFSET,
     model: SyncModel | None = None,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """(frames + 2 * max_offset, dim): the sound's embedding at video frames -max_offset ..
     frames + max_offset - 1 (NaN where the window reaches past the audio)."""
     times = np.arange(-max_offset, frames + max_offset) / fps
     return (model or default_model()).embed_audio(audio_windows(mfcc(audio), times))
 
 
-def distances(lips: np.ndarray, sound: np.ndarray, max_offset: int, first: int = 0) -> np.ndarray:
+def distances(
+    lips: NDArray[Any], sound: NDArray[Any], max_offset: int, first: int = 0
+) -> NDArray[Any]:
     """(len(lips), 2 * max_offset + 1): distance (0..2, one minus the cosine) between the lip
     embedding of video frame first + t and the sound embedding d frames later, column
     d + max_offset (`sound` as `embed_sound` gives it for the whole video, with the same
@@ -219,12 +223,12 @@ def distances(lips: np.ndarray, sound: np.ndarray, max_offset: int, first: int =
 
 
 def frame_distances(
-    landmarks: np.ndarray,
+    landmarks: NDArray[Any],
     fps: float,
-    audio: np.ndarray,
+    audio: NDArray[Any],
     max_offset: int = MAX_OFFSET,
     model: SyncModel | None = None,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """`distances` for one face's landmarks over a whole video and its audio."""
     lips = embed_lips(landmarks, fps, model)
     return distances(lips, embed_sound(audio, fps, len(landmarks), max_offset, model), max_offset)
@@ -234,8 +238,8 @@ def frame_distances(
 class SyncCurve:
     """Mean distance per offset, and what it says."""
 
-    offsets: np.ndarray
-    distances: np.ndarray  # NaN where no frame could be scored
+    offsets: NDArray[Any]
+    distances: NDArray[Any]  # NaN where no frame could be scored
     scored_frames: int
 
     @property
@@ -258,7 +262,7 @@ class SyncCurve:
         return float(np.nanmedian(self.distances) - self.distances[self.best])
 
 
-def sync_curve(distances: np.ndarray, frames: slice | None = None) -> SyncCurve:
+def sync_curve(distances: NDArray[Any], frames: slice | None = None) -> SyncCurve:
     """Average `frame_distances` over `frames` (all by default); offsets scored on fewer than
     MIN_SCORED_FRAMES frames are left out (NaN)."""
     block = distances[frames] if frames is not None else distances

@@ -11,8 +11,10 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine.media import PictureFormat, read_frames
 from chamelaion.engine.options import SyncMode
@@ -22,7 +24,7 @@ REVERSE_WINDOW_BYTES = 192 * 1024 * 1024
 
 def plan_frames(
     mode: SyncMode, video_frames: int, fps: Fraction, audio_seconds: float
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Source frame index for every output frame."""
     audio_frames = max(1, math.ceil(audio_seconds * float(fps) - 1e-6))
     v = video_frames
@@ -46,7 +48,7 @@ def plan_frames(
     raise ValueError(f"unknown sync mode {mode!r}")
 
 
-def _runs(plan: np.ndarray) -> Iterator[tuple[int, int, bool]]:
+def _runs(plan: NDArray[Any]) -> Iterator[tuple[int, int, bool]]:
     """(start, stop, forward) stretches of the plan: non-decreasing or strictly decreasing."""
     start = 0
     n = len(plan)
@@ -66,10 +68,10 @@ def _runs(plan: np.ndarray) -> Iterator[tuple[int, int, bool]]:
 def deliver(
     path: str | Path,
     fps: Fraction,
-    plan: np.ndarray,
+    plan: NDArray[Any],
     frame_bytes: int,
     picture: PictureFormat | None = None,
-) -> Iterator[np.ndarray]:
+) -> Iterator[NDArray[Any]]:
     """Yield the source frames named by `plan`, in order, as `picture` makes them (see
     `media.read_frames`); `frame_bytes` is the size of one."""
     for start, stop, forward in _runs(plan):
@@ -82,8 +84,8 @@ def deliver(
 
 
 def _forward(
-    path: str | Path, fps: Fraction, wanted: np.ndarray, picture: PictureFormat | None
-) -> Iterator[np.ndarray]:
+    path: str | Path, fps: Fraction, wanted: NDArray[Any], picture: PictureFormat | None
+) -> Iterator[NDArray[Any]]:
     frames = read_frames(path, fps, start=int(wanted[0]), picture=picture)
     index = int(wanted[0])
     current = next(frames, None)
@@ -101,10 +103,10 @@ def _forward(
 def _backward(
     path: str | Path,
     fps: Fraction,
-    wanted: np.ndarray,
+    wanted: NDArray[Any],
     window: int,
     picture: PictureFormat | None,
-) -> Iterator[np.ndarray]:
+) -> Iterator[NDArray[Any]]:
     """`wanted` strictly decreasing: decode windows of ascending frames, emit them reversed."""
     position = 0
     while position < len(wanted):

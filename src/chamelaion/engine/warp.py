@@ -6,21 +6,24 @@ a grid of every `step`-th pixel and upsampled, which is exact within triangles a
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
 
 
 def warp_map(
-    src: np.ndarray,
-    dst: np.ndarray,
-    triangles: np.ndarray,
+    src: NDArray[Any],
+    dst: NDArray[Any],
+    triangles: NDArray[Any],
     width: int,
     height: int,
     step: int = 1,
     offset: tuple[int, int] = (0, 0),
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """For each pixel of a `width` x `height` box at `offset` of the output image, where to
     sample the source image.
 
@@ -56,7 +59,7 @@ def warp_map(
     return map_x, map_y
 
 
-def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+def triangle_affines(src: NDArray[Any], dst: NDArray[Any], triangles: NDArray[Any]) -> NDArray[Any]:
     """(T, 2, 3) affine maps taking each destination triangle onto its source triangle.
 
     Solved in closed form (a 2x2 inverse per triangle): a batched general inverse costs a
@@ -81,7 +84,7 @@ def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) ->
 
 
 def bounding_box(
-    points: np.ndarray, width: int, height: int, margin: int = 0
+    points: NDArray[Any], width: int, height: int, margin: int = 0
 ) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), the pixels covering `points` plus `margin`, clipped to a `width` x
     `height` image; None if fewer than 2x2 pixels are left."""
@@ -91,7 +94,7 @@ def bounding_box(
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
-def coverage(polygon: np.ndarray, width: int, height: int, supersample: int = 4) -> np.ndarray:
+def coverage(polygon: NDArray[Any], width: int, height: int, supersample: int = 4) -> NDArray[Any]:
     """Anti-aliased coverage (0..1 float32) of a polygon given in pixels."""
     mask = np.zeros((height * supersample, width * supersample), np.uint8)
     points = np.round(((polygon + 0.5) * supersample - 0.5) * 16).astype(np.int32)

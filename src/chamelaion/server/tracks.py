@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 log = logging.getLogger("chamelaion.worker")
 
@@ -29,7 +30,7 @@ PEAKS_PER_SECOND = 50  # enough for a plot a few thousand pixels wide over a min
 _PEAK_SAMPLE_RATE = 8000  # the envelope needs no more
 
 
-def mouth_track(fps: float, opening: np.ndarray, output: Path) -> dict[str, Any] | None:
+def mouth_track(fps: float, opening: NDArray[Any], output: Path) -> dict[str, Any] | None:
     """The track of a rendered `output`, or None if its sound cannot be read."""
     from chamelaion.engine import EngineError
     from chamelaion.engine.media import read_audio
@@ -46,7 +47,7 @@ def mouth_track(fps: float, opening: np.ndarray, output: Path) -> dict[str, Any]
     }
 
 
-def _peaks(samples: np.ndarray) -> list[float]:
+def _peaks(samples: NDArray[Any]) -> list[float]:
     """The largest absolute sample in each 1/PEAKS_PER_SECOND s bin (the last may be short)."""
     size = _PEAK_SAMPLE_RATE // PEAKS_PER_SECOND
     padded = np.pad(np.abs(samples), (0, -len(samples) % size))
