@@ -101,4 +101,5 @@ def articulate(
     du = scale * np.where(np.abs(u) <= 1.0, u, np.sign(u) * np.exp(-((beyond / 0.8) ** 2))) * v_fade
     # 3. Open: the jaw drops so that the gap at the middle is `opening` times the mouth width.
     dv = dv + jaw_drop(opening) * np.where(below, lower_weight, upper_weight)
-    return shape + frame.to_global(du, dv)
+    articulated: NDArray[Any] = shape + frame.to_global(du, dv)
+    return articulated

@@ -290,7 +290,8 @@ def fit_similarity(src: NDArray[Any], dst: NDArray[Any]) -> NDArray[Any]:
 
 
 def apply_affine(matrix: NDArray[Any], points: NDArray[Any]) -> NDArray[Any]:
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    moved: NDArray[Any] = points @ matrix[:, :2].T + matrix[:, 2]
+    return moved
 
 
 def invert_affine(matrix: NDArray[Any]) -> NDArray[Any]:

@@ -124,11 +124,14 @@ def per_video_frame(
     return loud, speech
 
 
-def window_mean(series: NDArray[Any], start: NDArray[Any], stop: NDArray[Any]) -> NDArray[Any]:
+def window_mean(
+    series: NDArray[Any], start: NDArray[Any], stop: NDArray[Any]
+) -> NDArray[np.float64]:
     """Mean of a 100 Hz series over [start, stop) seconds for each window (0 past the end)."""
     cumsum = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)])
     a = np.clip(np.round(start * FRAME_RATE).astype(int), 0, len(series))
     b = np.clip(np.round(stop * FRAME_RATE).astype(int), 0, len(series))
     b = np.maximum(b, np.minimum(a + 1, len(series)))
     count = np.maximum(b - a, 1)
-    return (cumsum[b] - cumsum[a]) / count * (b > a)
+    means: NDArray[np.float64] = (cumsum[b] - cumsum[a]) / count * (b > a)
+    return means

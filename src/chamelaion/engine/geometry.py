@@ -49,7 +49,10 @@ class MouthFrame:
         return d @ self.along / self.half_width, d @ self.down / self.half_width
 
     def to_global(self, du: NDArray[Any], dv: NDArray[Any]) -> NDArray[Any]:
-        return (du[:, None] * self.along + dv[:, None] * self.down) * self.half_width
+        offsets: NDArray[Any] = (
+            du[:, None] * self.along + dv[:, None] * self.down
+        ) * self.half_width
+        return offsets
 
 
 def mouth_frame(shape: NDArray[Any]) -> MouthFrame:
@@ -92,8 +95,11 @@ def mouth_params(landmarks: NDArray[Any]) -> NDArray[Any]:
     along = span / scale[:, None]
     down = np.stack([-along[:, 1], along[:, 0]], axis=1)
 
-    def vertical(a: int, b: int) -> NDArray[Any]:
-        return np.einsum("ij,ij->i", points[:, b] - points[:, a], down) / scale
+    def vertical(a: int, b: int) -> NDArray[np.float64]:
+        distance: NDArray[np.float64] = (
+            np.einsum("ij,ij->i", points[:, b] - points[:, a], down) / scale
+        )
+        return distance
 
     corners = points[:, MOUTH_CORNERS[1]] - points[:, MOUTH_CORNERS[0]]
     width = np.hypot(corners[:, 0], corners[:, 1]) / scale

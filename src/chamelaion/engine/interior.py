@@ -125,4 +125,5 @@ def _teeth_columns(au: NDArray[Any], edges: tuple[float, ...], pixel: float) -> 
         shade = np.where(inside, 0.86 + 0.14 * np.sin(np.pi * t), shade)
         seam = np.clip(np.abs(au - left) / max(1.2 * pixel, 0.015), 0.0, 1.0)
         shade = shade * (0.8 + 0.2 * seam)
-    return coverage * shade
+    teeth: NDArray[Any] = coverage * shade
+    return teeth

@@ -27,7 +27,8 @@ _BLOCK = 1024  # windows per block (about 10 MB of spectrum), so memory does not
 
 
 def _hz_to_mel(hz: NDArray[Any]) -> NDArray[Any]:
-    return 2595.0 * np.log10(1.0 + hz / 700.0)
+    mel: NDArray[Any] = 2595.0 * np.log10(1.0 + hz / 700.0)
+    return mel
 
 
 def _mel_to_hz(mel: NDArray[Any]) -> NDArray[Any]:
@@ -79,7 +80,7 @@ def windows(
     return piece[index]
 
 
-def normalise(mel: NDArray[Any]) -> NDArray[Any]:
+def normalise(mel: NDArray[Any]) -> NDArray[np.float32]:
     """Per-band mean and variance normalisation over the utterance's louder half of frames.
 
     Statistics over speech only: long silences would otherwise decide the mean. The louder half
@@ -89,4 +90,5 @@ def normalise(mel: NDArray[Any]) -> NDArray[Any]:
     loud = energy >= np.median(energy) if len(mel) > 1 else np.ones(len(mel), bool)
     mean = mel[loud].mean(axis=0)
     std = mel[loud].std(axis=0) + 1e-3
-    return ((mel - mean) / std).astype(np.float32)
+    normalised: NDArray[np.float32] = ((mel - mean) / std).astype(np.float32)
+    return normalised

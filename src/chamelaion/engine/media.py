@@ -261,7 +261,7 @@ def rgb_picture(frame: av.VideoFrame) -> NDArray[Any]:
     return _upright(to_rgb(frame), _rotation(frame))
 
 
-def yuv_picture(frame: av.VideoFrame) -> NDArray[Any]:
+def yuv_picture(frame: av.VideoFrame) -> NDArray[np.uint8]:
     """The frame as display-orientation I420 at the encoder's even size: one uint8 array of
     (height * 3 / 2, width), the Y rows, then U, then V, as `VideoWriter.write_frame` hands it
     to the encoder without a colour conversion. 4:2:0 8-bit input (the common case) is taken
@@ -281,7 +281,8 @@ def yuv_picture(frame: av.VideoFrame) -> NDArray[Any]:
     if rotation:
         planes = [np.rot90(p, k=-rotation // 90) for p in planes]
     rows_wide = planes[0].shape[1]
-    return np.concatenate([p.ravel() for p in planes]).reshape(-1, rows_wide)
+    picture: NDArray[np.uint8] = np.concatenate([p.ravel() for p in planes]).reshape(-1, rows_wide)
+    return picture
 
 
 def even_box(
@@ -316,7 +317,7 @@ class YuvPicture:
         self.u = chroma[: h * w // 4].reshape(h // 2, w // 2)
         self.v = chroma[h * w // 4 :].reshape(h // 2, w // 2)
 
-    def rgb(self, box: tuple[int, int, int, int]) -> NDArray[Any]:
+    def rgb(self, box: tuple[int, int, int, int]) -> NDArray[np.uint8]:
         """The box in RGB, the same pixels a full-frame `to_rgb` gives there."""
         x0, y0, x1, y1 = box
         cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, x1 // 2, y1 // 2
@@ -325,7 +326,8 @@ class YuvPicture:
             self.u[cy0:cy1, cx0:cx1].ravel(),
             self.v[cy0:cy1, cx0:cx1].ravel(),
         ]).reshape(-1, x1 - x0)  # fmt: skip
-        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
+        rgb: NDArray[np.uint8] = cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
+        return rgb
 
     def put_rgb(
         self, box: tuple[int, int, int, int], rgb: NDArray[Any], before: NDArray[Any]

@@ -103,7 +103,10 @@ def _standardise(shape: NDArray[Any], fps: float) -> NDArray[Any]:
     if len(shape) < 2 * fps:
         return shape
     std = shape.std(axis=0)
-    return ((shape - shape.mean(axis=0)) / np.where(std > 1e-3, std, 1.0)).astype(np.float32)
+    standardised: NDArray[np.float32] = (
+        (shape - shape.mean(axis=0)) / np.where(std > 1e-3, std, 1.0)
+    ).astype(np.float32)
+    return standardised
 
 
 @dataclass(frozen=True)

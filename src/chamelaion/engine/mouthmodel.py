@@ -75,7 +75,7 @@ class MouthModel(Protocol):
         frames: int,
         guide: PhoneGuide | None = None,
         between: Callable[[], None] | None = None,
-    ) -> NDArray[Any]:
+    ) -> NDArray[np.float32]:
         """(frames, 4) normalised mouth parameters for video frames at k / fps seconds of
         `samples` (mono, 16 kHz); frames past the audio's end get the model's silence. A
         transcript's `guide`, when given, sharpens the phone evidence and records its outcome
@@ -104,7 +104,10 @@ class ConvolutionalRegressor:
 
     def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         hidden = self._body(inputs.T)
-        return (self.head[0] @ hidden + self.head[1][:, None]).T * self.output_scale
+        tracked: NDArray[Any] = (
+            self.head[0] @ hidden + self.head[1][:, None]
+        ).T * self.output_scale
+        return tracked
 
     def _body(self, x: NDArray[Any]) -> NDArray[Any]:
         """(C, T) -> (C', T): 'same' convolutions, one matrix product per kernel tap."""
@@ -124,7 +127,8 @@ def in_context(inputs: NDArray[Any], frames: NDArray[Any], offsets: NDArray[Any]
     """(len(frames), len(offsets) * F): the rows of `inputs` (T, F) at each of `frames` plus
     each offset, side by side; rows before the start or past the end repeat the edge one."""
     rows = np.clip(frames[:, None] + offsets[None, :], 0, len(inputs) - 1)
-    return inputs[rows].reshape(len(frames), -1)
+    rows_in_context: NDArray[Any] = inputs[rows].reshape(len(frames), -1)
+    return rows_in_context
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,10 @@ class LinearRegressor:
 
     def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         stacked = in_context(inputs, np.arange(len(inputs)), self.offsets)
-        return ((stacked - self.mean) / self.std) @ self.weights * self.output_scale
+        tracked: NDArray[Any] = (
+            ((stacked - self.mean) / self.std) @ self.weights * self.output_scale
+        )
+        return tracked
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,10 @@ class EnsembleMouthModel:
 
     def track(self, inputs: NDArray[Any]) -> NDArray[Any]:
         """The members' tracks averaged, at the input's 100 frames a second (no delay)."""
-        return np.mean([member.track(inputs) for member in self.members], axis=0)
+        mean_track: NDArray[Any] = np.mean(
+            [member.track(inputs) for member in self.members], axis=0
+        )
+        return mean_track
 
     def predict(
         self,
@@ -180,7 +190,8 @@ class EnsembleMouthModel:
         )
         times = np.arange(frames) / fps - self.delay
         index = np.round(times * logmel.FRAME_RATE).astype(int)
-        return out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
+        at_frames: NDArray[np.float32] = out[np.clip(index, 0, len(out) - 1)].astype(np.float32)
+        return at_frames
 
     def track_speech(
         self, samples: NDArray[Any], between: Callable[[], None] | None = None
@@ -213,11 +224,12 @@ class EnsembleMouthModel:
 CONTEXT_SECONDS = 2  # each side of a piece: the network reaches 0.32 s, the ridge 0.2 s
 
 
-def _gelu(x: NDArray[Any]) -> NDArray[Any]:
+def _gelu(x: NDArray[Any]) -> NDArray[np.float32]:
     """GELU as torch computes it by default (the exact, erf-based form)."""
     from scipy.special import erf
 
-    return (0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))).astype(np.float32)
+    activated: NDArray[np.float32] = (0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))).astype(np.float32)
+    return activated
 
 
 def load_model(path: str | Path) -> EnsembleMouthModel:

@@ -89,7 +89,7 @@ def _table() -> tuple[NDArray[Any], int]:
     return np.stack([describe(t) for t in tokens]), tokens.index("<blank>")
 
 
-def articulators(posteriors: NDArray[Any]) -> NDArray[Any]:
+def articulators(posteriors: NDArray[Any]) -> NDArray[np.float32]:
     """(frames, len(ARTICULATORS)) tracks from `phones.phone_posteriors` output (same frames)."""
     table, blank = _table()
     probs = np.exp(phones.log_probabilities(posteriors))
@@ -98,4 +98,5 @@ def articulators(posteriors: NDArray[Any]) -> NDArray[Any]:
     mass = near.sum(axis=1, keepdims=True)
     out = (near / np.maximum(mass, 1e-6)) @ table
     out[:, -1] = np.log(mass[:, 0] + _LOG_FLOOR)
-    return out.astype(np.float32)
+    tracks: NDArray[np.float32] = out.astype(np.float32)
+    return tracks

@@ -149,7 +149,7 @@ class RowFile:
             i = int(first) + (self.count if first < 0 else 0)
             if not 0 <= i < self.count:
                 raise IndexError(f"row {first} out of range for {self.count} rows")
-            selected = self.rows(i, i + 1)[0]
+            selected: NDArray[Any] = self.rows(i, i + 1)[0]
         elif isinstance(first, slice):
             start, stop, step = first.indices(self.count)
             if step == 1:
@@ -163,7 +163,8 @@ class RowFile:
             kept: tuple[Any, ...] = (
                 rest if isinstance(first, (int, np.integer)) else (slice(None), *rest)
             )
-            return selected[kept]
+            picked: NDArray[Any] = selected[kept]
+            return picked
         return selected
 
 

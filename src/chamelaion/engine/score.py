@@ -63,8 +63,9 @@ class MouthMeasurements:
     landmarks: NDArray[Any]  # (frames, 478, 2) of the largest face
 
     @property
-    def found(self) -> NDArray[Any]:
-        return ~np.isnan(self.opening)
+    def found(self) -> NDArray[np.bool_]:
+        found: NDArray[np.bool_] = ~np.isnan(self.opening)
+        return found
 
 
 def measure_mouth(

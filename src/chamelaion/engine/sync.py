@@ -63,7 +63,7 @@ MIN_SCORED_FRAMES = 10
 MEL_FLOOR = 1e-4
 
 
-def lip_shapes(landmarks: NDArray[Any]) -> NDArray[Any]:
+def lip_shapes(landmarks: NDArray[Any]) -> NDArray[np.float32]:
     """(frames, 80) lip contours in canonical units relative to the mouth centre, the clip's mean
     removed; NaN rows where no face was found."""
     landmarks = np.asarray(landmarks, dtype=np.float64)
@@ -82,17 +82,21 @@ def lip_shapes(landmarks: NDArray[Any]) -> NDArray[Any]:
     found = ~np.isnan(shapes).any(axis=1)
     if found.any():
         shapes = shapes - shapes[found].mean(axis=0)
-    return shapes.astype(np.float32)
+    contours: NDArray[np.float32] = shapes.astype(np.float32)
+    return contours
 
 
 @cache
-def _dct_matrix() -> NDArray[Any]:
+def _dct_matrix() -> NDArray[np.float64]:
     n = np.arange(MEL_BANDS)
     k = np.arange(CEPSTRA)[:, None]
-    return np.sqrt(2.0 / MEL_BANDS) * np.cos(np.pi * k * (2 * n + 1) / (2 * MEL_BANDS))
+    dct: NDArray[np.float64] = np.sqrt(2.0 / MEL_BANDS) * np.cos(
+        np.pi * k * (2 * n + 1) / (2 * MEL_BANDS)
+    )
+    return dct
 
 
-def mfcc(audio: NDArray[Any]) -> NDArray[Any]:
+def mfcc(audio: NDArray[Any]) -> NDArray[np.float32]:
     """(frames, 26): MFCC and deltas every 10 ms (frame k centred at k * 10 ms), each column
     normalised to zero mean and unit variance over the utterance, so loudness and channel do not
     matter, only how the spectrum changes."""
@@ -114,10 +118,11 @@ def mfcc(audio: NDArray[Any]) -> NDArray[Any]:
     ) / 10.0  # regression over ±2 frames
     feats = np.concatenate([out, delta], axis=1)
     feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-6)
-    return feats.astype(np.float32)
+    standardised: NDArray[np.float32] = feats.astype(np.float32)
+    return standardised
 
 
-def visual_windows(shapes: NDArray[Any], fps: float) -> NDArray[Any]:
+def visual_windows(shapes: NDArray[Any], fps: float) -> NDArray[np.float32]:
     """(frames, VISUAL_TAPS * 80): for each frame, the lip shapes at VISUAL_STEP-spaced instants
     around it, interpolated between frames (so 25 and 30 fps footage give the same window in
     time); NaN where the window reaches a frame without a face or past either end."""
@@ -131,7 +136,8 @@ def visual_windows(shapes: NDArray[Any], fps: float) -> NDArray[Any]:
     hi_c = (lo + 1).clip(0, n - 1)
     out = shapes[lo_c] * (1 - frac) + shapes[hi_c] * frac
     out[~inside] = np.nan
-    return out.reshape(n, -1).astype(np.float32)
+    windows: NDArray[np.float32] = out.reshape(n, -1).astype(np.float32)
+    return windows
 
 
 def audio_windows(features: NDArray[Any], times: NDArray[Any]) -> NDArray[Any]:
@@ -140,7 +146,7 @@ def audio_windows(features: NDArray[Any], times: NDArray[Any]) -> NDArray[Any]:
     centre = np.round(np.asarray(times) * AUDIO_RATE).astype(int)
     index = centre[:, None] + np.arange(AUDIO_TAPS)[None, :] - AUDIO_TAPS // 2
     inside = ((index >= 0) & (index < len(features))).all(axis=1)
-    out = features[index.clip(0, len(features) - 1)].reshape(len(times), -1)
+    out: NDArray[Any] = features[index.clip(0, len(features) - 1)].reshape(len(times), -1)
     out[~inside] = np.nan
     return out
 
@@ -219,7 +225,8 @@ def distances(
     `max_offset`); NaN where either is missing. Positive d: the sound comes after the mouth."""
     offsets = np.arange(-max_offset, max_offset + 1)
     rows = first + np.arange(len(lips))[:, None] + offsets[None, :] + max_offset
-    return 1.0 - np.einsum("td,tkd->tk", lips, sound[rows])
+    distance: NDArray[Any] = 1.0 - np.einsum("td,tkd->tk", lips, sound[rows])
+    return distance
 
 
 def frame_distances(

@@ -24,7 +24,7 @@ REVERSE_WINDOW_BYTES = 192 * 1024 * 1024
 
 def plan_frames(
     mode: SyncMode, video_frames: int, fps: Fraction, audio_seconds: float
-) -> NDArray[Any]:
+) -> NDArray[np.integer[Any]]:
     """Source frame index for every output frame."""
     audio_frames = max(1, math.ceil(audio_seconds * float(fps) - 1e-6))
     v = video_frames
@@ -44,7 +44,10 @@ def plan_frames(
     if mode is SyncMode.REMAP:
         if audio_frames == 1:
             return np.zeros(1, dtype=int)
-        return np.floor(i * (v - 1) / (audio_frames - 1) + 0.5).astype(int)
+        nearest: NDArray[np.integer[Any]] = np.floor(i * (v - 1) / (audio_frames - 1) + 0.5).astype(
+            int
+        )
+        return nearest
     raise ValueError(f"unknown sync mode {mode!r}")
 
 

@@ -59,7 +59,9 @@ def warp_map(
     return map_x, map_y
 
 
-def triangle_affines(src: NDArray[Any], dst: NDArray[Any], triangles: NDArray[Any]) -> NDArray[Any]:
+def triangle_affines(
+    src: NDArray[Any], dst: NDArray[Any], triangles: NDArray[Any]
+) -> NDArray[np.float32]:
     """(T, 2, 3) affine maps taking each destination triangle onto its source triangle.
 
     Solved in closed form (a 2x2 inverse per triangle): a batched general inverse costs a
@@ -78,7 +80,9 @@ def triangle_affines(src: NDArray[Any], dst: NDArray[Any], triangles: NDArray[An
     f = np.stack([f1, f2], axis=2)  # columns f1, f2
     linear = f @ inv
     shift = s[:, 0] - np.einsum("tij,tj->ti", linear, d[:, 0])
-    out = np.concatenate([linear, shift[:, :, None]], axis=2).astype(np.float32)
+    out: NDArray[np.float32] = np.concatenate([linear, shift[:, :, None]], axis=2).astype(
+        np.float32
+    )
     out[flat] = IDENTITY
     return out
 

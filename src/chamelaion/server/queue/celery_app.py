@@ -69,11 +69,13 @@ def create_celery(settings: Settings) -> Celery:
     _pool_settings = settings  # for the pool processes, forked from this one
     _pool_app = app
 
-    @app.task(name=RUN_JOB, bind=True, max_retries=None)
+    # Celery ships no type information: its decorator returns an untyped task, so mypy
+    # cannot see through it (the function itself is typed).
+    @app.task(name=RUN_JOB, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
     def run_job(task: Task, job_id: str) -> str:
         return _run_job(task, settings, job_id)
 
-    @app.task(name=RENDER_SEGMENT)
+    @app.task(name=RENDER_SEGMENT)  # type: ignore[untyped-decorator]  # as above
     def render_segment(job_id: str) -> str:
         return _render_segment(settings, job_id)
 
@@ -154,7 +156,8 @@ def _run_job(task: Task, settings: Settings, job_id: str) -> str:
     return "ran"
 
 
-@worker_process_init.connect
+# Celery's signals are untyped, so connecting a handler hides its signature from mypy.
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _init_pool_process(**_kwargs: object) -> None:
     """A pool process dies with its worker (as the embedded runner's do with the API), loads
     the engine now rather than during its first job, and starts sending webhooks at once."""
@@ -165,7 +168,8 @@ def _init_pool_process(**_kwargs: object) -> None:
         _process_context(_pool_settings)
 
 
-class SweepStep(bootsteps.StartStopStep):
+# Celery's bootsteps are untyped (Any to mypy); a worker step has to subclass one.
+class SweepStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """Runs `Dispatcher.sweep` every few seconds, and the reaper every few minutes, in the
     worker's main process, on Celery's own timer (the main process's event loop: no extra
     thread, nothing running when the pool forks). Its database connections are closed after
