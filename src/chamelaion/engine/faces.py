@@ -167,7 +167,7 @@ class FaceTrack:
 
     start: int
     points: RowFile  # (frames, 478, 2) float32
-    found: NDArray[Any]  # (frames,) bool: the face was found in the frame
+    found: NDArray[np.bool_]  # (frames,) bool: the face was found in the frame
     key: int = 0  # as returned by `TrackBuilder.add` for this track's faces
 
     @property
@@ -315,7 +315,7 @@ class PoseTrack:
     start: int
     poses: NDArray[Any]  # (frames, 2, 3)
     shapes: RowFile  # (frames, 478, 2) float32
-    found: NDArray[Any]  # (frames,) bool
+    found: NDArray[np.bool_]  # (frames,) bool
 
     def points(self, i: int) -> NDArray[Any]:
         """Smoothed landmarks of track frame i in frame pixel coordinates."""

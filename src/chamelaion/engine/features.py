@@ -28,7 +28,7 @@ class AudioFeatures:
     """Per 10 ms frame (frame k is centred at k * 10 ms)."""
 
     energy_db: NDArray[Any]  # speech-band energy, dB (relative, floored)
-    speech: NDArray[Any]  # bool: voice activity
+    speech: NDArray[np.bool_]  # bool: voice activity
     loudness: NDArray[Any]  # 0..1 within the speech dynamic range
 
     @property

@@ -36,7 +36,7 @@ def _mel_to_hz(mel: NDArray[Any]) -> NDArray[Any]:
 
 
 @cache
-def filterbank() -> NDArray[Any]:
+def filterbank() -> NDArray[np.float64]:
     """(BANDS, FFT_SIZE // 2 + 1) triangular mel filters."""
     freqs = np.fft.rfftfreq(FFT_SIZE, 1 / SAMPLE_RATE)
     edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(_LOW_HZ)), _hz_to_mel(np.array(_HIGH_HZ)),
@@ -50,7 +50,7 @@ def filterbank() -> NDArray[Any]:
     return bank
 
 
-def log_mel(samples: NDArray[Any]) -> NDArray[Any]:
+def log_mel(samples: NDArray[Any]) -> NDArray[np.float32]:
     """(frames, BANDS) log mel power of mono 16 kHz `samples`, ceil(len / HOP) frames."""
     count = max(1, -(-len(samples) // HOP))
     taper = np.hanning(WINDOW).astype(np.float32)

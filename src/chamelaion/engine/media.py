@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -256,7 +256,7 @@ def _repeat(
         yield picture
 
 
-def rgb_picture(frame: av.VideoFrame) -> NDArray[Any]:
+def rgb_picture(frame: av.VideoFrame) -> NDArray[np.uint8]:
     """The frame as display-orientation RGB (height, width, 3), at its full size."""
     return _upright(to_rgb(frame), _rotation(frame))
 
@@ -351,16 +351,17 @@ class YuvPicture:
             region[block] = new.reshape(h // 2, w // 2)[block]
 
 
-def to_rgb(frame: av.VideoFrame) -> NDArray[Any]:
+def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
     """RGB pixels of a decoded frame.
 
     The common case (4:2:0, even size) converts with OpenCV, an order of magnitude faster than
     FFmpeg's generic scaler; `VideoWriter` converts back with the same BT.601 matrix, so pixels
     the engine leaves alone come out as they went in.
     """
+    # Both give uint8; OpenCV's and PyAV's stubs type their results as unions of dtypes.
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+        return cast("NDArray[np.uint8]", cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420))
+    return cast("NDArray[np.uint8]", frame.to_ndarray(format="rgb24"))
 
 
 _first_time_cache: dict[tuple[str, float], float] = {}
@@ -430,21 +431,22 @@ def _first_audio_time(path: str | Path) -> float:
     return 0.0
 
 
-def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[NDArray[Any]]:
+def iter_audio(path: str | Path, sample_rate: int, layout: str) -> Iterator[NDArray[np.float32]]:
     """Stream the first audio stream as float32 arrays shaped (channels, samples)."""
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
     with _open(path) as container:
         if not container.streams.audio:
             raise NoAudioStreamError(f"{Path(path).name} has no audio stream")
         stream = container.streams.audio[0]
+        # "fltp" frames give float32 samples; PyAV's stubs type them as any sample dtype.
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray()
+                    yield cast("NDArray[np.float32]", out.to_ndarray())
         except av.error.FFmpegError:
             pass  # a truncated tail: deliver what decoded
         for out in resampler.resample(None):
-            yield out.to_ndarray()
+            yield cast("NDArray[np.float32]", out.to_ndarray())
 
 
 def output_audio_format(info: MediaInfo) -> tuple[int, str]:

@@ -55,7 +55,7 @@ class SpeechTrack:
     """Per output frame: what the new audio asks of the mouth."""
 
     shape: NDArray[Any]  # (frames, 4) normalised mouth parameters
-    closed: NDArray[Any]  # bool: the frame lies in a pause
+    closed: NDArray[np.bool_]  # bool: the frame lies in a pause
 
     def __len__(self) -> int:
         return len(self.closed)

@@ -98,7 +98,9 @@ def bounding_box(
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
-def coverage(polygon: NDArray[Any], width: int, height: int, supersample: int = 4) -> NDArray[Any]:
+def coverage(
+    polygon: NDArray[Any], width: int, height: int, supersample: int = 4
+) -> NDArray[np.float32]:
     """Anti-aliased coverage (0..1 float32) of a polygon given in pixels."""
     mask = np.zeros((height * supersample, width * supersample), np.uint8)
     points = np.round(((polygon + 0.5) * supersample - 0.5) * 16).astype(np.int32)
