@@ -317,7 +317,7 @@ class PoseTrack:
     shapes: RowFile  # (frames, 478, 2) float32
     found: NDArray[np.bool_]  # (frames,) bool
 
-    def points(self, i: int) -> NDArray[Any]:
+    def points(self, i: int) -> NDArray[np.float32]:
         """Smoothed landmarks of track frame i in frame pixel coordinates."""
         return apply_affine(self.poses[i], self.shapes[i]).astype(np.float32)
 

@@ -106,7 +106,7 @@ def posterior_pieces(
         yield scale(posteriors[index])
 
 
-def scale(log_probs: NDArray[Any]) -> NDArray[Any]:
+def scale(log_probs: NDArray[Any]) -> NDArray[np.float32]:
     """Log-probabilities as `phone_posteriors` gives them: floored at `FLOOR`, about -1..1."""
     return ((np.maximum(log_probs, FLOOR) - FLOOR / 2) / (-FLOOR / 2)).astype(np.float32)
 
