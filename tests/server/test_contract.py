@@ -215,7 +215,8 @@ def test_generate_accepts_json_with_charset_and_all_options(api_server: ApiServe
             "sync_mode": "loop",
             "transcript": "x" * 20_000,  # at the cap, in any language espeak-ng reads
             "transcript_language": "pt-BR",
-            "speaker": {"frame": 12, "x": 0.25, "y": 1},  # an int is a number too
+            # An int is a number too, and 12.0 an integer (JSON Schema's reading).
+            "speaker": {"frame": 12.0, "x": 0.25, "y": 1},
         }
         response = client.post(
             "/lipsync/generate",

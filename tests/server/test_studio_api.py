@@ -97,9 +97,10 @@ def test_the_page_is_not_part_of_the_api_schema(api_server: ApiServer) -> None:
 
 @pytest.mark.store_independent
 def test_media_may_come_from_the_public_base_url() -> None:
-    assert "media-src 'self';" in content_security_policy(None)
+    # blob: for the speaker-point preview, which plays the file the user chose, from the page
+    assert "media-src 'self' blob:;" in content_security_policy(None)
     policy = content_security_policy("https://api.example.com/base")
-    assert "media-src 'self' https://api.example.com;" in policy
+    assert "media-src 'self' blob: https://api.example.com;" in policy
     assert "connect-src 'self';" in policy
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from chamelaion.engine.options import (
     DEFAULT_MODEL,
@@ -100,12 +100,22 @@ class GenerateInput(BaseModel):
     url: MediaUrl
 
 
+def _whole_number(value: object) -> object:
+    """JSON Schema's `integer` includes 2362.0 (a number with no fraction), so the API takes
+    it as that integer; 2362.5 and "2362" are still refused by the strict check after this."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class SpeakerPoint(BaseModel):
     """`engine.options.SpeakerPoint` on the wire."""
 
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
-    frame: int = Field(ge=0, description="The source video's frame (0-based) the point is in.")
+    frame: Annotated[int, BeforeValidator(_whole_number)] = Field(
+        ge=0, description="The source video's frame (0-based) the point is in."
+    )
     x: float = Field(ge=0, le=1, description="From the left edge, as a fraction of the width.")
     y: float = Field(ge=0, le=1, description="From the top edge, as a fraction of the height.")
 
