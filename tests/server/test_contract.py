@@ -172,6 +172,7 @@ def test_read_rate_limit(api_server: ApiServer) -> None:
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 0, "x": 1.2, "y": 0.5}}, SPEAKER),
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 0, "x": 0.5, "y": -0.01}}, SPEAKER),
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": -1, "x": 0.5, "y": 0.5}}, SPEAKER),
+        ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 2**31, "x": 0.5, "y": 0.5}}, SPEAKER),
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 1.5, "x": 0.5, "y": 0.5}}, SPEAKER),
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": "3", "x": 0.5, "y": 0.5}}, SPEAKER),
         ({"inputs": [VIDEO, AUDIO], "speaker": {"frame": 3, "x": 0.5}}, SPEAKER),

@@ -113,8 +113,10 @@ class SpeakerPoint(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
+    # At most a 32-bit integer: what every database stores in an integer column, and far past
+    # the last frame of any video the engine takes (30 minutes at any real frame rate).
     frame: Annotated[int, BeforeValidator(_whole_number)] = Field(
-        ge=0, description="The source video's frame (0-based) the point is in."
+        ge=0, le=2**31 - 1, description="The source video's frame (0-based) the point is in."
     )
     x: float = Field(ge=0, le=1, description="From the left edge, as a fraction of the width.")
     y: float = Field(ge=0, le=1, description="From the top edge, as a fraction of the height.")
