@@ -20,6 +20,7 @@ from scipy.ndimage import gaussian_filter1d
 from chamelaion.engine.rows import CHUNK_ROWS, RowFile, RowFolder
 
 LANDMARK_COUNT = 478
+MESH_POINTS = 468  # the mesh proper; the refined irises are points 468-477
 
 # Landmark indices (mediapipe face mesh topology).
 # Lip contours run from the subject's right corner to the left corner.

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from chamelaion.engine.faces import (
     CHIN,
     JAWLINE,
+    MESH_POINTS,
     OUTER_LOWER_LIP,
     OUTER_UPPER_LIP,
     FaceTrack,
@@ -47,7 +48,7 @@ COLOUR_MATCH = 0.2
 FRAMES_FOR_COLOUR = 3
 
 _MOVING = set(JAWLINE) | set(OUTER_UPPER_LIP) | set(OUTER_LOWER_LIP) | {CHIN}
-_STILL = np.array([i for i in range(468) if i not in _MOVING])  # 468+: the irises
+_STILL = np.array([i for i in range(MESH_POINTS) if i not in _MOVING])
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def likeness(track: FaceTrack, pictures: dict[int, NDArray[Any]]) -> Likeness:
 
 def _face_histogram(rgb: NDArray[Any], points: NDArray[Any]) -> NDArray[Any]:
     """Hue (16 bins) by saturation (8 bins) counts of the pixels inside the face's landmarks."""
-    hull = cv2.convexHull(np.round(points[:468]).astype(np.int32))
+    hull = cv2.convexHull(np.round(points[:MESH_POINTS]).astype(np.int32))
     x, y, w, h = cv2.boundingRect(hull)
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)

@@ -25,6 +25,7 @@ from chamelaion.engine.faces import (
     INNER_LOWER_LIP,
     INNER_UPPER_LIP,
     JAWLINE,
+    MESH_POINTS,
     NOSE_BOTTOM,
     OUTER_LOWER_LIP,
     OUTER_UPPER_LIP,
@@ -39,7 +40,6 @@ LIP_CONTOURS = (*OUTER_UPPER_LIP, *OUTER_LOWER_LIP, *INNER_UPPER_LIP, *INNER_LOW
 COARSE_STEP = 3  # pixels between warp-map samples away from the lips
 RING_MARGIN = 0.14  # eye spans between the jawline and the fixed ring
 CHIN_MARGIN = 0.26  # extra margin straight below the chin
-_LANDMARK_COUNT = 468  # the mesh proper; the refined iris points (468-477) are not used
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ def build_mesh(rest: NDArray[Any]) -> WarpMesh:
     ring_jaw[[0, -1], 1] = np.minimum(ring_jaw[[0, -1], 1], top)
     ring = np.concatenate([ring_jaw, ring_top])
 
-    inside = _inside(rest[:_LANDMARK_COUNT], ring)
+    inside = _inside(rest[:MESH_POINTS], ring)
     landmarks = np.array(
-        sorted(set(np.flatnonzero(inside & (rest[:_LANDMARK_COUNT, 1] > top + 0.02))) | set(jaw))
+        sorted(set(np.flatnonzero(inside & (rest[:MESH_POINTS, 1] > top + 0.02))) | set(jaw))
     )
     # Triangulate an opened mouth so the inner lips are well apart, then drop the triangles
     # that fill the opening: the interior is drawn, not warped.
