@@ -53,7 +53,7 @@ from chamelaion.engine import lipsync, media  # noqa: E402
 from chamelaion.engine.geometry import GAP, WIDTH, mouth_params  # noqa: E402
 from chamelaion.engine.mouth import ARTICULATION_GAIN, speaker_mouth, speech_track  # noqa: E402
 from chamelaion.engine.mouthmodel import MouthModel, get_model, load_model  # noqa: E402
-from realspeech import measure_video, open_source, write_half  # noqa: E402
+from realspeech import measure_video, open_source, pearson, write_half  # noqa: E402
 
 STEPS = ("1 whole clip", "2 half audio", "3 speech track", "4 target", "4w target, no slow width",
          "5 target vs measuring truth")  # fmt: skip
@@ -61,13 +61,6 @@ RENDER_STEPS = ("6 rendered vs truth (bench)", "6e rendered vs truth, engine lm"
                 "7 rendered vs target", "7e rendered vs target, engine lm",
                 "8 residual vs source mouth", "8f source mouth vs truth")  # fmt: skip
 SAMPLE_RATE = media.ANALYSIS_SAMPLE_RATE
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    good = np.isfinite(a) & np.isfinite(b)
-    if good.sum() < 3 or np.std(a[good]) == 0 or np.std(b[good]) == 0:
-        return float("nan")
-    return float(np.corrcoef(a[good], b[good])[0, 1])
 
 
 def leftover(got: np.ndarray, target: np.ndarray) -> np.ndarray:

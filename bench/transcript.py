@@ -49,6 +49,7 @@ from chamelaion.engine.mouthmodel import (  # noqa: E402
     model_inputs,
     speech_evidence,
 )
+from realspeech import pearson  # noqa: E402
 
 GRID_WORDS = (
     {"b": "bin", "l": "lay", "p": "place", "s": "set"},
@@ -83,13 +84,6 @@ def grid_sentence(stem: str) -> str:
         f"{command} {colour} {preposition} {stem[3].upper()} {GRID_DIGITS[stem[4]]} "
         + (GRID_ADVERBS[stem[5]])
     )
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    good = ~np.isnan(a) & ~np.isnan(b)
-    if good.sum() < 3 or np.std(a[good]) == 0 or np.std(b[good]) == 0:
-        return float("nan")
-    return float(np.corrcoef(a[good], b[good])[0, 1])
 
 
 def at_video_frames(
