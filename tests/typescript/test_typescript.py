@@ -205,6 +205,10 @@ def test_node_suite(
 
 
 def test_examples_are_the_seeds_verbatim() -> None:
+    # The seed lives beside the checkout, as the real footage does (CI has both); a clone made
+    # elsewhere skips this comparison, as it skips the footage tests, rather than failing.
+    if not SEED.is_file():
+        pytest.skip(f"the seed reference is not present at {SEED}")
     blocks = re.findall(r"```typescript\n(.*?)```", SEED.read_text(encoding="utf-8"), re.S)
     assert len(blocks) == len(EXAMPLES)
     for name, block in zip(EXAMPLES, blocks, strict=True):
