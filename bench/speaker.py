@@ -287,7 +287,7 @@ def main() -> None:
         "accuracy_a_then_b": round(
             accuracy(a_then_b, ["left"] * switch + ["right"] * (frames - switch)), 4
         ),
-        "real_composites": real_composites(footage.held_out_clips()),
+        "real_composites": real_composites(footage.held_out_clips(), render=False),
     }
     print(json.dumps(report, indent=2))
 
