@@ -34,7 +34,7 @@ def parts(request: httpx.Request) -> dict[str, tuple[str | None, str | None, byt
         filename = part.get_filename()
         content_type = part.get("content-type", None)
         payload = part.get_payload(decode=True)
-        assert isinstance(name, str) and isinstance(payload, bytes), (name, payload)
+        assert isinstance(name, str) and isinstance(payload, bytes), name
         out[name] = (filename, content_type, payload)
     return out
 
