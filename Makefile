@@ -62,10 +62,13 @@ test-postgres: setup
 	CHAMELAION_TEST_DATABASE=postgresql $(BIN)/python -m pytest $(PARALLEL) tests/server \
 		--ignore=tests/server/test_scaleout.py -m "not store_independent"
 
+# mypy strict over src, tests and train, then over bench in a second run with bench/ on its path
+# (pyproject.toml's [tool.mypy] says why two; its own cache, as the module "engine" differs).
 lint: setup
 	$(BIN)/ruff check src tests bench train
 	$(BIN)/ruff format --check src tests bench train
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy --cache-dir .mypy_cache/bench bench
 
 # The service's OpenAPI document, committed at the repository root; tests/test_openapi.py fails
 # when it is stale, and the SDKs' types are checked against it.

@@ -122,7 +122,8 @@ def measure(kind: str, video: Path, audio: Path, out: Path) -> dict[str, float]:
         [sys.executable, __file__, "--child", kind, str(video), str(audio), str(out)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def speed_row(video: Path, audio: Path, label: str, folder: Path) -> dict[str, object]:

@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import identity, media
 from chamelaion.engine.faces import LandmarkDetector, TrackBuilder
@@ -51,7 +52,7 @@ def clip_likeness(path: Path, seconds: float) -> identity.Likeness:
     fps = media.probe(path).fps
     frames = round(seconds * float(fps))
     builder = TrackBuilder()
-    pictures: dict[int, np.ndarray] = {}
+    pictures: dict[int, NDArray[np.uint8]] = {}
     with LandmarkDetector(max_faces=1) as detect:
         for index, rgb in zip(range(frames), media.read_frames(path, Fraction(fps)), strict=False):
             builder.add(index, detect(rgb))

@@ -39,8 +39,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -63,7 +65,7 @@ RENDER_STEPS = ("6 rendered vs truth (bench)", "6e rendered vs truth, engine lm"
 SAMPLE_RATE = media.ANALYSIS_SAMPLE_RATE
 
 
-def leftover(got: np.ndarray, target: np.ndarray) -> np.ndarray:
+def leftover(got: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
     """`got` less its best linear fit on `target` (NaN where either is)."""
     good = np.isfinite(got) & np.isfinite(target)
     out = np.full(len(got), np.nan)
@@ -106,7 +108,7 @@ def clip_ladder(
         articulation = mouth.width_scale * ARTICULATION_GAIN * track.shape[:, WIDTH]
 
         def score(
-            gap: np.ndarray, width: np.ndarray, against: np.ndarray = truth
+            gap: NDArray[Any], width: NDArray[Any], against: NDArray[Any] = truth
         ) -> tuple[float, float]:
             return pearson(gap, against[:, GAP]), pearson(width, against[:, WIDTH])
 
@@ -123,7 +125,7 @@ def clip_ladder(
             seen = mouth_params(measure_video(out, cut.fps, half))
             seen_engine = mouth_params(footage.extract_landmarks(out, cut.fps))[:half]
 
-            def rendered(got: np.ndarray, against: np.ndarray) -> tuple[float, float]:
+            def rendered(got: NDArray[Any], against: NDArray[Any]) -> tuple[float, float]:
                 n = min(len(got), len(against))
                 return pearson(got[:n, GAP], against[:n, GAP]), pearson(
                     got[:n, WIDTH], against[:n, WIDTH]

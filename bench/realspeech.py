@@ -45,8 +45,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -102,7 +104,7 @@ class MeasuringLandmarker:
             min_tracking_confidence=0.5,
         )
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+    def __call__(self, rgb: NDArray[Any]) -> NDArray[Any] | None:
         """(468, 2) pixel landmarks of the face in `rgb`, or None."""
         h, w = rgb.shape[:2]
         result = self._mesh.process(rgb)
@@ -121,7 +123,7 @@ class MeasuringLandmarker:
         self.close()
 
 
-def measure_video(path: Path, fps: Fraction, frames: int | None = None) -> np.ndarray:
+def measure_video(path: Path, fps: Fraction, frames: int | None = None) -> NDArray[Any]:
     """(frames, 468, 2) measured landmarks of `path` at `fps`, NaN where no face was found."""
     rows = []
     missing = np.full((MEASURE_POINTS, 2), np.nan, np.float32)
@@ -134,11 +136,11 @@ def measure_video(path: Path, fps: Fraction, frames: int | None = None) -> np.nd
     return np.array(rows, dtype=np.float32).reshape(-1, MEASURE_POINTS, 2)
 
 
-def face_fraction(landmarks: np.ndarray) -> float:
+def face_fraction(landmarks: NDArray[Any]) -> float:
     return float(np.mean(np.isfinite(landmarks[:, 0, 0]))) if len(landmarks) else 0.0
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: NDArray[Any], b: NDArray[Any]) -> float:
     """Pearson r over the frames where both are known; NaN with fewer than 3 or no variance."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     known = np.isfinite(a) & np.isfinite(b)
@@ -149,7 +151,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / denom) if denom > 0 else float("nan")
 
 
-def lagged(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+def lagged(a: NDArray[Any], b: NDArray[Any], lag: int) -> tuple[NDArray[Any], NDArray[Any]]:
     """`a` from frame `lag` on against `b` from frame 0: a positive lag pairs a[t + lag] with
     b[t], so it is the number of frames `a` runs late."""
     if lag > 0:
@@ -159,7 +161,7 @@ def lagged(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
-def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = MAX_LAG) -> tuple[float, int]:
+def best_lag(a: NDArray[Any], b: NDArray[Any], max_lag: int = MAX_LAG) -> tuple[float, int]:
     """The highest r of `a` against `b` over lags within +-max_lag, and that lag (see `lagged`)."""
     scores = [(pearson(*lagged(a, b, lag)), lag) for lag in range(-max_lag, max_lag + 1)]
     known = [(r, lag) for r, lag in scores if np.isfinite(r)]
@@ -168,7 +170,7 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = MAX_LAG) -> tuple[floa
     return max(known, key=lambda s: s[0])
 
 
-def rigid_reference(landmarks: np.ndarray) -> np.ndarray:
+def rigid_reference(landmarks: NDArray[Any]) -> NDArray[Any]:
     """The face's rigid points averaged in a level, unit-eye-span frame: the common frame lip
     shapes of the output, the truth and the source are all brought into."""
     rigid = list(RIGID_POINTS)
@@ -179,10 +181,11 @@ def rigid_reference(landmarks: np.ndarray) -> np.ndarray:
     ]
     if not shapes:
         raise ValueError("no face to take a reference from")
-    return np.mean(shapes, axis=0)
+    reference: NDArray[Any] = np.mean(shapes, axis=0)
+    return reference
 
 
-def lip_shapes(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def lip_shapes(landmarks: NDArray[Any], reference: NDArray[Any]) -> NDArray[Any]:
     """(frames, 2 * lip points) lip shapes with the head's pose taken out, NaN rows where no face.
 
     Each frame's rigid points are fitted to `reference` (rotation, scale, shift), and the lips
@@ -204,11 +207,11 @@ def lip_shapes(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
 class LipPCA:
     """Principal axes of a true mouth's lip shapes: the coefficients an output must follow."""
 
-    mean: np.ndarray
-    axes: np.ndarray  # (components, dims), unit rows
+    mean: NDArray[Any]
+    axes: NDArray[Any]  # (components, dims), unit rows
 
     @classmethod
-    def fit(cls, shapes: np.ndarray, components: int = PCA_COMPONENTS) -> LipPCA:
+    def fit(cls, shapes: NDArray[Any], components: int = PCA_COMPONENTS) -> LipPCA:
         known = shapes[np.isfinite(shapes).all(axis=1)]
         if len(known) <= components:
             raise ValueError("too few frames with a face to fit the lip-shape PCA")
@@ -216,8 +219,9 @@ class LipPCA:
         _, _, vt = np.linalg.svd(known - mean, full_matrices=False)
         return cls(mean, vt[:components])
 
-    def project(self, shapes: np.ndarray) -> np.ndarray:
-        return (shapes - self.mean) @ self.axes.T
+    def project(self, shapes: NDArray[Any]) -> NDArray[Any]:
+        projected: NDArray[Any] = (shapes - self.mean) @ self.axes.T
+        return projected
 
 
 @dataclass(frozen=True)
@@ -225,16 +229,16 @@ class TrueMouth:
     """What outputs are compared against: a half's measured landmarks, the lip-shape frame and
     PCA fitted on them, and its per-frame features."""
 
-    landmarks: np.ndarray
-    reference: np.ndarray
+    landmarks: NDArray[Any]
+    reference: NDArray[Any]
     pca: LipPCA
 
     @classmethod
-    def of(cls, landmarks: np.ndarray) -> TrueMouth:
+    def of(cls, landmarks: NDArray[Any]) -> TrueMouth:
         reference = rigid_reference(landmarks)
         return cls(landmarks, reference, LipPCA.fit(lip_shapes(landmarks, reference)))
 
-    def features(self, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    def features(self, landmarks: NDArray[Any]) -> dict[str, NDArray[Any]]:
         """Per-frame gap, width and lip-shape PCA coefficients of any measured landmarks."""
         params = mouth_params(landmarks) if len(landmarks) else np.zeros((0, 4))
         coefficients = self.pca.project(lip_shapes(landmarks, self.reference))
@@ -255,7 +259,7 @@ class Comparison:
     timed: dict[str, float]  # r at the clip's own timing (see `compare`)
 
 
-def compare(landmarks: np.ndarray, truth: TrueMouth, timing: int = 0) -> Comparison:
+def compare(landmarks: NDArray[Any], truth: TrueMouth, timing: int = 0) -> Comparison:
     """Frame i of `landmarks` against frame i of the truth, over the frames both have.
     `timing`: the clip's sound comes this many frames after its mouth, so frame i + timing of
     an output that follows the sound pairs with frame i of the truth (`Comparison.timed`)."""
@@ -269,7 +273,7 @@ def compare(landmarks: np.ndarray, truth: TrueMouth, timing: int = 0) -> Compari
     return Comparison(r, best, lags, n, timed)
 
 
-def energy_envelope(samples: np.ndarray, fps: float, frames: int) -> np.ndarray:
+def energy_envelope(samples: NDArray[Any], fps: float, frames: int) -> NDArray[Any]:
     """Log RMS of the audio over each video frame's period."""
     out = np.full(frames, np.nan)
     for i in range(frames):
@@ -292,7 +296,7 @@ class Source:
     width: int
     height: int
     frames: int  # frames used: two halves of `half` frames each
-    audio: np.ndarray  # float32 mono at SAMPLE_RATE
+    audio: NDArray[Any]  # float32 mono at SAMPLE_RATE
     audio_offset: float  # seconds of the audio track dropped (or padded, if negative) to align
 
     @property
@@ -324,7 +328,7 @@ def open_source(path: Path, seconds: float | None) -> Source:
     return Source(path, info.fps, info.width, info.height, total - total % 2, audio, offset)
 
 
-def _samples(source: Source, first: int, last: int) -> np.ndarray:
+def _samples(source: Source, first: int, last: int) -> NDArray[Any]:
     """The speech of frames [first, last), zero-padded if the track ends early."""
     a = round(first / float(source.fps) * SAMPLE_RATE)
     b = round(last / float(source.fps) * SAMPLE_RATE)
@@ -332,7 +336,7 @@ def _samples(source: Source, first: int, last: int) -> np.ndarray:
     return np.pad(chunk, (0, b - a - len(chunk)))
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
+def write_wav(path: Path, samples: NDArray[Any]) -> Path:
     pcm = np.clip(samples * 32767.0, -32768, 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -606,7 +610,7 @@ def options_for(model: str | None) -> LipsyncOptions:
         return LipsyncOptions()
     if "model" not in {f.name for f in dataclasses.fields(LipsyncOptions)}:
         raise SystemExit("this engine's LipsyncOptions has no `model`; run without --model")
-    return LipsyncOptions(model=model)  # type: ignore[call-arg]
+    return LipsyncOptions(model=model)
 
 
 def main() -> None:

@@ -133,7 +133,11 @@ class Cluster:
                     log,
                 )
             )
-            wait_for(lambda log=log: " ready." in log.read_text(), "a worker")
+
+            def ready(log: Path = log) -> bool:
+                return " ready." in log.read_text()
+
+            wait_for(ready, "a worker")
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}/api/v1",
             headers={"x-api-key": self.key},
@@ -204,7 +208,9 @@ class Cluster:
         self.admin.dispose()
 
 
-def run(workers: int, jobs: int, paced: int, args: argparse.Namespace, media: Path) -> dict:
+def run(
+    workers: int, jobs: int, paced: int, args: argparse.Namespace, media: Path
+) -> dict[str, float]:
     video, audio = media / "tiny.mp4", media / "tiny.wav"
     with tempfile.TemporaryDirectory(prefix=f"scale-{workers}-") as folder:
         cluster = Cluster(Path(folder), workers, args.postgres, args.redis)

@@ -17,7 +17,6 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness
 
 from server.helpers import close_databases, contract_server  # noqa: E402
-from server.schemafuzz import EXAMPLES_PER_OPERATION, Run, drive, fuzz_key, runs  # noqa: E402
+from server.schemafuzz import EXAMPLES_PER_OPERATION, Case, Run, drive, fuzz_key, runs  # noqa: E402
 
 ACCEPTED_4XX = {401, 403, 404}  # what positive_data_acceptance also takes as acceptance
 
@@ -43,7 +42,7 @@ def main() -> int:
                 planned = runs(api_server)
                 for run in planned:
 
-                    def tally(case: schemathesis.Case, run: Run = run) -> None:
+                    def tally(case: Case, run: Run = run) -> None:
                         nonlocal server_errors
                         response = case.call(headers={"x-api-key": key}, timeout=30)
                         mode = run.mode.value

@@ -32,8 +32,10 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,12 +43,15 @@ sys.path.insert(0, str(ROOT / "train"))
 
 import footage  # noqa: E402
 
+if TYPE_CHECKING:
+    from chamelaion.engine.pipeline import VideoAnalysis
+
 W, H, FPS = 1280, 720, 25.0
 SIDE = 360  # each real clip's size in a composite
 COMPOSITE_SECONDS = 8.0
 
 
-def _side(analysis, frame: int) -> str | None:  # type: ignore[no-untyped-def]
+def _side(analysis: VideoAnalysis, frame: int) -> str | None:
     from chamelaion.engine.faces import box_of
 
     face = analysis.choice.faces[frame]
@@ -83,7 +88,7 @@ def composite(folder: Path, left: footage.Clip, right: footage.Clip, speaker: st
     a, b = footage.load(left), footage.load(right)
     frames = int(min(a.frames, b.frames, COMPOSITE_SECONDS * float(fps)))
 
-    def pictures() -> Iterator[tuple[float, np.ndarray]]:
+    def pictures() -> Iterator[tuple[float, NDArray[np.uint8]]]:
         both = zip(
             media.read_frames(left.path, fps), media.read_frames(right.path, fps), strict=False
         )  # the shorter clip ends the composite
@@ -100,7 +105,7 @@ def composite(folder: Path, left: footage.Clip, right: footage.Clip, speaker: st
     return mediagen.write_video(folder / name, pictures(), float(fps), speech)
 
 
-def _square(rgb: np.ndarray) -> np.ndarray:
+def _square(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """The central square of a picture (talking-head clips frame the face in the middle)."""
     h, w = rgb.shape[:2]
     side = min(h, w)
@@ -282,7 +287,7 @@ def main() -> None:
         "accuracy_a_then_b": round(
             accuracy(a_then_b, ["left"] * switch + ["right"] * (frames - switch)), 4
         ),
-        "real_composites": real_composites(footage.held_out_clips()),
+        "real_composites": real_composites(footage.held_out_clips(), render=False),
     }
     print(json.dumps(report, indent=2))
 

@@ -29,8 +29,10 @@ import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,27 +89,33 @@ def grid_sentence(stem: str) -> str:
 
 
 def at_video_frames(
-    model: EnsembleMouthModel, inputs: np.ndarray, fps: float, frames: int
-) -> np.ndarray:
+    model: EnsembleMouthModel, inputs: NDArray[np.float32], fps: float, frames: int
+) -> NDArray[np.float32]:
     """The model's track sampled at video frames, as `EnsembleMouthModel.predict` does."""
     out = model.track(inputs)
     index = np.round((np.arange(frames) / fps - model.delay) * logmel.FRAME_RATE).astype(int)
-    return out[np.clip(index, 0, len(out) - 1)]
+    sampled: NDArray[np.float32] = out[np.clip(index, 0, len(out) - 1)]
+    return sampled
 
 
 def sharpened_inputs(
-    evidence: np.ndarray, guide: alignment.PhoneGuide, weight: float
-) -> np.ndarray:
+    evidence: NDArray[Any], guide: alignment.PhoneGuide, weight: float
+) -> NDArray[np.float32]:
     mel, posteriors = evidence[:, : logmel.BANDS], evidence[:, logmel.BANDS :]
     return model_inputs(np.concatenate([mel, guide.sharpen(posteriors, weight)], axis=1))
 
 
-def add_noise(samples: np.ndarray, snr: float | None, rng: np.random.Generator) -> np.ndarray:
+def add_noise(
+    samples: NDArray[np.float32], snr: float | None, rng: np.random.Generator
+) -> NDArray[np.float32]:
     """White noise at `snr` dB below the speech's power (none for None)."""
     if snr is None:
         return samples
     noise = rng.standard_normal(len(samples)).astype(np.float32)
-    return samples + noise * np.sqrt(float(np.mean(samples**2)) / 10 ** (snr / 10))
+    noisy: NDArray[np.float32] = samples + noise * np.sqrt(
+        float(np.mean(samples**2)) / 10 ** (snr / 10)
+    )
+    return noisy
 
 
 def bench_grid(weights: list[float]) -> dict[str, object]:
@@ -153,7 +161,7 @@ def bench_grid(weights: list[float]) -> dict[str, object]:
 
 def _speech(
     text: str, snr: float | None, rng: np.random.Generator
-) -> tuple[np.ndarray, list[mediagen.Phoneme]]:
+) -> tuple[NDArray[np.float32], list[mediagen.Phoneme]]:
     """16 kHz speech of `text` with half a second of silence either side, and its phonemes."""
     spoken = mediagen.silence(0.5) + mediagen.speak(text) + mediagen.silence(0.5)
     samples = resample_poly(spoken.samples, logmel.SAMPLE_RATE, spoken.sample_rate)
@@ -163,7 +171,7 @@ def _speech(
 
 def true_tracks(
     guide: alignment.PhoneGuide, spoken: list[mediagen.Phoneme], frames: int
-) -> np.ndarray | None:
+) -> NDArray[np.float32] | None:
     """The articulator tracks of the true phones at their true times (None when espeak-ng's
     phoneme events do not pair one to one with the transcript's phones)."""
     if len(spoken) != len(guide.states):
@@ -247,7 +255,8 @@ def bench_deficits() -> dict[str, object]:
         }
         label = "clean" if snr is None else f"{snr:g} dB"
         for name, items in sets.items():
-            own, other = [], []
+            own: list[float] = []
+            other: list[float] = []
             for i, (_, samples) in enumerate(items):
                 log_probs = phones.log_probabilities(
                     phones.phone_posteriors(samples)[:: phones.FRAMES_PER_OUTPUT]

@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import TypedDict, cast
 
 import av
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from skimage import data as skdata
+from typing_extensions import Unpack
 
 # ----------------------------------------------------------------------------------------------
 # Speech
@@ -36,7 +39,7 @@ class Phoneme:
 
 @dataclass
 class Speech:
-    samples: np.ndarray  # float32 mono in [-1, 1]
+    samples: NDArray[np.float32]  # float32 mono in [-1, 1]
     sample_rate: int
     phonemes: list[Phoneme] = field(default_factory=list)
 
@@ -94,7 +97,7 @@ class _Espeak:
         )
         if self.sample_rate <= 0:
             raise RuntimeError("espeak-ng failed to initialise")
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[NDArray[np.int16]] = []
         self._events: list[tuple[str, int]] = []
         self._callback = _CALLBACK(self._on_synth)  # kept alive as long as self
         self.lib.espeak_SetSynthCallback(self._callback)
@@ -146,11 +149,19 @@ def silence(seconds: float, sample_rate: int = 22050) -> Speech:
     return Speech(np.zeros(round(seconds * sample_rate), np.float32), sample_rate, [])
 
 
-def phrases_with_gaps(phrases: Sequence[str], gap: float = 1.0, **kwargs: object) -> Speech:
+class Voice(TypedDict, total=False):
+    """`speak`'s optional arguments, as `phrases_with_gaps` passes them on."""
+
+    voice: str
+    words_per_minute: int
+    pitch: int
+
+
+def phrases_with_gaps(phrases: Sequence[str], gap: float = 1.0, **voice: Unpack[Voice]) -> Speech:
     """Phrases separated (and preceded, and followed) by `gap` seconds of silence."""
     out = silence(gap)
     for phrase in phrases:
-        out = out + speak(phrase, **kwargs) + silence(gap)  # type: ignore[arg-type]
+        out = out + speak(phrase, **voice) + silence(gap)
     return out
 
 
@@ -169,7 +180,7 @@ def write_wav(path: Path, speech: Speech) -> Path:
 
 
 @cache
-def astronaut() -> np.ndarray:
+def astronaut() -> NDArray[np.uint8]:
     """The public-domain portrait shipped with scikit-image (RGB, 512x512)."""
     return np.ascontiguousarray(skdata.astronaut())
 
@@ -183,6 +194,15 @@ def head_pose(t: float, amount: float = 1.0) -> tuple[float, float, float, float
     return dx, dy, angle, scale
 
 
+class FacePlacement(TypedDict, total=False):
+    """`face_frame`'s optional placement, as the video writers pass it on."""
+
+    face_height: float
+    center_x: float
+    mirror: bool
+    motion: float
+
+
 def face_frame(
     width: int,
     height: int,
@@ -191,8 +211,8 @@ def face_frame(
     center_x: float = 0.5,
     mirror: bool = False,
     motion: float = 1.0,
-    portrait: np.ndarray | None = None,
-) -> np.ndarray:
+    portrait: NDArray[np.uint8] | None = None,
+) -> NDArray[np.uint8]:
     """One RGB frame: the astronaut's head and shoulders, `face_height` of the frame tall."""
     src = astronaut() if portrait is None else portrait
     if mirror:
@@ -206,13 +226,14 @@ def face_frame(
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, s)
     matrix[0, 2] += center_x * width - cx + dx * height
     matrix[1, 2] += height / 2 - cy + dy * height
-    return cv2.warpAffine(
+    moved = cv2.warpAffine(
         np.ascontiguousarray(src),
         matrix,
         (width, height),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REFLECT101,
     )
+    return cast("NDArray[np.uint8]", moved)  # cv2 types any image it returns as any dtype
 
 
 def frame_times(seconds: float, fps: float, vfr: bool) -> Iterator[float]:
@@ -230,7 +251,7 @@ def frame_times(seconds: float, fps: float, vfr: bool) -> Iterator[float]:
 
 def write_video(
     path: Path,
-    frames: Iterator[tuple[float, np.ndarray]],
+    frames: Iterator[tuple[float, NDArray[np.uint8]]],
     fps: float,
     audio: Speech | None = None,
     crf: int = 16,
@@ -281,7 +302,7 @@ def write_face_video(
     height: int = 480,
     audio: Speech | None = None,
     vfr: bool = False,
-    **face: float,
+    **face: Unpack[FacePlacement],
 ) -> Path:
     """A talking-head-shaped video of the astronaut (whose mouth never moves) with `audio`."""
     frames = ((t, face_frame(width, height, t, **face)) for t in frame_times(seconds, fps, vfr))
@@ -292,7 +313,7 @@ def write_blank_video(path: Path, seconds: float, fps: float = 25.0, size: int =
     """A video with no face in it: a slowly changing gradient."""
     ramp = np.linspace(0, 255, size, dtype=np.float32)
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def frames() -> Iterator[tuple[float, NDArray[np.uint8]]]:
         for t in frame_times(seconds, fps, False):
             shade = (ramp[None, :] * 0.5 + 60 * math.sin(t)) % 256
             gray = np.repeat(shade, size, axis=0).astype(np.uint8)
@@ -346,9 +367,13 @@ def write_long_silence(path: Path, seconds: float, sample_rate: int = 1000) -> P
 # Scenes with several faces
 
 
-def read_video_frames(path: Path) -> list[np.ndarray]:
+def read_video_frames(path: Path) -> list[NDArray[np.uint8]]:
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        # rgb24 is uint8 (av types to_ndarray's result as any of its formats' dtypes)
+        return [
+            cast("NDArray[np.uint8]", f.to_ndarray(format="rgb24"))
+            for f in container.decode(video=0)
+        ]
 
 
 def write_one_side(
@@ -357,11 +382,11 @@ def write_one_side(
 ) -> Path:  # fmt: skip
     """One face on the `side` ("left" or "right", mirrored) of the frame; if `speech` is given,
     lip-synced to it by the engine itself, so that face really speaks."""
-    face = {"center_x": 0.27 if side == "left" else 0.73, "face_height": 1.0 * scale,
-            "mirror": side == "right"}  # fmt: skip
+    face: FacePlacement = {"center_x": 0.27 if side == "left" else 0.73,
+                           "face_height": 1.0 * scale, "mirror": side == "right"}  # fmt: skip
     still = path.with_suffix(".still.mp4")
     frames = ((t, face_frame(width, height, t, **face)) for t in frame_times(seconds, fps, False))
-    write_video(still, frames, fps)  # type: ignore[arg-type]
+    write_video(still, frames, fps)
     if speech is None:
         still.replace(path)
         return path
@@ -384,7 +409,7 @@ def write_side_by_side(
     half = a[0].shape[1] // 2
     wall = np.full_like(b[0][:, half:], 200)
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def frames() -> Iterator[tuple[float, NDArray[np.uint8]]]:
         for i in range(n):
             right_half = b[i][:, half:] if i >= right_from else wall
             yield i / fps, np.concatenate([a[i][:, :half], right_half], axis=1)
@@ -401,7 +426,7 @@ def write_pair(
     the mirrored one on the `mirrored` side ("left" or "right")."""
     half = width // 2
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def frames() -> Iterator[tuple[float, NDArray[np.uint8]]]:
         for t in frame_times(seconds, fps, False):
             sides = []
             for side, scale in zip(("left", "right"), scales, strict=True):
@@ -437,9 +462,9 @@ class HalfChanges:
     """Per frame, the 99.9th percentile of the absolute change between a source and its output
     in three regions of a side-by-side picture of two square faces."""
 
-    noise: np.ndarray  # the re-animated face's eyes and forehead: re-encoding noise only
-    silent: np.ndarray  # the whole half of the face that is not re-animated
-    mouth: np.ndarray  # the re-animated face's lower part
+    noise: NDArray[np.float64]  # the re-animated face's eyes and forehead: re-encoding noise only
+    silent: NDArray[np.float64]  # the whole half of the face that is not re-animated
+    mouth: NDArray[np.float64]  # the re-animated face's lower part
 
     def other_face_untouched(self) -> bool:
         """The silent half changes no more than re-encoding changes real pictures."""
@@ -450,14 +475,14 @@ class HalfChanges:
 
 
 def half_changes(
-    source: list[np.ndarray], output: list[np.ndarray], speaker: str, side: int
+    source: list[NDArray[np.uint8]], output: list[NDArray[np.uint8]], speaker: str, side: int
 ) -> HalfChanges:
     """`HalfChanges` of two `side`-pixel square faces side by side, `speaker` ("left" or
     "right") the one re-animated."""
     other = slice(0, side) if speaker == "right" else slice(side, 2 * side)
     own = slice(side, 2 * side) if speaker == "right" else slice(0, side)
 
-    def change(rows: slice, columns: slice) -> np.ndarray:
+    def change(rows: slice, columns: slice) -> NDArray[np.float64]:
         return np.array(
             [np.percentile(np.abs(o[rows, columns].astype(float) - s[rows, columns]), 99.9)
              for s, o in zip(source, output, strict=False)]
@@ -467,7 +492,9 @@ def half_changes(
     return HalfChanges(change(top, own), change(slice(0, side), other), change(bottom, own))
 
 
-def mouth_change(source: list[np.ndarray], output: list[np.ndarray], side: str) -> np.ndarray:
+def mouth_change(
+    source: list[NDArray[np.uint8]], output: list[NDArray[np.uint8]], side: str
+) -> NDArray[np.float64]:
     """Per frame: mean absolute change around the mouth of the face on `side` of a scene made
     by `write_one_side`/`write_side_by_side`."""
     height, width = source[0].shape[:2]
@@ -507,7 +534,7 @@ def reencode_video(
         template = inp.streams.video[0]
         stream = out.add_stream("libx264", rate=template.average_rate)
         stream.width, stream.height, stream.pix_fmt = template.width, template.height, pix_fmt
-        options = {"preset": "ultrafast", "crf": "18"}
+        options: dict[str, object] = {"preset": "ultrafast", "crf": "18"}
         if interlaced:
             options["x264-params"] = "interlaced=1:tff=1"
         stream.options = options

@@ -266,7 +266,7 @@ def media_server(
     def handler(*args: object, **kwargs: object) -> QuietHandler:
         return handler_class(*args, directory=str(directory), **kwargs)  # type: ignore[arg-type]
 
-    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
+    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

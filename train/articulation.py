@@ -26,9 +26,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import footage
 import numpy as np
+from numpy.typing import NDArray
 
 from chamelaion.engine import logmel, phonetics
 from chamelaion.engine.geometry import GAP, PARAM_NAMES, WIDTH, mouth_params
@@ -60,24 +62,26 @@ DELAY_SEARCH = 20  # the same for the engine's delay (`calibrate_delay`)
 class Example:
     name: str
     speaker: str
-    mel: np.ndarray  # (T, BANDS) normalised
-    frame_index: np.ndarray  # (F,) mel frame of each video frame
-    target: np.ndarray  # (F, P) z-scored mouth params, NaN where no face
+    mel: NDArray[Any]  # (T, BANDS) normalised
+    frame_index: NDArray[Any]  # (F,) mel frame of each video frame
+    target: NDArray[Any]  # (F, P) z-scored mouth params, NaN where no face
 
 
-def targets_of(landmarks: np.ndarray) -> np.ndarray:
+def targets_of(landmarks: NDArray[Any]) -> NDArray[Any]:
     """Per-clip z-scored mouth parameters (NaN rows stay NaN)."""
     params = mouth_params(landmarks)
     mean = np.nanmean(params, axis=0)
     std = np.nanstd(params, axis=0) + 1e-6
-    return ((params - mean) / std).astype(np.float32)
+    z: NDArray[np.float32] = ((params - mean) / std).astype(np.float32)
+    return z
 
 
-def mel_frames_of(frames: int, fps: float, speed: float = 1.0, lag: float = 0.0) -> np.ndarray:
+def mel_frames_of(frames: int, fps: float, speed: float = 1.0, lag: float = 0.0) -> NDArray[Any]:
     """The feature frame paired with each video frame: the sound `lag` seconds before it, in
     audio played at `speed`."""
     seconds = np.arange(frames) / fps - lag
-    return np.round(seconds / speed * logmel.FRAME_RATE).astype(int)
+    index: NDArray[np.int_] = np.round(seconds / speed * logmel.FRAME_RATE).astype(int)
+    return index
 
 
 def examples_of(
@@ -108,7 +112,7 @@ def examples_of(
     return out
 
 
-def cached_features(key: str, audio: np.ndarray) -> np.ndarray:
+def cached_features(key: str, audio: NDArray[Any]) -> NDArray[Any]:
     """The model's input for an (augmented) clip; its `speech_evidence` is cached on disk: phone
     recognition is the slow part of a training run. Noise is seeded, so a variant's audio is the
     same every run."""
@@ -121,7 +125,7 @@ def cached_features(key: str, audio: np.ndarray) -> np.ndarray:
     return model_inputs(evidence)
 
 
-def build_model():  # type: ignore[no-untyped-def]
+def build_model() -> Any:  # an Articulator, a class local to here: torch is imported late
     import torch
     from torch import nn
 
@@ -141,7 +145,8 @@ def build_model():  # type: ignore[no-untyped-def]
             self.head = nn.Conv1d(CHANNELS, len(PARAM_NAMES), 1)
 
         def forward(self, mel: torch.Tensor) -> torch.Tensor:  # (B, BANDS, T) -> (B, P, T)
-            return self.head(self.body(mel))
+            out: torch.Tensor = self.head(self.body(mel))  # Module.__call__ is typed Any
+            return out
 
     return Articulator()
 
@@ -221,7 +226,7 @@ def train(examples: list[Example], epochs: int, seed: int):  # type: ignore[no-u
     return model
 
 
-def stacked(example: Example) -> tuple[np.ndarray, np.ndarray]:
+def stacked(example: Example) -> tuple[NDArray[Any], NDArray[Any]]:
     """The ridge regression's rows of one example: features at `LINEAR_OFFSETS` around each
     video frame with a known mouth, and those frames' targets."""
     known = np.isfinite(example.target).all(axis=1)
@@ -271,7 +276,7 @@ def aligned_lags(
     return lags
 
 
-def lag_correlations(track: np.ndarray, example: Example, search: int) -> np.ndarray:
+def lag_correlations(track: NDArray[Any], example: Example, search: int) -> NDArray[Any]:
     """(2 * search + 1, 2): r of gap and width between the example's mouth and `track` (T, P)
     sampled `step` feature frames before each video frame, for step -search .. search."""
     rows = []
@@ -281,7 +286,7 @@ def lag_correlations(track: np.ndarray, example: Example, search: int) -> np.nda
     return np.array(rows)
 
 
-def best_lag(track: np.ndarray, example: Example) -> int:
+def best_lag(track: NDArray[Any], example: Example) -> int:
     """The lag in feature frames (within +-`LAG_SEARCH`) at which `track` best matches the
     example's mouth: mean r of gap and width."""
     scores = np.nanmean(lag_correlations(track, example, LAG_SEARCH), axis=1)
@@ -299,11 +304,11 @@ def train_linear(examples: list[Example], validation: list[Example]) -> LinearRe
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     x = (x - mean) / std
 
-    def fit(keep: np.ndarray, penalty: float) -> np.ndarray:
+    def fit(keep: NDArray[Any], penalty: float) -> NDArray[Any]:
         a = x[keep]
         return np.linalg.solve(a.T @ a + penalty * np.eye(a.shape[1]), a.T @ y[keep])
 
-    def score(weights: np.ndarray, inputs: np.ndarray, truth: np.ndarray) -> float:
+    def score(weights: NDArray[Any], inputs: NDArray[Any], truth: NDArray[Any]) -> float:
         """Mean r of gap and width; `inputs` standardised as the training rows are."""
         predicted = inputs @ weights
         return float(np.mean([pearson(predicted[:, p], truth[:, p]) for p in (GAP, WIDTH)]))
@@ -347,14 +352,14 @@ def export(  # type: ignore[no-untyped-def]
     model,
     linear: LinearRegressor,
     path: Path,
-    output_scale: np.ndarray,
+    output_scale: NDArray[Any],
     card: dict[str, str],
     delay: float = 0.0,
 ) -> None:
     """Weights as plain arrays: conv{i}_w (out, in, k), conv{i}_b, head_w, head_b; the ridge
     regression's linear_offsets, linear_mean, linear_std, linear_weights, linear_output_scale;
     delay_seconds."""
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, NDArray[Any]] = {
         "delay_seconds": np.array(delay, np.float32),
         "linear_offsets": linear.offsets.astype(np.int32),
         "linear_mean": linear.mean.astype(np.float32),
@@ -376,7 +381,7 @@ def export(  # type: ignore[no-untyped-def]
     np.savez_compressed(path, **arrays)
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: NDArray[Any], b: NDArray[Any]) -> float:
     good = ~np.isnan(a) & ~np.isnan(b)
     if good.sum() < 3 or np.std(a[good]) == 0 or np.std(b[good]) == 0:
         return float("nan")

@@ -24,8 +24,10 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -249,8 +251,8 @@ class Footage:
 
     clip: Clip
     fps: float
-    landmarks: np.ndarray  # (frames, 478, 2) float32 pixels, NaN where no face was found
-    audio: np.ndarray  # float32 mono, 16 kHz, time 0 = the first video frame
+    landmarks: NDArray[Any]  # (frames, 478, 2) float32 pixels, NaN where no face was found
+    audio: NDArray[Any]  # float32 mono, 16 kHz, time 0 = the first video frame
 
     @property
     def frames(self) -> int:
@@ -277,7 +279,7 @@ def load(clip: Clip) -> Footage:
     return Footage(clip, float(info.fps), landmarks, audio)
 
 
-def extract_landmarks(path: Path, fps: Fraction) -> np.ndarray:
+def extract_landmarks(path: Path, fps: Fraction) -> NDArray[Any]:
     """The largest face's landmarks in every frame (NaN where none was found)."""
     rows = []
     with LandmarkDetector(max_faces=1) as detect:

@@ -14,23 +14,25 @@ from dataclasses import dataclass
 
 import footage
 import numpy as np
+from numpy.typing import NDArray
 
-from chamelaion.engine import sync
+from chamelaion.engine import media, sync
 
 SHIFTS = (-6, -3, 0, 3, 6)
 
 
-def shifted(audio: np.ndarray, frames: int, fps: float) -> np.ndarray:
+def shifted(audio: NDArray[np.float32], frames: int, fps: float) -> NDArray[np.float32]:
     """`audio` delayed by `frames` video frames (negative: advanced), its length kept."""
-    n = round(abs(frames) * footage.media.ANALYSIS_SAMPLE_RATE / fps)
+    n = round(abs(frames) * media.ANALYSIS_SAMPLE_RATE / fps)
     if frames >= 0:
-        return np.concatenate([np.zeros(n, np.float32), audio])[: len(audio)]
+        delayed: NDArray[np.float32] = np.concatenate([np.zeros(n, np.float32), audio])
+        return delayed[: len(audio)]
     return np.concatenate([audio[n:], np.zeros(n, np.float32)])
 
 
-def fitted(audio: np.ndarray, seconds: float) -> np.ndarray:
+def fitted(audio: NDArray[np.float32], seconds: float) -> NDArray[np.float32]:
     """`audio` repeated or cut to `seconds`."""
-    return np.resize(audio, round(seconds * footage.media.ANALYSIS_SAMPLE_RATE)).astype(np.float32)
+    return np.resize(audio, round(seconds * media.ANALYSIS_SAMPLE_RATE)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Figures:
 def held_out_figures(model: sync.SyncModel | None = None) -> Figures:
     loaded = [footage.load(c) for c in footage.held_out_clips()]
 
-    def curve(f: footage.Footage, audio: np.ndarray) -> sync.SyncCurve:
+    def curve(f: footage.Footage, audio: NDArray[np.float32]) -> sync.SyncCurve:
         return sync.sync_curve(sync.frame_distances(f.landmarks, f.fps, audio, model=model))
 
     lines, tracked, cases = [], 0, 0

@@ -24,10 +24,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import footage
 import numpy as np
 from heldout import Figures, held_out_figures
+from numpy.typing import NDArray
 
 from chamelaion.engine import faces, sync
 
@@ -36,7 +38,7 @@ NEAR_FRAMES = 2  # same-clip windows this close to the anchor are not negatives
 LIP_COUNT = len(sync.LIP_POINTS)
 
 
-def _mirror_permutation() -> np.ndarray:
+def _mirror_permutation() -> NDArray[Any]:
     """Index of each lip point's mirror image (left and right swapped) within LIP_POINTS."""
     mirror: dict[int, int] = {}
     for contour in (faces.OUTER_UPPER_LIP, faces.OUTER_LOWER_LIP, faces.INNER_UPPER_LIP,
@@ -50,7 +52,7 @@ def _mirror_permutation() -> np.ndarray:
 MIRROR = _mirror_permutation()
 
 
-def augment(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment(windows: NDArray[Any], rng: np.random.Generator) -> NDArray[Any]:
     """Half the windows mirrored left to right, every one's movement scaled by 0.7-1.4: a mouth
     says the same thing mirrored or opened wider, so the encoder should not tell them apart."""
     shapes = windows.reshape(len(windows), sync.VISUAL_TAPS, 2, LIP_COUNT).copy()
@@ -65,12 +67,13 @@ def augment(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class ClipData:
     clip: footage.Clip
     fps: float
-    visual: np.ndarray  # (frames, VISUAL_TAPS * 80), NaN rows unusable
-    audio: np.ndarray  # (frames + 2 * pad, AUDIO_TAPS * 26): audio at frame t is row t + pad
+    visual: NDArray[Any]  # (frames, VISUAL_TAPS * 80), NaN rows unusable
+    audio: NDArray[Any]  # (frames + 2 * pad, AUDIO_TAPS * 26): audio at frame t is row t + pad
     pad: int
 
-    def audio_at(self, frames: np.ndarray) -> np.ndarray:
-        return self.audio[frames + self.pad]
+    def audio_at(self, frames: NDArray[Any]) -> NDArray[Any]:
+        rows: NDArray[Any] = self.audio[frames + self.pad]
+        return rows
 
 
 def prepare(clip: footage.Clip, pad: int = 16, lag: float = 0.0) -> ClipData:
@@ -83,9 +86,12 @@ def prepare(clip: footage.Clip, pad: int = 16, lag: float = 0.0) -> ClipData:
     return ClipData(clip, f.fps, visual, audio, pad)
 
 
-def usable(data: ClipData) -> np.ndarray:
+def usable(data: ClipData) -> NDArray[Any]:
     t = np.arange(len(data.visual))
-    return t[~np.isnan(data.visual).any(axis=1) & ~np.isnan(data.audio_at(t)).any(axis=1)]
+    frames: NDArray[Any] = t[
+        ~np.isnan(data.visual).any(axis=1) & ~np.isnan(data.audio_at(t)).any(axis=1)
+    ]
+    return frames
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,7 +100,7 @@ def usable(data: ClipData) -> np.ndarray:
 
 def train_contrastive(
     clips: list[ClipData], steps: int, batch: int, hidden: int, dim: int, seed: int, augmented: bool
-) -> dict[str, np.ndarray]:
+) -> dict[str, NDArray[Any]]:
     import torch
     from torch import nn
 
@@ -161,7 +167,7 @@ def train_contrastive(
 # CCA, for comparison
 
 
-def train_cca(clips: list[ClipData], dim: int, ridge: float = 0.1) -> dict[str, np.ndarray]:
+def train_cca(clips: list[ClipData], dim: int, ridge: float = 0.1) -> dict[str, NDArray[Any]]:
     frames = [usable(c) for c in clips]
     x = np.concatenate([c.visual[f] for c, f in zip(clips, frames, strict=True)]).astype(float)
     y = np.concatenate([c.audio_at(f) for c, f in zip(clips, frames, strict=True)]).astype(float)
@@ -171,11 +177,12 @@ def train_cca(clips: list[ClipData], dim: int, ridge: float = 0.1) -> dict[str, 
     x /= v_scale
     n = len(x)
 
-    def whitener(m: np.ndarray) -> np.ndarray:
+    def whitener(m: NDArray[Any]) -> NDArray[Any]:
         cov = m.T @ m / n
         cov += ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
         values, vectors = np.linalg.eigh(cov)
-        return vectors @ np.diag(values**-0.5) @ vectors.T
+        whitening: NDArray[Any] = vectors @ np.diag(values**-0.5) @ vectors.T
+        return whitening
 
     wx, wy = whitener(x), whitener(y)
     u, _, vt = np.linalg.svd(wx @ (x.T @ y / n) @ wy)
@@ -190,8 +197,8 @@ def train_cca(clips: list[ClipData], dim: int, ridge: float = 0.1) -> dict[str, 
     }
 
 
-def model_from(arrays: dict[str, np.ndarray]) -> sync.SyncModel:
-    def layers(prefix: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def model_from(arrays: dict[str, NDArray[Any]]) -> sync.SyncModel:
+    def layers(prefix: str) -> tuple[tuple[NDArray[Any], NDArray[Any]], ...]:
         count = sum(1 for k in arrays if k.startswith(f"{prefix}_w"))
         return tuple((arrays[f"{prefix}_w{i}"], arrays[f"{prefix}_b{i}"]) for i in range(count))
 
@@ -222,7 +229,7 @@ def timing_lags(
     return lags
 
 
-def _vertex(values: np.ndarray, best: int) -> float:
+def _vertex(values: NDArray[Any], best: int) -> float:
     """Where the parabola through the minimum and its neighbours bottoms out, relative to the
     minimum (-0.5 .. 0.5); 0 at an edge or on a flat curve."""
     if best == 0 or best == len(values) - 1:
@@ -240,7 +247,7 @@ def _settings(args: argparse.Namespace) -> tuple[int, int, int, int, int, bool]:
 
 def train(
     clips: list[footage.Clip], args: argparse.Namespace, lags: dict[str, float]
-) -> tuple[dict[str, np.ndarray], str]:
+) -> tuple[dict[str, NDArray[Any]], str]:
     """Weights trained on `clips` (each read at its lag), and a line saying how long it took."""
     started = time.time()
     data = [prepare(c, lag=lags.get(c.name, 0.0)) for c in clips]

@@ -22,13 +22,21 @@ import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import httpx
 
-__all__ = ["FileContent", "FileTypes"]
+__all__ = ["FileContent", "FileTypes", "Readable"]
 
-FileContent = IO[bytes] | bytes | os.PathLike[str] | str
+
+class Readable(Protocol):
+    """An open binary file as the SDK needs it: anything with ``read`` (``IO[bytes]``, a
+    ``BytesIO``, a pipe's reader, an object of one's own); ``seek`` is used when it is there."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+FileContent = Readable | bytes | os.PathLike[str] | str
 FileTypes = (
     FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str | None]
 )

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import (
@@ -38,7 +39,7 @@ def _assert_refused(tmp_path: Path, video: Path, audio: Path, error: type[Except
     assert not out.exists() and list(tmp_path.glob("*never*")) == []
 
 
-def _top_third_error(a: np.ndarray, b: np.ndarray) -> float:
+def _top_third_error(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
     """Mean absolute difference above the lower face (the part the engine never changes)."""
     rows = a.shape[0] // 3
     return float(np.abs(a[:rows].astype(int) - b[:rows].astype(int)).mean())

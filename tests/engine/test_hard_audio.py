@@ -7,10 +7,12 @@ than in the silence before it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import LipsyncOptions, SyncMode, lipsync
@@ -20,9 +22,11 @@ SECONDS = 3.0
 FPS = 25.0
 
 
-def _chord(seconds: float, rate: int, level: float) -> np.ndarray:
+def _chord(seconds: float, rate: int, level: float) -> NDArray[np.float32]:
     t = np.arange(round(seconds * rate)) / rate
-    tones = sum(np.sin(2 * np.pi * f * t) for f in (196.0, 247.0, 294.0, 392.0))
+    tones: NDArray[np.float64] = sum(
+        np.sin(2 * np.pi * f * t) for f in (196.0, 247.0, 294.0, 392.0)
+    )
     return (level * tones / 4).astype(np.float32)
 
 
@@ -46,9 +50,12 @@ def _audio(kind: str) -> mediagen.Speech:
     return mediagen.Speech(np.clip(samples, -1.0, 1.0).astype(np.float32), rate, [])
 
 
-def _frames(path: Path) -> list[np.ndarray]:
+def _frames(path: Path) -> list[NDArray[np.uint8]]:
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [
+            cast("NDArray[np.uint8]", f.to_ndarray(format="rgb24"))
+            for f in container.decode(video=0)
+        ]
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import logmel, phones, phonetics
 from chamelaion.engine.alignment import prepare
 from chamelaion.engine.geometry import GAP, WIDTH
 from chamelaion.engine.mouth import SpeakerMouth, speaker_mouth, speech_track
-from chamelaion.engine.mouthmodel import MODELS, get_model
+from chamelaion.engine.mouthmodel import get_model
+from chamelaion.engine.options import MODELS
 
 FPS = 25.0
 
 
-def _speech_16k(text: str) -> np.ndarray:
+def _speech_16k(text: str) -> NDArray[np.float32]:
     speech = mediagen.speak(text)
     x = speech.samples
     n = int(len(x) * 16000 / speech.sample_rate)
@@ -113,7 +115,7 @@ def test_the_prediction_can_be_given_up_between_pieces_and_is_unchanged_otherwis
         assert len(calls) == 2  # stopped there: no recogniser run after it
 
 
-def _mouth_track(seconds: float, gap_motion: float, smile_at: float | None) -> np.ndarray:
+def _mouth_track(seconds: float, gap_motion: float, smile_at: float | None) -> NDArray[np.float64]:
     """(frames, 4) mouth parameters of a made-up face: the gap moves at syllable rate; the
     width steps up by 10 % (a smile) at `smile_at` seconds."""
     t = np.arange(int(seconds * FPS)) / FPS
@@ -195,10 +197,11 @@ def test_articulator_tracks_follow_the_spoken_sounds() -> None:
     column = {name: k for k, name in enumerate(phonetics.ARTICULATORS)}
     evidence = column["phone_evidence"]
 
-    def mean_track(samples: np.ndarray) -> np.ndarray:
+    def mean_track(samples: NDArray[np.float32]) -> NDArray[np.float32]:
         tracks = phonetics.articulators(phones.phone_posteriors(samples))
         spoken = tracks[:, evidence] >= np.median(tracks[:, evidence])
-        return tracks[spoken].mean(axis=0)
+        mean: NDArray[np.float32] = tracks[spoken].mean(axis=0)
+        return mean
 
     rounded = mean_track(_speech_16k("who knew you would move to the zoo"))
     spread = mean_track(_speech_16k("we see three green trees"))

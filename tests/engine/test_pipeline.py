@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from scipy.signal import correlate
 
 import mediagen
@@ -48,16 +50,19 @@ def three_second_speech(media_dir: Path) -> Path:
     return mediagen.write_wav(media_dir / "three_seconds.wav", speech)
 
 
-def _decode(path: Path) -> tuple[list[np.ndarray], np.ndarray, int]:
+def _decode(path: Path) -> tuple[list[NDArray[np.uint8]], NDArray[np.float32], int]:
     with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        frames = [
+            cast("NDArray[np.uint8]", f.to_ndarray(format="rgb24"))
+            for f in container.decode(video=0)
+        ]
     with av.open(str(path)) as container:
         chunks = [f.to_ndarray() for f in container.decode(audio=0)]
         rate = container.streams.audio[0].sample_rate
     return frames, np.concatenate(chunks, axis=1)[0], rate
 
 
-def _nearest_source(frame: np.ndarray, sources: list[np.ndarray]) -> int:
+def _nearest_source(frame: NDArray[np.uint8], sources: list[NDArray[np.uint8]]) -> int:
     """Which source frame an output frame shows, judged on the top half (the lower face is
     re-rendered, the rest is not)."""
     top = frame[: frame.shape[0] // 3].astype(np.float32)
@@ -169,7 +174,8 @@ def test_frame_rates_sizes_and_variable_rate(
 # -- errors: a clear message, the right type, and nothing left behind -------------------------
 
 
-def _assert_fails(tmp_path: Path, video: Path, audio: Path, error: type[Exception], match: str,
+def _assert_fails(tmp_path: Path, video: Path, audio: Path,
+                  error: type[Exception] | tuple[type[Exception], ...], match: str,
                   options: LipsyncOptions | None = None) -> None:  # fmt: skip
     out = tmp_path / "never.mp4"
     with pytest.raises(error, match=match):
@@ -218,7 +224,7 @@ def test_zero_duration_audio(tmp_path: Path, short_face_video: Path) -> None:
         empty,
         (EmptyMediaError, InvalidMediaError),
         "empty.wav|zero duration|no audio",
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("frames", [0, 1])
@@ -242,7 +248,7 @@ def test_frames_without_a_face_pass_through(tmp_path: Path, short_speech: Path) 
     """The face leaves the picture for a second: those frames come out as they went in."""
     wall = np.full((240, 320, 3), 90, np.uint8)
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def frames() -> Iterator[tuple[float, NDArray[np.uint8]]]:
         for i in range(75):
             t = i / 25
             yield t, wall if 25 <= i < 50 else mediagen.face_frame(320, 240, t)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import lipsync, media
@@ -65,7 +67,7 @@ def _frames_of(phoneme: mediagen.Phoneme) -> slice:
     )
 
 
-def _mean_over(values: np.ndarray, speech: mediagen.Speech, symbols: set[str]) -> float:
+def _mean_over(values: NDArray[Any], speech: mediagen.Speech, symbols: set[str]) -> float:
     spans = [values[_frames_of(p)] for p in speech.phonemes if p.symbol in symbols]
     assert spans, f"no {symbols} in the test speech"
     return float(np.nanmean(np.concatenate(spans)))
@@ -144,8 +146,9 @@ def test_pixels_outside_the_lower_face_are_untouched(silent_face_video: Path) ->
         )
         region = np.zeros(source.shape[:2], np.uint8)
         ring = renderer.mesh.region(pose)
-        cv2.fillPoly(region, [np.round(ring).astype(np.int32)], 1)
-        region = cv2.dilate(region, np.ones((5, 5), np.uint8))  # the ring's edge pixels
+        cv2.fillPoly(region, [np.round(ring).astype(np.int32)], (1,))
+        # The ring's edge pixels too (cv2 types the image it returns as of any dtype).
+        region = cast("NDArray[np.uint8]", cv2.dilate(region, np.ones((5, 5), np.uint8)))
         changed = np.any(rendered != source, axis=2)
         assert changed.sum() > 500  # the mouth was re-shaped...
         assert not np.any(changed & (region == 0))  # ...and nothing outside the region moved

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from chamelaion.engine import faces
@@ -64,7 +65,9 @@ def test_a_temporary_folder_goes_with_its_last_row_file() -> None:
     assert not folder.exists()
 
 
-def _whole_track_smoothing(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _whole_track_smoothing(
+    points: NDArray[np.float32],
+) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
     """The smoothing as it was done on whole tracks held in memory (the reference)."""
     found = ~np.isnan(points[:, 0, 0])
     points = points.copy()

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from scipy.signal import correlate
 
 import mediagen
@@ -83,13 +84,15 @@ def test_a_segment_renders_exactly_what_the_whole_job_renders(prepared: Segmente
     assert np.count_nonzero(~np.isnan(plan.opening)) == frames
 
 
-def _shown(path: Path) -> tuple[np.ndarray, set[int], list[np.ndarray]]:
+def _shown(path: Path) -> tuple[NDArray[np.float64], set[int], list[NDArray[np.uint8]]]:
     """Each decoded frame's presentation time, which are keyframes, and the pictures (FFmpeg's
     own demuxer and decoder, as ffprobe would read them)."""
     times, keys, pictures = [], set(), []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        assert stream.time_base is not None
         for i, frame in enumerate(container.decode(stream)):
+            assert frame.pts is not None
             times.append(float(frame.pts * stream.time_base))
             if frame.key_frame:
                 keys.add(i)

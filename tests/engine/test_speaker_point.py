@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import LipsyncOptions, SpeakerPoint, SpeakerPointError, lipsync
@@ -40,7 +41,9 @@ def _side(analysis: VideoAnalysis, frame: int) -> str | None:
     return "left" if (box.x0 + box.x1) / 2 < W / 2 else "right"
 
 
-def _mouth_box_change(source: np.ndarray, output: np.ndarray, points: np.ndarray) -> float:
+def _mouth_box_change(
+    source: NDArray[np.uint8], output: NDArray[np.uint8], points: NDArray[np.float32]
+) -> float:
     """Mean absolute change in the box of a face's lips (from its landmarks), widened by half."""
     lips = box_of(points[list(OUTER_UPPER_LIP + OUTER_LOWER_LIP)])
     dx, dy = (lips.x1 - lips.x0) / 4, (lips.y1 - lips.y0) / 4 + 4
@@ -49,7 +52,7 @@ def _mouth_box_change(source: np.ndarray, output: np.ndarray, points: np.ndarray
     return float(np.abs(output[rows, columns].astype(float) - source[rows, columns]).mean())
 
 
-def _mouth_changes(source: Path, output: Path) -> tuple[np.ndarray, np.ndarray]:
+def _mouth_changes(source: Path, output: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     before, after = mediagen.read_video_frames(source), mediagen.read_video_frames(output)
     return (
         mediagen.mouth_change(before, after, "left"),

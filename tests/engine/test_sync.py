@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import cv2
 import footage
 import numpy as np
 import pytest
 from heldout import shifted
+from numpy.typing import NDArray
 
 import mediagen
 from chamelaion.engine import features, lipsync, media
@@ -33,7 +35,7 @@ def _require(*clips: footage.Clip) -> None:
         pytest.skip(f"footage not available: {', '.join(missing)}")
 
 
-def _wav(path: Path, samples: np.ndarray) -> Path:
+def _wav(path: Path, samples: NDArray[Any]) -> Path:
     return mediagen.write_wav(
         path, mediagen.Speech(samples.astype(np.float32), media.ANALYSIS_SAMPLE_RATE)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 import mediagen
@@ -23,7 +24,7 @@ OTHER_SENTENCE = "She sells sea shells on the sea shore."
 
 def _spoken(
     text: str, voice: str = "en", snr: float | None = None
-) -> tuple[np.ndarray, list[mediagen.Phoneme]]:
+) -> tuple[NDArray[np.float32], list[mediagen.Phoneme]]:
     """16 kHz speech of `text` between half-second silences (white noise at `snr` dB if
     given), and espeak-ng's phonemes without its pauses."""
     speech = mediagen.silence(0.5) + mediagen.speak(text, voice) + mediagen.silence(0.5)
@@ -84,7 +85,7 @@ def test_a_transcript_sharpens_the_phone_evidence_of_noisy_speech() -> None:
         truth[span, tokens[0]] = 0.0
     true_tracks = phonetics.articulators(phones.scale(truth))
 
-    def agreement(posteriors: np.ndarray) -> float:
+    def agreement(posteriors: NDArray[np.float32]) -> float:
         tracks = phonetics.articulators(posteriors)
         return float(
             np.mean([np.corrcoef(tracks[:, k], true_tracks[:, k])[0, 1] for k in range(8)])

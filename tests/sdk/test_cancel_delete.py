@@ -3,6 +3,7 @@ real API-only server, where jobs stay queued."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def test_webhook_url_is_sent_and_needs_a_secret(
     live_api: Live, short_face_video: Path, short_speech: Path
 ) -> None:
     with live_api.client(live_api.new_key()) as client:
-        for call in (
+        calls: tuple[Callable[[], object], ...] = (
             lambda: client.lipsync.generate(
                 inputs=_inputs(live_api, short_face_video, short_speech),
                 webhook_url="https://example.com/hook",
@@ -66,6 +67,7 @@ def test_webhook_url_is_sent_and_needs_a_secret(
             lambda: client.lipsync.generate_with_media(
                 video=short_face_video, audio=short_speech, webhook_url="https://example.com/h"
             ),
-        ):
+        )
+        for call in calls:
             with pytest.raises(BadRequestError, match="needs a webhook secret"):
                 call()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import chamelaion
-from chamelaion import AsyncChamelaion, Chamelaion, ChamelaionError
+from chamelaion import AsyncChamelaion, Chamelaion, ChamelaionError, Input
 from sdk.helpers import (
     API_KEY,
     BASE_URL,
@@ -19,7 +19,7 @@ from sdk.helpers import (
     sync_client,
 )
 
-INPUTS = [
+INPUTS: list[Input] = [
     {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"},
     {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"},
 ]
@@ -133,7 +133,8 @@ def test_generate_sends_every_option_and_omits_unset_ones() -> None:
 def test_generate_rejects_a_single_dict_as_inputs() -> None:
     client = sync_client(Script())
     with pytest.raises(TypeError):
-        client.lipsync.generate(inputs={"type": "video", "url": "x"})  # type: ignore[arg-type]
+        single: Input = {"type": "video", "url": "x"}
+        client.lipsync.generate(inputs=single)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

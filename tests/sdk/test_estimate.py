@@ -35,7 +35,7 @@ def _inputs(live: Live, video: Path, audio: Path) -> list[Any]:
 
 def _audio_frames(audio: Path) -> int:
     """Output frames the audio spans at the video's rate, read from the WAV header itself."""
-    with wave.open(str(audio)) as wav:
+    with wave.open(str(audio), "rb") as wav:
         return math.ceil(wav.getnframes() / wav.getframerate() * FPS - 1e-6)
 
 

@@ -29,11 +29,13 @@ def parts(request: httpx.Request) -> dict[str, tuple[str | None, str | None, byt
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.content)
     assert message.is_multipart()
     out: dict[str, tuple[str | None, str | None, bytes]] = {}
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         filename = part.get_filename()
         content_type = part.get("content-type", None)
-        out[name] = (filename, content_type, part.get_payload(decode=True))
+        payload = part.get_payload(decode=True)
+        assert isinstance(name, str) and isinstance(payload, bytes), name
+        out[name] = (filename, content_type, payload)
     return out
 
 
@@ -48,7 +50,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 def _kinds(
     video: Path, audio: Path, opened: ExitStack
-) -> dict[str, tuple[Any, Any, str, str, str, str]]:
+) -> dict[str, tuple[Any, Any, str, str | None, str, str | None]]:
     """kind -> (video arg, audio arg, video filename, video ctype, audio filename, audio ctype)"""
     return {
         "str path": (str(video), str(audio), "face.mp4", "video/mp4", "dub.wav", "audio/x-wav"),

@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chamelaion import Input
 from sdk.helpers import Script, Sleeps, async_client, error, generated, request_json, sync_client
 from sdk.live import CuttingProxy, Live
 
-INPUTS = [
+INPUTS: list[Input] = [
     {"type": "video", "url": "https://cdn.example.com/episodes/42.mp4"},
     {"type": "audio", "url": "https://cdn.example.com/dubs/42-japanese.wav"},
 ]

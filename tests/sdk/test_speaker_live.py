@@ -11,6 +11,7 @@ import pytest
 
 import mediagen
 from chamelaion import BadRequestError
+from chamelaion.types import SpeakerPoint
 from sdk.live import Live
 
 JOB_TIMEOUT = 300.0
@@ -47,7 +48,7 @@ def test_the_pointed_face_is_re_animated(
 ) -> None:
     """The left face speaks; pointed at, the silent right one is re-animated, and the request
     object says which point it was made with."""
-    point = {"frame": 10, "x": 0.73, "y": 0.5}
+    point: SpeakerPoint = {"frame": 10, "x": 0.73, "y": 0.5}
     with live_worker.client() as client:
         job = client.lipsync.generate_with_media(
             video=left_speaks, audio=short_speech, speaker=point

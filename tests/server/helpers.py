@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select, update
@@ -176,10 +177,11 @@ def completed_files(request_id: str) -> list[str]:
 
 def wait_for_status(
     client: httpx.Client, request_id: str, statuses: set[str], timeout: float
-) -> dict[str, object]:
-    """Poll a request until its status is in `statuses`; fail the test on timeout."""
+) -> dict[str, Any]:
+    """Poll a request until its status is in `statuses`; fail the test on timeout. The body is
+    JSON, whatever nesting the request has."""
     deadline = time.monotonic() + timeout
-    body: dict[str, object] = {}
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = client.get(f"/lipsync/requests/{request_id}")
         assert response.status_code == 200, response.text

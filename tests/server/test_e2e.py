@@ -10,6 +10,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from sqlalchemy import select
 
 from chamelaion.server.models import LipsyncJob
@@ -40,7 +41,7 @@ def worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServe
         server.stop()
 
 
-def decode_audio(path: Path, rate: int) -> np.ndarray:
+def decode_audio(path: Path, rate: int) -> NDArray[np.float32]:
     """The file's audio as mono float32 at `rate`."""
     with av.open(str(path)) as container:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -53,10 +54,11 @@ def decode_audio(path: Path, rate: int) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def envelope(samples: np.ndarray, rate: int, window: float = 0.02) -> np.ndarray:
+def envelope(samples: NDArray[np.float32], rate: int, window: float = 0.02) -> NDArray[np.float32]:
     size = int(rate * window)
     usable = len(samples) // size * size
-    return np.sqrt(np.mean(samples[:usable].reshape(-1, size) ** 2, axis=1))
+    power: NDArray[np.float32] = np.mean(samples[:usable].reshape(-1, size) ** 2, axis=1)
+    return np.sqrt(power)
 
 
 def assert_output_is_the_video_with_the_target_audio(output: Path, target_audio: Path) -> None:

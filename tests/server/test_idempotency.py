@@ -107,7 +107,8 @@ def test_malformed_keys_are_refused(api_server: ApiServer, bad: str) -> None:
         response = client.post(
             "/lipsync/generate",
             json=BODY,
-            headers={"Idempotency-Key": bad.encode("utf-8")},  # type: ignore[dict-item]
+            # as bytes: httpx encodes a str header value as ASCII, and "café" is not
+            headers={b"Idempotency-Key": bad.encode("utf-8")},
         )
     assert (response.status_code, response.json()) == (400, {"error": "invalid idempotency key"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -111,11 +111,11 @@ def test_upload_errors_leave_nothing_behind(
     api_server: ApiServer,
     short_face_video: Path,
     short_speech: Path,
-    mutate: object,
+    mutate: Callable[[dict[str, tuple[str, bytes, str]], dict[str, str]], None],
     message: str,
 ) -> None:
-    files, data = media(short_face_video, short_speech), {}
-    mutate(files, data)  # type: ignore[operator]
+    files, data = media(short_face_video, short_speech), dict[str, str]()
+    mutate(files, data)
     before = leftover_inputs(api_server)
     response = upload(api_server, files, data)
     assert (response.status_code, response.json()) == (400, {"error": message})

@@ -19,7 +19,14 @@ from pathlib import Path
 import av
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 import mediagen
 from realserver import Key, Server, create_key, media_server, running
@@ -27,8 +34,8 @@ from realserver import Key, Server, create_key, media_server, running
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "studio"
 JOB_TIMEOUT_MS = 120_000
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # Chromium reports every refused API call (a wrong key's 401) as a console error of its own.
 REFUSED_CALL = re.compile(r"Failed to load resource: the server responded with a status of 401")
 
@@ -79,8 +86,8 @@ class Console:
             self.errors.append(message.text)
 
 
-def open_page(browser: Browser, studio: Studio, viewport: dict[str, int]) -> tuple[Page, Console]:
-    page = browser.new_context(viewport=viewport, accept_downloads=True).new_page()  # type: ignore[arg-type]
+def open_page(browser: Browser, studio: Studio, viewport: ViewportSize) -> tuple[Page, Console]:
+    page = browser.new_context(viewport=viewport, accept_downloads=True).new_page()
     console = Console(page)
     page.goto(studio.url)
     return page, console

@@ -76,11 +76,11 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     api_dir = tmp_path_factory.mktemp("ts-api")
     worker_dir = tmp_path_factory.mktemp("ts-worker")
-    keys = [
+    keys = (
         create_key(api_dir, "ts"),
         create_key(api_dir, "ts-spent", "--max-requests", "0"),
         create_key(api_dir, "ts-slow", "--rate-limit", "1/minute"),
-    ]
+    )
     worker_key = create_key(worker_dir, "ts-worker")
     api = Server(api_dir, env={"CHAMELAION_MAX_UPLOAD_BYTES": str(UPLOAD_CAP)})
     with running(api), running(Server(worker_dir, workers=1)) as worker:

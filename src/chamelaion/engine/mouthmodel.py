@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chamelaion.engine import logmel, phones, phonetics
-from chamelaion.engine.options import DEFAULT_MODEL, MODELS
+from chamelaion.engine.options import DEFAULT_MODEL
+from chamelaion.engine.options import MODELS as MODELS  # the registry's names, re-exported
 
 if TYPE_CHECKING:
     from chamelaion.engine.alignment import PhoneGuide

@@ -21,7 +21,7 @@ def document() -> dict[str, Any]:
     """The app's OpenAPI document; the app is built on a throwaway data dir (nothing runs)."""
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             data_dir=Path(data_dir),
             database_url=f"sqlite:///{data_dir}/openapi.db",
             secret_key="openapi-export",
