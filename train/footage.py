@@ -69,6 +69,23 @@ _GRID = "rizkiarm/LipNet @bec592aa: evaluation/samples/GRID/"
 _MEAD = "filby89/spectre @0b339a84: samples/MEAD/"
 _SADTALKER = "OpenTalker/SadTalker @cd4c0465: examples/ref_video/"
 _GRID_UPLOADS = "AnshSareen/Deep-Learning-Based-Lip-Reading @562907f7: backend/uploads/videos/"
+_GRID_S1 = "f1driv/SilentSpeak @5f230b66: LipNet/data/s1/"
+# 150 of the 998 clips of GRID's speaker 1 in _GRID_S1 (all but bbaf2n and bbas1s, which are
+# here already), drawn at random (seed 0), so no choice of ours picks which of them train.
+GRID_S1_CLIPS = """
+    bbal9a bbbs7a bbie9s bbil4p bbil5a bbwg2p bbwm4n bbwt1a bbwtzp bgah2p bgat8n bgat9s bgbn9s
+    bgin3a bgwh9s bram2n bram3s bras6n brbg5a brbm7s brbt3a brif5s brim1a briz8p brwg8p brwt5s
+    bwbhzp bwis9s bwwn6n bwwn7s bwwu3a bwwuzn lbak2p lbax8n lbbk6p lbbk7a lbby5a lbid4p lbij7s
+    lbwk8n lbwr3s lbwy9a lgaf4n lgbg1a lgbgzp lgif1s lgir9s lgwg3s lgwm8p lgwt1s lgwtzn lrar3a
+    lrby9s lrbzzp lrid8n lrik4p lrik5a lrwl7a lwar8p lwazzn lwir3s lwiy8p lwwm2p lwwmzn lwwz8n
+    pbac1s pbav3s pbbc4n pbbc5s pbbi9s pbbj1a pbbp5a pbbv6n pbbv9a pbib9a pbiu8n pbwj2n pbwj3s
+    pbwp7s pbwxzn pgae1a pgaq7s pgay1s pgbe2n pgbe3s pgbr3a pgid6p pgik1a pgiq3s pgix7s pgwe7s
+    pgwlzn praj2p prbj4n prbp8n pripzn priv6p prwj9s pwbk1s pwbx8n pwby1a pwbyzp pwip6n pwwe1s
+    pwwezn pwwrzp sbaa4n sban3s sban4p sbat7s sbbb1a sbbbzp sbbh2n sbbn7s sbig5s sbim8n sbin1a
+    sbwb3s sbwo1s sbwo3a sgac3s sgai7s sgap3a sgbj3a sgbp4n sgbxzp sgib9s srab3a srabzn srau3s
+    srih1s srih3a srin6p srit8n srwb9s srwo8p swao4n swao5s swavzp swbc2p swbi6p swib2n swih9a
+    swiozn swiu4n swwc5s swwc7a swwi9s swwp5a swwv7s
+""".split()  # noqa: SIM905 (150 names: a list literal would take 150 lines)
 
 CLIPS: tuple[Clip, ...] = (
     # Training clips.
@@ -78,7 +95,15 @@ CLIPS: tuple[Clip, ...] = (
     Clip("edtalk_uncrop_Obama.mp4", "obama", "en", PUBLIC_DOMAIN, _EDTALK),
     Clip("edtalk_pose_source2.mp4", "congressman", "en", PUBLIC_DOMAIN, _EDTALK),
     *(
-        Clip(f"grid/{n}.mpg", f"grid-{n[:1]}", "en", GRID_TERMS, _GRID)
+        # Speakers named by the command's first letter, not known: except bbaf2n, the one file
+        # here that is also among GRID speaker 1's clips (_GRID_S1, byte for byte).
+        Clip(
+            f"grid/{n}.mpg",
+            "grid-s1" if n == "bbaf2n" else f"grid-{n[:1]}",
+            "en",
+            GRID_TERMS,
+            _GRID,
+        )
         for n in (
             "bbaf2n",
             "brbk7n",
@@ -121,7 +146,15 @@ CLIPS: tuple[Clip, ...] = (
         extra=True,
     ),
     *(
-        Clip(f"grid/{n}.mpg", f"grid-upload-{k}", "en", GRID_TERMS, _GRID_UPLOADS, extra=True)
+        # The first is GRID speaker 1's bbas1s (byte for byte); the others are not speaker 1's.
+        Clip(
+            f"grid/{n}.mpg",
+            "grid-s1" if k == 0 else f"grid-upload-{k}",
+            "en",
+            GRID_TERMS,
+            _GRID_UPLOADS,
+            extra=True,
+        )
         for k, n in enumerate(
             (
                 "video_20251208_015857_cac80689",
@@ -131,6 +164,10 @@ CLIPS: tuple[Clip, ...] = (
                 "video_20251208_122715_edff7a1c",
             )
         )
+    ),
+    *(
+        Clip(f"grid/s1/{n}.mpg", "grid-s1", "en", GRID_TERMS, _GRID_S1, extra=True)
+        for n in GRID_S1_CLIPS
     ),
     Clip(
         "headpose_31.mp4",
