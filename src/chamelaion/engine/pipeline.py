@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -110,12 +110,17 @@ def lipsync(
     progress: ProgressCallback | None = None,
     work_dir: str | Path | None = None,
     segment_seconds: float = SEGMENT_SECONDS,
+    cores: int | None = None,
 ) -> LipsyncResult:
     """Write `output`: `video` with the speaker's mouth following `audio`, and `audio` as sound.
 
     `work_dir`: where the job keeps its analysis and finished segments; a run that died is
     resumed from them when `lipsync` is called again with the same inputs and work dir (by
     default a temporary directory beside `output`, removed at the end).
+
+    `cores`: how many segments are rendered at once (`SegmentedJob.render_claimed`); by default
+    the cores this process may use (`available_cores`). A caller running several jobs side by
+    side gives each its share.
 
     Raises an `EngineError` subclass with a user-facing message when the inputs cannot be used;
     nothing is left at `output` then.
@@ -126,10 +131,17 @@ def lipsync(
             work_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix=f".{beside.name}.", dir=beside.parent)
             )
-        job = SegmentedJob.open(video, audio, work_dir, options, segment_seconds, progress)
-        for segment in job.missing():
-            job.render(segment)
+        job = SegmentedJob.open(
+            video, audio, work_dir, options, segment_seconds, progress, cores or available_cores()
+        )
+        job.render_missing()
         return job.join(output)
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's or `taskset`'s
+    limit), not the machine's count."""
+    return len(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -245,7 +257,7 @@ def _prepare(
     )  # fmt: skip
 
 
-def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[Any]]:
+def render_frames(job: RenderPlan, start: int, stop: int) -> Generator[NDArray[Any], None, None]:
     """Output frames [start, stop), exactly as a whole-job render draws them: I420 pictures
     (`media.yuv_picture`), as the encoder takes them; only the faces' boxes go to RGB and back.
 
@@ -280,14 +292,21 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[An
 class SegmentedJob:
     """A job rendered in segments kept in a work directory (see `segments`): `open` analyses
     the inputs or finds an earlier attempt's analysis, `render` draws one segment (any process
-    may render any segment), `join` writes the output once every segment is there."""
+    may render any segment), `render_claimed` several at once on `cores` threads, `join`
+    writes the output once every segment is there."""
 
     def __init__(
-        self, work: WorkDir, plan: RenderPlan, segments: list[Segment], report: _Reporter
+        self,
+        work: WorkDir,
+        plan: RenderPlan,
+        segments: list[Segment],
+        report: _Reporter,
+        cores: int = 1,
     ) -> None:
         self.work = work
         self.plan = plan
         self.segments = segments
+        self.cores = max(1, cores)
         self._report = report
 
     @classmethod
@@ -299,7 +318,10 @@ class SegmentedJob:
         options: LipsyncOptions | None = None,
         segment_seconds: float = SEGMENT_SECONDS,
         progress: ProgressCallback | None = None,
+        cores: int = 1,
     ) -> SegmentedJob:
+        """`cores`: segments rendered at once by `render_claimed`; a new job's output is split
+        into at least that many segments (`segments.split`). A job resumed keeps its split."""
         options = options or LipsyncOptions()
         report = _Reporter(progress)
         work = WorkDir(work_dir, fingerprint(Path(video), Path(audio), options, segment_seconds))
@@ -308,19 +330,21 @@ class SegmentedJob:
             plan, segments = saved
         else:
             plan = prepare(video, audio, options, report, work.path)
-            segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
+            segments = split(plan.plan, plan.shots, plan.fps, segment_seconds, cores)
             work.save(plan, segments)
-        return cls(work, plan, segments, report)
+        return cls(work, plan, segments, report, cores)
 
     @classmethod
-    def attach(cls, work_dir: str | Path, progress: ProgressCallback | None = None) -> SegmentedJob:
+    def attach(
+        cls, work_dir: str | Path, progress: ProgressCallback | None = None, cores: int = 1
+    ) -> SegmentedJob:
         """The job whose analysis another process saved in `work_dir`, to render some of its
         segments here."""
         saved = WorkDir(work_dir, None).load()
         if saved is None:
             raise FileNotFoundError(f"{work_dir} holds no analysed job")
         plan, segments = saved
-        return cls(WorkDir(work_dir, None), plan, segments, _Reporter(progress))
+        return cls(WorkDir(work_dir, None), plan, segments, _Reporter(progress), cores)
 
     def missing(self) -> list[Segment]:
         """The segments not yet finished, in order."""
@@ -329,21 +353,104 @@ class SegmentedJob:
 
     def render(self, segment: Segment, by: str = "") -> None:
         """Render one segment into the work directory and record it as finished."""
+        self._render(segment, by or f"pid {os.getpid()}", _Tally(self), None)
+
+    def render_missing(self, by: str = "") -> None:
+        """Render every segment not finished yet, `cores` at once (`render_claimed`)."""
+        pending = iter(self.missing())
+        self.render_claimed(lambda: next(pending, None), by=by)
+
+    def render_claimed(
+        self,
+        claim: Callable[[], Segment | None],
+        finished: Callable[[Segment], None] | None = None,
+        by: str = "",
+    ) -> None:
+        """Render the segments `claim` hands out (one call at a time) until it hands out None,
+        `cores` of them at once, calling `finished` with each once it is recorded.
+
+        Several at once run on threads: the render loop holds the GIL for about two thirds of
+        its time (the decoder, the encoder and most of the warp's OpenCV calls release it), so
+        two render threads keep two cores busy, and they share the one process's memory (a
+        worker process would add its own interpreter, libraries and plan: ~250 MB at 720p).
+        The first error on any thread stops the others (within a frame: each checks
+        between frames, and an unfinished segment leaves no file) and is raised here once every
+        thread has ended; a progress callback that raises (a cancelled job) stops them so too."""
+        by = by or f"pid {os.getpid()}"
+        tally = _Tally(self)
+        if self.cores == 1:
+            while (segment := claim()) is not None:
+                self._render(segment, by, tally, None)
+                if finished is not None:
+                    finished(segment)
+            return
+        stop = threading.Event()
+        claiming = threading.Lock()
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    with claiming:
+                        segment = None if stop.is_set() else claim()
+                    if segment is None:
+                        return
+                    self._render(segment, by, tally, stop)
+                    if finished is not None:
+                        finished(segment)
+            except _StoppedError:
+                pass
+            except BaseException as exc:  # raised on the calling thread
+                failures.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=work, name=f"render-{i}", daemon=True)
+                   for i in range(self.cores)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():  # in short waits: an interrupt here is not held up
+                    thread.join(0.2)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
+
+    def _render(
+        self,
+        segment: Segment,
+        by: str,
+        tally: _Tally,
+        stop: threading.Event | None,
+    ) -> None:
+        """Render `segment`, giving up between frames once `stop` is set (raising
+        `_StoppedError`). A job on one core leaves x264 its own thread count; one that renders
+        several segments at once gives each encoder one thread (every segment of it, however
+        rendered), lest the encoders crowd the render threads."""
         plan = self.plan
-        total = len(plan.plan)
-        done_before = sum(s.frames for s in self.segments if s.index in self.work.finished())
+        threads = 0 if self.cores == 1 else 1
 
-        def reported(frames: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
-            for count, frame in enumerate(frames, 1):
-                yield frame
-                self._report("render", min(total, done_before + count), total)
+        def reported(
+            frames: Generator[NDArray[Any], None, None],
+        ) -> Generator[NDArray[Any], None, None]:
+            with contextlib.closing(frames):  # its decoder thread ends with it
+                for count, frame in enumerate(frames, 1):
+                    if stop is not None and stop.is_set():
+                        raise _StoppedError
+                    yield frame
+                    tally.rendered(segment, count)
 
-        write_segment(
-            reported(render_frames(plan, segment.start, segment.stop)),
-            self.work.segment_path(segment),
-            plan.width, plan.height, plan.fps, plan.crf, plan.preset,
-        )  # fmt: skip
-        self.work.mark_finished(segment, by or f"pid {os.getpid()}")
+        frames = reported(render_frames(plan, segment.start, segment.stop))
+        with contextlib.closing(frames):
+            write_segment(
+                frames, self.work.segment_path(segment),
+                plan.width, plan.height, plan.fps, plan.crf, plan.preset, threads,
+            )  # fmt: skip
+        self.work.mark_finished(segment, by)
+        tally.finished(segment)
 
     def join(self, output: str | Path) -> LipsyncResult:
         """The output from the finished segments and the target audio."""
@@ -361,6 +468,38 @@ class SegmentedJob:
             Path(output), frames, plan.fps, width, height, frames / float(plan.fps),
             int(np.count_nonzero(~np.isnan(plan.opening))), plan.notes, plan.opening,
         )  # fmt: skip
+
+
+class _StoppedError(Exception):
+    """A render thread gives up because another one failed (or the job was stopped there)."""
+
+
+class _Tally:
+    """Render progress of a job over every thread rendering it here: the frames of the
+    segments finished (by anyone, as the manifest says) plus those drawn so far of the
+    segments in flight."""
+
+    def __init__(self, job: SegmentedJob) -> None:
+        self._job = job
+        self._lock = threading.Lock()
+        self._total = len(job.plan.plan)
+        self._in_flight: dict[int, int] = {}
+        self._finished = self._count_finished()
+
+    def _count_finished(self) -> int:
+        done = self._job.work.finished()
+        return sum(s.frames for s in self._job.segments if s.index in done)
+
+    def rendered(self, segment: Segment, count: int) -> None:
+        with self._lock:
+            self._in_flight[segment.index] = count
+            done = min(self._total, self._finished + sum(self._in_flight.values()))
+        self._job._report("render", done, self._total)
+
+    def finished(self, segment: Segment) -> None:
+        with self._lock:
+            self._in_flight.pop(segment.index, None)
+            self._finished = self._count_finished()
 
 
 @dataclass
