@@ -515,12 +515,8 @@ class VideoWriter:
         audio_layout: str,
         crf: int = 18,
         preset: str = "veryfast",
-        threads: int = 0,
     ) -> None:
-        """`audio_rate` None: a video-only file (a segment, joined with its sound later).
-        `threads`: x264's threads, 0 for its own choice (1.5 per core); a job encoding several
-        segments at once gives each a share of its cores instead (the bitstream's settings,
-        which the join compares, do not depend on it)."""
+        """`audio_rate` None: a video-only file (a segment, joined with its sound later)."""
         self.path = Path(path)
         # A name of this writer's own: two writers aimed at one path never share a file.
         self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.partial.mp4")
@@ -530,10 +526,7 @@ class VideoWriter:
         self._video = self._container.add_stream("libx264", rate=fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
-        settings: dict[str, object] = {"crf": str(crf), "preset": preset}
-        if threads:
-            settings["threads"] = str(threads)
-        self._video.options = settings
+        self._video.options = {"crf": str(crf), "preset": preset}
         self._video.codec_context.time_base = Fraction(1) / fps
         self._audio = None
         if audio_rate is not None:

@@ -18,7 +18,9 @@ on their own threads (PyAV releases the GIL in the codecs), so the two cores sha
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import functools
 import itertools
 import os
@@ -26,7 +28,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -118,9 +121,8 @@ def lipsync(
     resumed from them when `lipsync` is called again with the same inputs and work dir (by
     default a temporary directory beside `output`, removed at the end).
 
-    `cores`: how many segments are rendered at once (`SegmentedJob.render_claimed`); by default
-    the cores this process may use (`available_cores`). A caller running several jobs side by
-    side gives each its share.
+    `cores`: threads drawing the faces (`render_frames`); by default the cores this process may
+    use (`available_cores`). A caller running several jobs side by side gives each its share.
 
     Raises an `EngineError` subclass with a user-facing message when the inputs cannot be used;
     nothing is left at `output` then.
@@ -134,7 +136,8 @@ def lipsync(
         job = SegmentedJob.open(
             video, audio, work_dir, options, segment_seconds, progress, cores or available_cores()
         )
-        job.render_missing()
+        for segment in job.missing():
+            job.render(segment)
         return job.join(output)
 
 
@@ -257,13 +260,18 @@ def _prepare(
     )  # fmt: skip
 
 
-def render_frames(job: RenderPlan, start: int, stop: int) -> Generator[NDArray[Any], None, None]:
+def render_frames(
+    job: RenderPlan, start: int, stop: int, threads: int = 1
+) -> Generator[NDArray[Any], None, None]:
     """Output frames [start, stop), exactly as a whole-job render draws them: I420 pictures
     (`media.yuv_picture`), as the encoder takes them; only the faces' boxes go to RGB and back.
 
     A face's renderer is made from the face's first drawn frame of the whole output (its skin
     colour is read there) and then follows every drawn frame before `start`, so what carries
-    from frame to frame (the mouth sample kept while close enough) is what it would be."""
+    from frame to frame (the mouth sample kept while close enough) is what it would be.
+
+    `threads` over 1: the faces are drawn on that many threads, a few frames ahead, and the
+    frames handed out in order (`_drawn_on_threads`): the same pictures."""
     width, height = media.even_size(job.width, job.height)
     frame_bytes = width * height * 3 // 2  # the render pass stays in the encoder's YUV
     faces = {key: replace(model, renderer=None) for key, model in job.faces.items()}
@@ -279,8 +287,11 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Generator[NDArray[A
         for i in before:
             renderer.follow(float(job.opening[i]))
     wanted = job.plan[start:stop]
-    frames = deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture)
-    for i, frame in enumerate(media.prefetch(frames)):
+    frames = media.prefetch(deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture))
+    if threads > 1:
+        yield from _drawn_on_threads(job, faces, start, frames, threads)
+        return
+    for i, frame in enumerate(frames):
         out_index = start + i
         key = int(job.face_at[out_index])
         if key >= 0 and not np.isnan(job.opening[out_index]):
@@ -289,11 +300,59 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Generator[NDArray[A
         yield frame
 
 
+def _drawn_on_threads(
+    job: RenderPlan,
+    faces: dict[int, _FaceModel],
+    start: int,
+    frames: Iterator[NDArray[Any]],
+    threads: int,
+) -> Generator[NDArray[Any], None, None]:
+    """`render_frames`' loop with the drawing on `threads` threads: here, in frame order, only
+    what carries from frame to frame (`_FaceModel.drawer`); each frame drawn by a copy of its
+    face's renderer as it stood at that frame, up to two frames a thread ahead.
+
+    Drawing is most of a render's time and holds the GIL for about two thirds of it (OpenCV's
+    remaps and the colour conversions let it go), so two drawing threads keep a second core
+    busy. This costs a few frames of memory; rendering two segments at once would cost a
+    second encoder (x264's look-ahead: ~80 MB at 720p, ~350 MB at 4K) and decoder."""
+    ahead: collections.deque[NDArray[Any] | Future[NDArray[Any]]] = collections.deque()
+
+    def drawn(face: _FaceModel, frame: NDArray[Any], source: int, out_index: int) -> NDArray[Any]:
+        face.render(media.YuvPicture(frame), source, job.mouths, out_index)
+        return frame
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="draw") as pool:
+        try:
+            for i, frame in enumerate(frames):
+                out_index = start + i
+                key = int(job.face_at[out_index])
+                item: NDArray[Any] | Future[NDArray[Any]] = frame
+                if key >= 0 and not np.isnan(job.opening[out_index]):
+                    frame = np.array(frame)  # decoded frames may be shared: draw on a copy
+                    source = int(job.plan[out_index])
+                    face = faces[key].drawer(media.YuvPicture(frame), source, job.mouths, out_index)
+                    if face is not None:
+                        item = pool.submit(drawn, face, frame, source, out_index)
+                ahead.append(item)
+                while len(ahead) > 2 * threads:
+                    yield _ready(ahead.popleft())
+            while ahead:
+                yield _ready(ahead.popleft())
+        finally:  # given up early (an error, a cancel): what is queued is not drawn
+            for item in ahead:
+                if isinstance(item, Future):
+                    item.cancel()
+
+
+def _ready(item: NDArray[Any] | Future[NDArray[Any]]) -> NDArray[Any]:
+    return item.result() if isinstance(item, Future) else item
+
+
 class SegmentedJob:
     """A job rendered in segments kept in a work directory (see `segments`): `open` analyses
     the inputs or finds an earlier attempt's analysis, `render` draws one segment (any process
-    may render any segment), `render_claimed` several at once on `cores` threads, `join`
-    writes the output once every segment is there."""
+    may render any segment) on `cores` threads, `join` writes the output once every segment is
+    there."""
 
     def __init__(
         self,
@@ -320,8 +379,7 @@ class SegmentedJob:
         progress: ProgressCallback | None = None,
         cores: int = 1,
     ) -> SegmentedJob:
-        """`cores`: segments rendered at once by `render_claimed`; a new job's output is split
-        into at least that many segments (`segments.split`). A job resumed keeps its split."""
+        """`cores`: threads that draw each segment's faces (`render_frames`)."""
         options = options or LipsyncOptions()
         report = _Reporter(progress)
         work = WorkDir(work_dir, fingerprint(Path(video), Path(audio), options, segment_seconds))
@@ -330,7 +388,7 @@ class SegmentedJob:
             plan, segments = saved
         else:
             plan = prepare(video, audio, options, report, work.path)
-            segments = split(plan.plan, plan.shots, plan.fps, segment_seconds, cores)
+            segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
             work.save(plan, segments)
         return cls(work, plan, segments, report, cores)
 
@@ -353,104 +411,21 @@ class SegmentedJob:
 
     def render(self, segment: Segment, by: str = "") -> None:
         """Render one segment into the work directory and record it as finished."""
-        self._render(segment, by or f"pid {os.getpid()}", _Tally(self), None)
-
-    def render_missing(self, by: str = "") -> None:
-        """Render every segment not finished yet, `cores` at once (`render_claimed`)."""
-        pending = iter(self.missing())
-        self.render_claimed(lambda: next(pending, None), by=by)
-
-    def render_claimed(
-        self,
-        claim: Callable[[], Segment | None],
-        finished: Callable[[Segment], None] | None = None,
-        by: str = "",
-    ) -> None:
-        """Render the segments `claim` hands out (one call at a time) until it hands out None,
-        `cores` of them at once, calling `finished` with each once it is recorded.
-
-        Several at once run on threads: the render loop holds the GIL for about two thirds of
-        its time (the decoder, the encoder and most of the warp's OpenCV calls release it), so
-        two render threads keep two cores busy, and they share the one process's memory (a
-        worker process would add its own interpreter, libraries and plan: ~250 MB at 720p).
-        The first error on any thread stops the others (within a frame: each checks
-        between frames, and an unfinished segment leaves no file) and is raised here once every
-        thread has ended; a progress callback that raises (a cancelled job) stops them so too."""
-        by = by or f"pid {os.getpid()}"
-        tally = _Tally(self)
-        if self.cores == 1:
-            while (segment := claim()) is not None:
-                self._render(segment, by, tally, None)
-                if finished is not None:
-                    finished(segment)
-            return
-        stop = threading.Event()
-        claiming = threading.Lock()
-        failures: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                while not stop.is_set():
-                    with claiming:
-                        segment = None if stop.is_set() else claim()
-                    if segment is None:
-                        return
-                    self._render(segment, by, tally, stop)
-                    if finished is not None:
-                        finished(segment)
-            except _StoppedError:
-                pass
-            except BaseException as exc:  # raised on the calling thread
-                failures.append(exc)
-                stop.set()
-
-        threads = [threading.Thread(target=work, name=f"render-{i}", daemon=True)
-                   for i in range(self.cores)]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                while thread.is_alive():  # in short waits: an interrupt here is not held up
-                    thread.join(0.2)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join()
-        if failures:
-            raise failures[0]
-
-    def _render(
-        self,
-        segment: Segment,
-        by: str,
-        tally: _Tally,
-        stop: threading.Event | None,
-    ) -> None:
-        """Render `segment`, giving up between frames once `stop` is set (raising
-        `_StoppedError`). A job on one core leaves x264 its own thread count; one that renders
-        several segments at once gives each encoder one thread (every segment of it, however
-        rendered), lest the encoders crowd the render threads."""
         plan = self.plan
-        threads = 0 if self.cores == 1 else 1
+        total = len(plan.plan)
+        done_before = sum(s.frames for s in self.segments if s.index in self.work.finished())
 
-        def reported(
-            frames: Generator[NDArray[Any], None, None],
-        ) -> Generator[NDArray[Any], None, None]:
-            with contextlib.closing(frames):  # its decoder thread ends with it
-                for count, frame in enumerate(frames, 1):
-                    if stop is not None and stop.is_set():
-                        raise _StoppedError
-                    yield frame
-                    tally.rendered(segment, count)
+        def reported(frames: Iterator[NDArray[Any]]) -> Iterator[NDArray[Any]]:
+            for count, frame in enumerate(frames, 1):
+                yield frame
+                self._report("render", min(total, done_before + count), total)
 
-        frames = reported(render_frames(plan, segment.start, segment.stop))
-        with contextlib.closing(frames):
-            write_segment(
-                frames, self.work.segment_path(segment),
-                plan.width, plan.height, plan.fps, plan.crf, plan.preset, threads,
-            )  # fmt: skip
-        self.work.mark_finished(segment, by)
-        tally.finished(segment)
+        write_segment(
+            reported(render_frames(plan, segment.start, segment.stop, self.cores)),
+            self.work.segment_path(segment),
+            plan.width, plan.height, plan.fps, plan.crf, plan.preset,
+        )  # fmt: skip
+        self.work.mark_finished(segment, by or f"pid {os.getpid()}")
 
     def join(self, output: str | Path) -> LipsyncResult:
         """The output from the finished segments and the target audio."""
@@ -468,38 +443,6 @@ class SegmentedJob:
             Path(output), frames, plan.fps, width, height, frames / float(plan.fps),
             int(np.count_nonzero(~np.isnan(plan.opening))), plan.notes, plan.opening,
         )  # fmt: skip
-
-
-class _StoppedError(Exception):
-    """A render thread gives up because another one failed (or the job was stopped there)."""
-
-
-class _Tally:
-    """Render progress of a job over every thread rendering it here: the frames of the
-    segments finished (by anyone, as the manifest says) plus those drawn so far of the
-    segments in flight."""
-
-    def __init__(self, job: SegmentedJob) -> None:
-        self._job = job
-        self._lock = threading.Lock()
-        self._total = len(job.plan.plan)
-        self._in_flight: dict[int, int] = {}
-        self._finished = self._count_finished()
-
-    def _count_finished(self) -> int:
-        done = self._job.work.finished()
-        return sum(s.frames for s in self._job.segments if s.index in done)
-
-    def rendered(self, segment: Segment, count: int) -> None:
-        with self._lock:
-            self._in_flight[segment.index] = count
-            done = min(self._total, self._finished + sum(self._in_flight.values()))
-        self._job._report("render", done, self._total)
-
-    def finished(self, segment: Segment) -> None:
-        with self._lock:
-            self._in_flight.pop(segment.index, None)
-            self._finished = self._count_finished()
 
 
 @dataclass
@@ -721,6 +664,21 @@ class _FaceModel:
         cheeks = apply_affine(self.poses.poses[i], self.poses.shapes[i][list(_CHEEK_POINTS)])
         self.renderer = self._renderer(frame.rgb(box), cheeks - box[:2])
         return self.renderer
+
+    def drawer(
+        self, frame: media.YuvPicture, source_index: int, mouths: SpeechTrack, out_index: int
+    ) -> _FaceModel | None:
+        """What draws this face in `frame` on another thread: this face with a copy of its
+        renderer advanced to this frame (made from `frame` if it is the first drawn), or None
+        if the face is not there. Called in frame order, it keeps what carries from frame to
+        frame (the mouth sample) where `render` would; the copy's `render` at the same opening
+        picks that sample again (`MouthRenderer.follow`), so it draws what `render` draws."""
+        target = self.target(source_index, mouths, out_index)
+        if target is None:
+            return None
+        renderer = self.renderer or self.start_renderer(frame, source_index)
+        renderer.follow(target.opening)
+        return replace(self, renderer=copy.copy(renderer))
 
     def render(
         self, frame: media.YuvPicture, source_index: int, mouths: SpeechTrack, out_index: int

@@ -68,20 +68,13 @@ class Segment:
 
 
 def split(
-    plan: NDArray[Any],
-    shots: Sequence[int],
-    fps: Fraction,
-    seconds: float = SEGMENT_SECONDS,
-    parts: int = 1,
+    plan: NDArray[Any], shots: Sequence[int], fps: Fraction, seconds: float = SEGMENT_SECONDS
 ) -> list[Segment]:
     """Segments of the output frames of `plan` (the source frame of each output frame; see
     `timeline.plan_frames`): a boundary where the output enters a new shot (`shots`: the first
-    source frame of each shot after the first), then long pieces cut evenly to `seconds`, or to
-    a `parts`-th of the output if that is shorter (but not under `MIN_SEGMENT_SECONDS`), so a
-    job rendering `parts` segments at once has that many to render even when it is short."""
+    source frame of each shot after the first), then long pieces cut evenly to `seconds`."""
     longest = max(1, round(seconds * float(fps)))
     shortest = max(1, round(MIN_SEGMENT_SECONDS * float(fps)))
-    share = math.ceil(len(plan) / max(1, parts))  # a `parts`-th of the output
     cut_sources = np.zeros(int(plan.max()) + 2 if len(plan) else 1, bool)
     cut_sources[[s for s in shots if s < len(cut_sources)]] = True
     entering = np.flatnonzero(cut_sources[plan[1:]] & (plan[1:] != plan[:-1])) + 1
@@ -92,10 +85,7 @@ def split(
     boundaries.append(len(plan))
     segments: list[Segment] = []
     for start, stop in itertools.pairwise(boundaries):
-        frames = stop - start
-        pieces = max(
-            math.ceil(frames / longest), min(math.ceil(frames / share), frames // shortest)
-        )
+        pieces = math.ceil((stop - start) / longest)
         edges = np.linspace(start, stop, pieces + 1).round().astype(int)
         for a, b in itertools.pairwise(edges.tolist()):
             segments.append(Segment(len(segments), a, b))
@@ -239,11 +229,9 @@ def write_segment(
     fps: Fraction,
     crf: int,
     preset: str,
-    threads: int = 0,
 ) -> int:
-    """Encode `frames` as a video-only MP4 at `path` (in place only once whole): the count.
-    `threads`: the encoder's (`media.VideoWriter`)."""
-    writer = media.VideoWriter(path, width, height, fps, None, "", crf, preset, threads)
+    """Encode `frames` as a video-only MP4 at `path` (in place only once whole): the count."""
+    writer = media.VideoWriter(path, width, height, fps, None, "", crf, preset)
     count = 0
     try:
         for frame in frames:
