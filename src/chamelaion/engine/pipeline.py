@@ -12,8 +12,10 @@
    by any process; the segments are joined without re-encoding and the audio muxed once.
 
 Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
-never the video or the landmarks, so it hardly grows with the input. Decoding and encoding run
-on their own threads (PyAV releases the GIL in the codecs), so the two cores share the work.
+never the video or the landmarks, so it hardly grows with the input. Both passes use the cores
+given (`cores`, by default all this process may use) on threads of one process: the scan as two
+halves (`scan.py`), the render with the faces drawn on `cores` threads beside the decoder's and
+the encoder's (PyAV, OpenCV and mediapipe release the GIL in their native code).
 """
 
 from __future__ import annotations
