@@ -313,10 +313,11 @@ def _drawn_on_threads(
     what carries from frame to frame (`_FaceModel.drawer`); each frame drawn by a copy of its
     face's renderer as it stood at that frame, up to two frames a thread ahead.
 
-    Drawing is most of a render's time and holds the GIL for about two thirds of it (OpenCV's
-    remaps and the colour conversions let it go), so two drawing threads keep a second core
-    busy. This costs a few frames of memory; rendering two segments at once would cost a
-    second encoder (x264's look-ahead: ~80 MB at 720p, ~350 MB at 4K) and decoder."""
+    Drawing is the render's Python part (the encoder's and decoder's native threads do the
+    rest); OpenCV's remaps and colour conversions let the GIL go, its per-triangle calls
+    mostly hold it, so threads overlap only part of it. This costs a few frames of memory;
+    rendering two segments at once would cost a second encoder (x264's look-ahead: ~80 MB at
+    720p, ~350 MB at 4K) and decoder."""
     ahead: collections.deque[NDArray[Any] | Future[NDArray[Any]]] = collections.deque()
 
     def drawn(face: _FaceModel, frame: NDArray[Any], source: int, out_index: int) -> NDArray[Any]:
