@@ -65,11 +65,14 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
     start = time.perf_counter()
     frames = 0
     work_mb: dict[str, float] = {}
+    phases: dict[str, list[float]] = {}
     if kind == "engine":
         from chamelaion.engine import lipsync
 
+        clock = _PhaseClock(start)
         with tempfile.TemporaryDirectory(dir=Path(out).parent) as work:
-            frames = lipsync(video, audio, out, work_dir=work).frames
+            frames = lipsync(video, audio, out, work_dir=work, progress=clock.report).frames
+            phases = clock.phases()
             # What the job kept on disk at its largest (just before the join): every segment
             # and the smoothed face tracks, which the work dir keeps for resuming.
             work_mb = {
@@ -108,9 +111,47 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
                 "frames": frames,
                 "peak_rss_mb": usage.ru_maxrss / 1024,
                 **work_mb,
+                **({"phases": phases} if phases else {}),
             }
         )
     )
+
+
+class _PhaseClock:
+    """Wall and CPU seconds of the engine's phases, told apart by its progress reports: start
+    (imports, probing, reading the audio) until the first report; the mouth track (the
+    analysis reports 0 frames while it waits for it); the scan (from its first frame) and the
+    rest of the analysis (speaker choice, smoothing, the plan) until the first render report;
+    the render until its last frame; the join after it. The CPU is the whole process's (every
+    thread's), read at each boundary."""
+
+    def __init__(self, start: float) -> None:
+        self._marks: list[tuple[str, float, float]] = [("start", start, 0.0)]
+
+    def _mark(self, name: str) -> None:
+        if all(name != seen for seen, _, _ in self._marks):
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self._marks.append((name, time.perf_counter(), usage.ru_utime + usage.ru_stime))
+
+    def report(self, progress: object) -> None:
+        stage = getattr(progress, "stage", "")
+        done, total = getattr(progress, "frames_done", 0), getattr(progress, "frames_total", 0)
+        if stage == "analysis":
+            self._mark("mouth track, scan set-up" if done == 0 else "scan and plan")
+        elif stage == "render":
+            self._mark("render")
+            if done >= total:
+                self._mark("join")
+
+    def phases(self) -> dict[str, list[float]]:
+        """{phase: [wall s, CPU s]}, the last phase ending now."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        marks = [*self._marks, ("end", time.perf_counter(), usage.ru_utime + usage.ru_stime)]
+        names = ["startup"] + [name for name, _, _ in marks[1:-1]]
+        return {
+            name: [round(b[1] - a[1], 2), round(b[2] - a[2], 2)]
+            for name, a, b in zip(names, marks[:-1], marks[1:], strict=True)
+        }
 
 
 def _megabytes(folder: Path) -> float:
@@ -148,6 +189,11 @@ def speed_row(video: Path, audio: Path, label: str, folder: Path) -> dict[str, o
         "floor_peak_rss_mb": round(floor["peak_rss_mb"]),
         "work_dir_mb": engine["work_dir_mb"],
         "work_dir_faces_mb": engine["work_dir_faces_mb"],
+        # Per phase of the engine run: wall and CPU seconds (their ratio: cores kept busy).
+        "engine_phases": {
+            name: f"{wall:.2f} s wall, {cpu:.2f} s CPU ({cpu / max(wall, 1e-9):.2f} cores)"
+            for name, (wall, cpu) in engine.get("phases", {}).items()
+        },
         "output_mb": round((folder / f"{video.stem}.out.mp4").stat().st_size / 2**20, 1),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,3 +56,28 @@ def test_two_faces_across_the_seam(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert sorted(result.banks) == sorted(t.key for t in result.tracks)
     sides = sorted(box_of(t.points[140]).x0 < 320 for t in result.tracks)
     assert sides == [False, True]  # one track per face, each still its own face after the seam
+
+
+def test_a_failure_in_one_half_stops_the_other(tmp_path: Path) -> None:
+    """A cancel raised once, in whichever half reports it, stops both halves within a frame:
+    the scan does not go on to the end of the other half."""
+    video = mediagen.write_face_video(tmp_path / "long.mp4", 12.0, 25.0, 320, 240)
+
+    class CancelledError(Exception):
+        pass
+
+    calls = 0
+    lock = threading.Lock()
+
+    def on_frame() -> None:
+        nonlocal calls
+        with lock:
+            calls += 1
+            if calls == 40:
+                raise CancelledError
+
+    with pytest.raises(CancelledError):
+        scan.scan_faces(video, Fraction(25), 300, on_frame)
+    assert calls < 40 + 10  # the other half's frames in flight, not its remaining ~130
+    scanning = [t.name for t in threading.enumerate() if t.name.startswith(("scan-", "decoder"))]
+    assert scanning == []

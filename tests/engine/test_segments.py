@@ -4,10 +4,14 @@ render draws them, joined without a visible seam, and resumed after a death."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -22,8 +26,11 @@ from chamelaion.engine import (
     lipsync,
     media,
 )
-from chamelaion.engine.pipeline import SegmentedJob, render_frames
-from chamelaion.engine.segments import MANIFEST, Segment, split
+from chamelaion.engine.articulation import articulate
+from chamelaion.engine.bank import MouthBank
+from chamelaion.engine.faces import apply_affine
+from chamelaion.engine.pipeline import RenderPlan, SegmentedJob, _Reporter, render_frames
+from chamelaion.engine.segments import MANIFEST, Segment, WorkDir, split
 
 FPS = Fraction(25)
 SEGMENT_SECONDS = 1.0
@@ -194,3 +201,87 @@ def test_an_input_gone_before_the_analysis_is_a_clear_error(tmp_path: Path, spee
     with pytest.raises(InvalidMediaError, match=r"cannot read gone\.mp4"):
         lipsync(tmp_path / "gone.mp4", speech, out)
     assert list(tmp_path.iterdir()) == []
+
+
+def _copy(job: SegmentedJob, work: Path, cores: int, progress: object = None) -> SegmentedJob:
+    """The same analysed job in another work dir (nothing rendered yet) on `cores` threads."""
+    copy = SegmentedJob(WorkDir(work, "copy"), job.plan, job.segments, _Reporter(progress), cores)  # type: ignore[arg-type]
+    copy.work.save(job.plan, job.segments)
+    return copy
+
+
+def _engine_threads() -> list[str]:
+    return [t.name for t in threading.enumerate()
+            if t.name.startswith(("draw", "decoder", "encoder"))]  # fmt: skip
+
+
+def _with_mouth_bank(plan: RenderPlan) -> RenderPlan:
+    """`plan` with open-mouth samples in its face's mouth bank, so what carries from frame to
+    frame (the sample kept while the opening stays near it) matters: made by the bank itself
+    from the face's first frame with its lips pulled apart to five openings, enlarged four
+    times (the synthetic face never opens its mouth, and is too small to be sampled)."""
+    key, face = next(iter(plan.faces.items()))
+    i = int(np.flatnonzero(face.poses.found)[0])
+    pose, shape = face.poses.poses[i], face.poses.shapes[i]
+    rgb = next(media.read_frames(plan.video, plan.fps, start=face.poses.start + i))
+    large = cv2.resize(rgb, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    bank = MouthBank()
+    for opening in (0.07, 0.13, 0.19, 0.25, 0.31):
+        bank.offer(large, 4 * apply_affine(pose, articulate(shape, opening, 0.0, face.rest_width)))
+    assert len(bank) == 5
+    return replace(plan, faces={key: replace(face, bank=bank)})
+
+
+def test_faces_drawn_on_threads_are_exactly_those_drawn_on_one(prepared: SegmentedJob) -> None:
+    plan = _with_mouth_bank(prepared.plan)
+    frames = len(plan.plan)
+    whole = list(render_frames(plan, 0, frames))
+    plain = list(render_frames(prepared.plan, 0, frames))
+    assert sum(not np.array_equal(a, b) for a, b in zip(whole, plain, strict=True)) > frames / 2
+    assert list_equal(whole, list(render_frames(plan, 0, frames, threads=2)))
+    # A segment starting part-way (its renderers following the frames before it) too.
+    for segment in prepared.segments[1:]:
+        on_threads = list(render_frames(plan, segment.start, segment.stop, threads=3))
+        assert list_equal(whole[segment.start : segment.stop], on_threads), segment
+    assert _engine_threads() == []
+
+
+def list_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_cancel_while_drawing_on_threads_stops_them_all(
+    tmp_path: Path, prepared: SegmentedJob
+) -> None:
+    class CancelledError(Exception):
+        pass
+
+    cancelled_at: list[float] = []
+
+    def progress(report: Progress) -> None:  # as the server's worker checks for a cancel
+        if report.stage == "render" and report.frames_done >= 10:
+            cancelled_at.append(time.monotonic())
+            raise CancelledError
+
+    job = _copy(prepared, tmp_path / "work", cores=2, progress=progress)
+    with pytest.raises(CancelledError):
+        job.render(job.segments[0])
+    assert time.monotonic() - cancelled_at[0] < 1.0  # the frames in flight, no more
+    assert _engine_threads() == []
+    assert job.work.finished() == {}
+    assert [p.name for p in (tmp_path / "work").iterdir() if p.suffix == ".mp4"] == []
+
+
+def test_an_error_while_drawing_on_threads_is_the_renders_error(
+    tmp_path: Path, moving_face: Path, speech: Path
+) -> None:
+    options = LipsyncOptions(sync_mode=SyncMode.LOOP)
+    job = SegmentedJob.open(moving_face, speech, tmp_path / "work", options, 10.0, cores=2)
+    # The face's smoothed landmarks lose their second half on disk (a full disk, say).
+    (track,) = (tmp_path / "work" / "faces").glob("*.rows")
+    track.write_bytes(track.read_bytes()[: track.stat().st_size // 2])
+    with pytest.raises(OSError, match="is shorter than its"):
+        job.render(job.segments[0])
+    assert _engine_threads() == []
+    assert job.work.finished() == {}
+    assert [p.name for p in (tmp_path / "work").iterdir() if p.suffix == ".mp4"] == []

@@ -75,7 +75,11 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
     tmp_path: Path, segment_inputs: tuple[Path, Path]
 ) -> None:
     key = new_key(tmp_path, "segments")
-    env = {"CHAMELAION_JOB_LEASE_SECONDS": "2", "CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS}
+    env = {
+        "CHAMELAION_JOB_LEASE_SECONDS": "2",
+        "CHAMELAION_SEGMENT_SECONDS": SEGMENT_SECONDS,
+        "CHAMELAION_JOB_CORES": "3",  # more threads than cores: set, not derived
+    }
     server = Server(tmp_path, env=env, workers=1).start()
     try:
         with client_for(server, key.key) as client:
@@ -120,6 +124,7 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
         # does) before the dead one's lease runs out and it takes the job itself: what it
         # finds finished then is the dead worker's segments and those, each rendered once.
         logs = server.logs()
+        assert re.search(rf"job {request_id}: analysed .* faces drawn on 3 threads", logs), logs
         resumed = re.search(rf"job {request_id}: resuming: (\d+) of {count} ", logs)
         assert resumed and int(resumed.group(1)) >= len(kept), logs
         total, mine, others = _split_line(logs, request_id)
@@ -169,6 +174,10 @@ def test_one_job_is_rendered_by_both_workers(
         logs = server.logs()
         total, mine, others = _split_line(logs, request_id)
         assert total == 8 and mine + others == total
+        # Two engine processes on this machine: each job draws on its share of the cores.
+        share = max(1, len(os.sched_getaffinity(0)) // 2)
+        drawn = rf"job {request_id}: analysed .* faces drawn on {share} threads"
+        assert re.search(drawn, logs), logs
         assert mine >= 1 and others >= 1, logs
         helped = re.findall(rf"job {request_id}: segment (\d+) rendered", logs)
         assert len(helped) == others and len(set(helped)) == others

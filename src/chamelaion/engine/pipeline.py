@@ -12,13 +12,17 @@
    by any process; the segments are joined without re-encoding and the audio muxed once.
 
 Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
-never the video or the landmarks, so it hardly grows with the input. Decoding and encoding run
-on their own threads (PyAV releases the GIL in the codecs), so the two cores share the work.
+never the video or the landmarks, so it hardly grows with the input. Both passes use the cores
+given (`cores`, by default all this process may use) on threads of one process: the scan as two
+halves (`scan.py`), the render with the faces drawn on `cores` threads beside the decoder's and
+the encoder's (PyAV, OpenCV and mediapipe release the GIL in their native code).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
 import functools
 import itertools
 import os
@@ -26,7 +30,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -110,12 +115,16 @@ def lipsync(
     progress: ProgressCallback | None = None,
     work_dir: str | Path | None = None,
     segment_seconds: float = SEGMENT_SECONDS,
+    cores: int | None = None,
 ) -> LipsyncResult:
     """Write `output`: `video` with the speaker's mouth following `audio`, and `audio` as sound.
 
     `work_dir`: where the job keeps its analysis and finished segments; a run that died is
     resumed from them when `lipsync` is called again with the same inputs and work dir (by
     default a temporary directory beside `output`, removed at the end).
+
+    `cores`: threads drawing the faces (`render_frames`); by default the cores this process may
+    use (`available_cores`). A caller running several jobs side by side gives each its share.
 
     Raises an `EngineError` subclass with a user-facing message when the inputs cannot be used;
     nothing is left at `output` then.
@@ -126,10 +135,18 @@ def lipsync(
             work_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix=f".{beside.name}.", dir=beside.parent)
             )
-        job = SegmentedJob.open(video, audio, work_dir, options, segment_seconds, progress)
+        job = SegmentedJob.open(
+            video, audio, work_dir, options, segment_seconds, progress, cores or available_cores()
+        )
         for segment in job.missing():
             job.render(segment)
         return job.join(output)
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's or `taskset`'s
+    limit), not the machine's count."""
+    return len(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -245,13 +262,18 @@ def _prepare(
     )  # fmt: skip
 
 
-def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[Any]]:
+def render_frames(
+    job: RenderPlan, start: int, stop: int, threads: int = 1
+) -> Generator[NDArray[Any], None, None]:
     """Output frames [start, stop), exactly as a whole-job render draws them: I420 pictures
     (`media.yuv_picture`), as the encoder takes them; only the faces' boxes go to RGB and back.
 
     A face's renderer is made from the face's first drawn frame of the whole output (its skin
     colour is read there) and then follows every drawn frame before `start`, so what carries
-    from frame to frame (the mouth sample kept while close enough) is what it would be."""
+    from frame to frame (the mouth sample kept while close enough) is what it would be.
+
+    `threads` over 1: the faces are drawn on that many threads, a few frames ahead, and the
+    frames handed out in order (`_drawn_on_threads`): the same pictures."""
     width, height = media.even_size(job.width, job.height)
     frame_bytes = width * height * 3 // 2  # the render pass stays in the encoder's YUV
     faces = {key: replace(model, renderer=None) for key, model in job.faces.items()}
@@ -267,8 +289,11 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[An
         for i in before:
             renderer.follow(float(job.opening[i]))
     wanted = job.plan[start:stop]
-    frames = deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture)
-    for i, frame in enumerate(media.prefetch(frames)):
+    frames = media.prefetch(deliver(job.video, job.fps, wanted, frame_bytes, media.yuv_picture))
+    if threads > 1:
+        yield from _drawn_on_threads(job, faces, start, frames, threads)
+        return
+    for i, frame in enumerate(frames):
         out_index = start + i
         key = int(job.face_at[out_index])
         if key >= 0 and not np.isnan(job.opening[out_index]):
@@ -277,17 +302,73 @@ def render_frames(job: RenderPlan, start: int, stop: int) -> Iterator[NDArray[An
         yield frame
 
 
+def _drawn_on_threads(
+    job: RenderPlan,
+    faces: dict[int, _FaceModel],
+    start: int,
+    frames: Iterator[NDArray[Any]],
+    threads: int,
+) -> Generator[NDArray[Any], None, None]:
+    """`render_frames`' loop with the drawing on `threads` threads: here, in frame order, only
+    what carries from frame to frame (`_FaceModel.drawer`); each frame drawn by a copy of its
+    face's renderer as it stood at that frame, up to two frames a thread ahead.
+
+    Drawing is the render's Python part (the encoder's and decoder's native threads do the
+    rest); OpenCV's remaps and colour conversions let the GIL go, its per-triangle calls
+    mostly hold it, so threads overlap only part of it. This costs a few frames of memory;
+    rendering two segments at once would cost a second encoder (x264's look-ahead: ~80 MB at
+    720p, ~350 MB at 4K) and decoder."""
+    ahead: collections.deque[NDArray[Any] | Future[NDArray[Any]]] = collections.deque()
+
+    def drawn(face: _FaceModel, frame: NDArray[Any], source: int, out_index: int) -> NDArray[Any]:
+        face.render(media.YuvPicture(frame), source, job.mouths, out_index)
+        return frame
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="draw") as pool:
+        try:
+            for i, frame in enumerate(frames):
+                out_index = start + i
+                key = int(job.face_at[out_index])
+                item: NDArray[Any] | Future[NDArray[Any]] = frame
+                if key >= 0 and not np.isnan(job.opening[out_index]):
+                    frame = np.array(frame)  # decoded frames may be shared: draw on a copy
+                    source = int(job.plan[out_index])
+                    face = faces[key].drawer(media.YuvPicture(frame), source, job.mouths, out_index)
+                    if face is not None:
+                        item = pool.submit(drawn, face, frame, source, out_index)
+                ahead.append(item)
+                while len(ahead) > 2 * threads:
+                    yield _ready(ahead.popleft())
+            while ahead:
+                yield _ready(ahead.popleft())
+        finally:  # given up early (an error, a cancel): what is queued is not drawn
+            for item in ahead:
+                if isinstance(item, Future):
+                    item.cancel()
+
+
+def _ready(item: NDArray[Any] | Future[NDArray[Any]]) -> NDArray[Any]:
+    return item.result() if isinstance(item, Future) else item
+
+
 class SegmentedJob:
     """A job rendered in segments kept in a work directory (see `segments`): `open` analyses
     the inputs or finds an earlier attempt's analysis, `render` draws one segment (any process
-    may render any segment), `join` writes the output once every segment is there."""
+    may render any segment) on `cores` threads, `join` writes the output once every segment is
+    there."""
 
     def __init__(
-        self, work: WorkDir, plan: RenderPlan, segments: list[Segment], report: _Reporter
+        self,
+        work: WorkDir,
+        plan: RenderPlan,
+        segments: list[Segment],
+        report: _Reporter,
+        cores: int = 1,
     ) -> None:
         self.work = work
         self.plan = plan
         self.segments = segments
+        self.cores = max(1, cores)
         self._report = report
 
     @classmethod
@@ -299,7 +380,9 @@ class SegmentedJob:
         options: LipsyncOptions | None = None,
         segment_seconds: float = SEGMENT_SECONDS,
         progress: ProgressCallback | None = None,
+        cores: int = 1,
     ) -> SegmentedJob:
+        """`cores`: threads that draw each segment's faces (`render_frames`)."""
         options = options or LipsyncOptions()
         report = _Reporter(progress)
         work = WorkDir(work_dir, fingerprint(Path(video), Path(audio), options, segment_seconds))
@@ -310,17 +393,19 @@ class SegmentedJob:
             plan = prepare(video, audio, options, report, work.path)
             segments = split(plan.plan, plan.shots, plan.fps, segment_seconds)
             work.save(plan, segments)
-        return cls(work, plan, segments, report)
+        return cls(work, plan, segments, report, cores)
 
     @classmethod
-    def attach(cls, work_dir: str | Path, progress: ProgressCallback | None = None) -> SegmentedJob:
+    def attach(
+        cls, work_dir: str | Path, progress: ProgressCallback | None = None, cores: int = 1
+    ) -> SegmentedJob:
         """The job whose analysis another process saved in `work_dir`, to render some of its
         segments here."""
         saved = WorkDir(work_dir, None).load()
         if saved is None:
             raise FileNotFoundError(f"{work_dir} holds no analysed job")
         plan, segments = saved
-        return cls(WorkDir(work_dir, None), plan, segments, _Reporter(progress))
+        return cls(WorkDir(work_dir, None), plan, segments, _Reporter(progress), cores)
 
     def missing(self) -> list[Segment]:
         """The segments not yet finished, in order."""
@@ -339,7 +424,7 @@ class SegmentedJob:
                 self._report("render", min(total, done_before + count), total)
 
         write_segment(
-            reported(render_frames(plan, segment.start, segment.stop)),
+            reported(render_frames(plan, segment.start, segment.stop, self.cores)),
             self.work.segment_path(segment),
             plan.width, plan.height, plan.fps, plan.crf, plan.preset,
         )  # fmt: skip
@@ -582,6 +667,21 @@ class _FaceModel:
         cheeks = apply_affine(self.poses.poses[i], self.poses.shapes[i][list(_CHEEK_POINTS)])
         self.renderer = self._renderer(frame.rgb(box), cheeks - box[:2])
         return self.renderer
+
+    def drawer(
+        self, frame: media.YuvPicture, source_index: int, mouths: SpeechTrack, out_index: int
+    ) -> _FaceModel | None:
+        """What draws this face in `frame` on another thread: this face with a copy of its
+        renderer advanced to this frame (made from `frame` if it is the first drawn), or None
+        if the face is not there. Called in frame order, it keeps what carries from frame to
+        frame (the mouth sample) where `render` would; the copy's `render` at the same opening
+        picks that sample again (`MouthRenderer.follow`), so it draws what `render` draws."""
+        target = self.target(source_index, mouths, out_index)
+        if target is None:
+            return None
+        renderer = self.renderer or self.start_renderer(frame, source_index)
+        renderer.follow(target.opening)
+        return replace(self, renderer=copy.copy(renderer))
 
     def render(
         self, frame: media.YuvPicture, source_index: int, mouths: SpeechTrack, out_index: int

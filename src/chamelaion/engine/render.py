@@ -132,7 +132,10 @@ class MouthRenderer(Protocol):
     def follow(self, opening: float) -> None:
         """Advance what carries from one frame to the next as `render` would at this opening,
         without drawing: a segment rendered on its own first follows the frames before it, so
-        it draws exactly what a whole-job render draws there."""
+        it draws exactly what a whole-job render draws there. Following an opening twice is
+        following it once, so `follow` then `render` at one opening draws as `render` alone
+        (the render pass advances the renderer in frame order and draws with copies of it on
+        other threads)."""
 
 
 @dataclass

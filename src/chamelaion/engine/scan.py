@@ -51,14 +51,16 @@ def scan_faces(
         return _scan_part(video, fps, 0, None, 0, on_frame, folder)
     middle = expected_frames // 2
     halves: list[FaceScan | BaseException | None] = [None, None]
+    failed = threading.Event()  # one half failed (or `on_frame` raised there): stop the other
 
     def run(index: int, start: int, stop: int | None) -> None:
         try:
             halves[index] = _scan_part(
-                video, fps, start, stop, index * _KEYS_PER_PART, on_frame, folder
+                video, fps, start, stop, index * _KEYS_PER_PART, on_frame, folder, failed
             )
         except BaseException as exc:  # re-raised on the calling thread
             halves[index] = exc
+            failed.set()
 
     threads = [
         threading.Thread(target=run, args=(0, 0, middle), name="scan-first-half"),
@@ -68,14 +70,18 @@ def scan_faces(
         thread.start()
     for thread in threads:
         thread.join()
-    for half in halves:
-        if isinstance(half, BaseException):
+    for half in halves:  # the first failure, not the other half's giving up
+        if isinstance(half, BaseException) and not isinstance(half, _GivenUpError):
             raise half
     first, second = halves
     assert isinstance(first, FaceScan) and isinstance(second, FaceScan)
     if first.frames < middle:  # the file ended early: nothing past it
         return first
     return _join(first, second, middle, folder)
+
+
+class _GivenUpError(Exception):
+    """A half stops because the other failed."""
 
 
 def _scan_part(
@@ -86,9 +92,11 @@ def _scan_part(
     first_key: int,
     on_frame: Callable[[], None],
     folder: RowFolder,
+    failed: threading.Event | None = None,
 ) -> FaceScan:
     """Scan frames [start, stop); a part that starts later first shows the frame before its
-    start to the cut detector, so a cut right at the seam is still seen."""
+    start to the cut detector, so a cut right at the seam is still seen. Gives up between
+    frames once `failed` is set."""
     builder = TrackBuilder(first_key=first_key, folder=folder)
     banks: dict[int, MouthBank] = {}
     cuts = CutDetector()
@@ -103,6 +111,8 @@ def _scan_part(
     count = 0
     with LandmarkDetector(max_faces=MAX_FACES) as detect:
         for index, rgb in enumerate(media.prefetch(frames), start=start):
+            if failed is not None and failed.is_set():
+                raise _GivenUpError
             if cuts.is_cut(rgb):
                 builder.cut()
                 detect.new_shot()

@@ -143,12 +143,14 @@ def _worker(args: argparse.Namespace) -> int:
         print("error: --concurrency must be 1 or more")
         return 2
     _migrated_sessions(settings)  # so the worker never runs against an older schema
-    app = create_celery(settings)
+    concurrency = args.concurrency or max(1, settings.workers)
+    # Its pool processes share this machine's cores (`Worker.job_cores`).
+    app = create_celery(settings.model_copy(update={"workers": concurrency}))
     app.worker_main(
         [
             "worker",
             "--pool=prefork",
-            f"--concurrency={args.concurrency or max(1, settings.workers)}",
+            f"--concurrency={concurrency}",
             f"--hostname={args.hostname or f'chamelaion@{socket.gethostname()}'}",
             f"--loglevel={args.loglevel}",
             "--without-mingle",  # peers' state is in the database, not gossiped at start

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         description="Longest segment a job's output is rendered in: a worker that dies loses at "
         "most this much rendering, and one job spreads over that many workers.",
     )
+    job_cores: int | None = Field(
+        None,
+        ge=1,
+        description="Threads one job's render draws faces on. Default: the cores the worker may "
+        "use divided by the engine processes beside it (`workers`, or `chamelaion worker "
+        "--concurrency`), at least 1, so busy workers do not oversubscribe the machine.",
+    )
     output_retention_seconds: int = Field(
         7 * 24 * 3600, ge=0, description="How long outputs are kept after the job; 0: forever."
     )

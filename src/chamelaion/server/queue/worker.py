@@ -369,14 +369,16 @@ class Worker:
             options,
             self.settings.segment_seconds,
             progress,
+            self.job_cores(),
         )
         missing = job.missing()
         log.info(
-            "job %s: analysed in %.1f s; %d of %d segments to render",
+            "job %s: analysed in %.1f s; %d of %d segments to render, faces drawn on %d threads",
             job_id,
             time.monotonic() - started,
             len(missing),
             len(job.segments),
+            job.cores,
         )
         if len(missing) < len(job.segments):
             log.info(
@@ -442,6 +444,16 @@ class Worker:
     def _unreachable(self, job_id: str) -> None:
         log.warning("job %s: the segment queue is unreachable; rendering the rest alone", job_id)
 
+    def job_cores(self) -> int:
+        """Threads a job's render draws on (`Settings.job_cores`): by default this machine's
+        share for one engine process, the cores this process may use over the processes
+        running jobs beside it, as every one of them may be busy at once."""
+        from chamelaion.engine.pipeline import available_cores
+
+        if self.settings.job_cores is not None:
+            return self.settings.job_cores
+        return max(1, available_cores() // max(1, self.settings.workers))
+
     def announce_segments(self, job_id: str, count: int) -> None:
         """Tell other workers a job has `count` segments to render. The embedded runner's
         workers look for segments whenever they are idle, so this says nothing; the Celery
@@ -461,7 +473,9 @@ class Worker:
         beat.start()
         try:
             job = SegmentedJob.attach(
-                self.storage.work_dir(segment.job_id), lambda _: self._checkpoint(attempt)
+                self.storage.work_dir(segment.job_id),
+                lambda _: self._checkpoint(attempt),
+                self.job_cores(),
             )
             job.render(job.segments[segment.index], by=self.worker_id)
         except StopRequestedError:
