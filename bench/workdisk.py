@@ -10,9 +10,9 @@ output, at the encoder's bit rate, and they must all be there when the join star
 scaled to 1280x720 and 1920x1080 (the short side to 720 / 1080: a portrait clip stays portrait),
 encoded nearly losslessly, looped to `--seconds`, and run through the engine with its own sound
 as the new audio; the work dir is measured every half second and after the last segment (its
-largest: the join only reads it). The synthetic face of bench/engine.py compresses far better
-than a camera's picture, so its work-dir figures understate this; real footage is not committed
-(pass paths, e.g. from ../shared/footage/).
+largest: the join only reads it). The encoder is constant-quality, so the segments cost what
+the picture does: real footage, not bench/engine.py's synthetic face, says what a user's job
+costs. Real footage is not committed (pass paths, e.g. from ../shared/footage/).
 """
 
 from __future__ import annotations
