@@ -4,6 +4,7 @@
     python bench/engine.py --quick            # 720p25 only
     python bench/engine.py --long             # also 10 minutes of 720p25 and 1080p30 (slow)
     python bench/engine.py --long --long-seconds 180   # the long inputs 3 minutes long instead
+    python bench/engine.py --long --sizes 1080p30      # only the sizes named (20 s and long)
     python bench/engine.py --real VIDEO AUDIO # also score real footage (not committed)
 
 Each measurement runs in a child process of its own, so its peak RSS is its own, and each
@@ -30,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# name, frame rate, width, height; the long inputs are made of the sizes up to 1080p only.
+SIZES = [("720p25", 25, 1280, 720), ("1080p30", 30, 1920, 1080), ("2160p25", 25, 3840, 2160)]
 sys.path.insert(0, str(ROOT / "tests"))  # the test media generator
 
 
@@ -71,14 +74,26 @@ def child(kind: str, video: str, audio: str, out: str) -> None:
 
         clock = _PhaseClock(start)
         with tempfile.TemporaryDirectory(dir=Path(out).parent) as work:
-            frames = lipsync(video, audio, out, work_dir=work, progress=clock.report).frames
+            sampler = _Sampler(Path(work))
+
+            def progress(report: object) -> None:
+                clock.report(report)
+                sampler.stage(report)
+
+            try:
+                frames = lipsync(video, audio, out, work_dir=work, progress=progress).frames
+            finally:
+                sampler.stop()
             phases = clock.phases()
-            # What the job kept on disk at its largest (just before the join): every segment
-            # and the smoothed face tracks, which the work dir keeps for resuming.
+            # What the job kept on disk at the end (the join done, before the work dir goes):
+            # every segment and the smoothed face tracks, which the work dir keeps for resuming;
+            # and the most it held at any sample.
             work_mb = {
                 "work_dir_mb": _megabytes(Path(work)),
                 "work_dir_faces_mb": _megabytes(Path(work) / "faces"),
+                "work_dir_peak_mb": max((s[2] for s in sampler.samples), default=0.0),
             }
+            Path(f"{out}.timeline.json").write_text(json.dumps(sampler.samples))
     else:
         from chamelaion.engine import media
         from chamelaion.engine.options import LipsyncOptions
@@ -154,6 +169,43 @@ class _PhaseClock:
         }
 
 
+class _Sampler:
+    """Every `SAMPLE_SECONDS`: (seconds, RSS MB, work dir MB, engine stage), written beside the
+    output as `<output>.timeline.json`: where memory and disk grow during a long job."""
+
+    SAMPLE_SECONDS = 2.0
+
+    def __init__(self, work: Path) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float, float, str]] = []
+        self._stage = "start"
+        self._work = work
+        self._start = time.perf_counter()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stage(self, report: object) -> None:
+        self._stage = str(getattr(report, "stage", ""))
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._done.wait(self.SAMPLE_SECONDS):
+            with open("/proc/self/statm") as statm:
+                rss = int(statm.read().split()[1]) * page / 2**20
+            try:
+                disk = _megabytes(self._work)
+            except FileNotFoundError:  # a file went while it was being counted
+                continue
+            seconds = round(time.perf_counter() - self._start, 1)
+            self.samples.append((seconds, round(rss, 1), disk, self._stage))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def _megabytes(folder: Path) -> float:
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 1)
 
@@ -194,6 +246,7 @@ def speed_row(video: Path, audio: Path, label: str, folder: Path) -> dict[str, o
             name: f"{wall:.2f} s wall, {cpu:.2f} s CPU ({cpu / max(wall, 1e-9):.2f} cores)"
             for name, (wall, cpu) in engine.get("phases", {}).items()
         },
+        "work_dir_peak_mb": engine["work_dir_peak_mb"],
         "output_mb": round((folder / f"{video.stem}.out.mp4").stat().st_size / 2**20, 1),
     }
 
@@ -224,6 +277,12 @@ def main() -> None:
     parser.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long inputs (600)"
     )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated sizes to run, of "
+        + ", ".join(name for name, *_ in SIZES)
+        + " (all by default; --quick is 720p25)",
+    )
     parser.add_argument("--real", nargs=2, metavar=("VIDEO", "AUDIO"), type=Path)
     parser.add_argument("--keep", type=Path, help="folder to keep fixtures and outputs in")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -238,9 +297,13 @@ def main() -> None:
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at start",
     }
-    sizes = [("720p25", 25, 1280, 720)]
-    if not args.quick:
-        sizes += [("1080p30", 30, 1920, 1080), ("2160p25", 25, 3840, 2160)]
+    sizes = SIZES[:1] if args.quick else SIZES
+    if args.sizes:
+        wanted = args.sizes.split(",")
+        unknown = set(wanted) - {name for name, *_ in SIZES}
+        if unknown:
+            parser.error(f"unknown sizes: {', '.join(sorted(unknown))}")
+        sizes = [size for size in SIZES if size[0] in wanted]
     rows = []
     pairs = []  # (20 s row, long row) per size run long
     for name, fps, w, h in sizes:

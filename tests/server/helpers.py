@@ -5,6 +5,8 @@ loopback HTTP server that plays the part of a media CDN."""
 from __future__ import annotations
 
 import http.server
+import itertools
+import json
 import os
 import socket
 import threading
@@ -17,15 +19,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
+import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import realserver
+from chamelaion.engine import media
 from chamelaion.server.db import make_engine, make_session_factory
 from chamelaion.server.keys import create_key
 from chamelaion.server.migrate import upgrade_database
-from chamelaion.server.models import Account, JobStatus, LipsyncJob, utcnow
+from chamelaion.server.models import Account, JobSegment, JobStatus, LipsyncJob, utcnow
 from chamelaion.server.webhooks import new_secret
 from realserver import (
     ON_POSTGRES,
@@ -250,6 +255,86 @@ def expire_lease(data_dir: Path, request_id: str) -> None:
         ).rowcount  # type: ignore[attr-defined]
         session.commit()
     assert expired == 1, f"job {request_id} is not processing"
+
+
+def expire_segment_lease(data_dir: Path, request_id: str, index: int) -> bool:
+    """As `expire_lease`, for a segment a helper was rendering when the test killed it: the
+    job's worker then takes it back through the real lease comparison. False if it had already
+    (the real lease ran out first, on a slow machine)."""
+    with sessions_for(data_dir)() as session:
+        expired = session.execute(
+            update(JobSegment)
+            .where(
+                JobSegment.job_id == request_id,
+                JobSegment.index == index,
+                JobSegment.status == "processing",
+            )
+            .values(heartbeat_at=utcnow() - timedelta(days=1))
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    return bool(expired)
+
+
+def finished_segments(work: Path) -> dict[int, dict[str, Any]]:
+    """A job work dir's finished segments, as its manifest records them (empty while there is
+    no manifest)."""
+    try:
+        manifest = json.loads((work / "manifest.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {int(i): entry for i, entry in manifest["finished"].items()}
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """A file's inode and modification time: a segment rendered again changes both."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+class WorkDirWatcher:
+    """Snapshots of a work dir's finished segments and of some segment files' identities,
+    every 20 ms, until told to stop: what a resumed attempt did before the finished job's work
+    dir was freed. Only whole snapshots count: with the manifest and every watched file there
+    (a segment rendered again replaces its file in one rename, so it is never missing; a
+    missing one means the finished job's work dir is being removed, file by file)."""
+
+    def __init__(self, work: Path, files: list[Path]) -> None:
+        self.snapshots: list[tuple[dict[int, dict[str, Any]], list[tuple[int, int]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(work, files), daemon=True)
+        self._thread.start()
+
+    def _watch(self, work: Path, files: list[Path]) -> None:
+        while not self._stop.wait(0.02):
+            finished = finished_segments(work)
+            identities = [file_identity(f) for f in files]
+            present = [identity for identity in identities if identity is not None]
+            if finished and len(present) == len(files):
+                self.snapshots.append((finished, present))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def assert_whole_output(output: Path, audio: Path, fps: float = 25.0) -> None:
+    """The output plays to the end: every frame decodes, one frame period apart (none doubled
+    or dropped), as many as the audio is long, with its sound as long as its pictures."""
+    with av.open(str(output)) as container:
+        stream = container.streams.video[0]
+        times = [float(frame.pts * stream.time_base) for frame in container.decode(stream)]
+    frames = len(times)
+    assert frames == pytest.approx(media.probe(audio).duration * fps, abs=1)
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    assert steps and all(step == pytest.approx(1 / fps, abs=1e-3) for step in steps)
+    with av.open(str(output)) as container:
+        rate = container.streams.audio[0].sample_rate
+        samples = sum(f.samples for f in container.decode(audio=0))
+    assert samples / rate == pytest.approx(frames / fps, abs=0.05)
+    assert media.probe(output).duration == pytest.approx(frames / fps, abs=0.05)
 
 
 def shorten_audio(data_dir: Path, request_id: str, audio: Path) -> None:

@@ -175,21 +175,22 @@ def test_segments_are_claimed_once_each_and_forgotten_when_the_job_ends(tmp_path
     everything = sorted(s.index for segments in claimed.values() for s in segments)
     assert everything == list(range(12))  # each exactly once
     lease = timedelta(seconds=30)
-    assert store.segments_left(first, lease) == 12
+    assert store.segments_left(first) == 12
     for name, segments in claimed.items():
         for segment in segments:
             assert not store.finish_segment(segment, "someone else")
             assert store.finish_segment(segment, name)
-    assert store.segments_left(first, lease) == 0
+    assert store.segments_left(first) == 0
     # Without a job id: the oldest job's queued segment; a silent worker's segment comes back.
     taken = store.claim_segment("w")
     assert taken == ClaimedSegment(second, 0)
-    assert store.segments_left(second, lease) == 1 and store.claim_segment("w") is None
-    assert store.segments_left(second, timedelta(0)) == 1  # re-queued: its heartbeat is old
+    assert store.take_back_segments(second, lease) == [] and store.claim_segment("w") is None
+    assert store.take_back_segments(second, timedelta(0)) == [0]  # its heartbeat is old
+    assert store.segments_left(second) == 1
     assert not store.segment_heartbeat(taken, "w")  # ...so it is no longer w's
     assert store.claim_segment("x", second) == taken
     assert not store.release_segment(taken, "w") and store.release_segment(taken, "x")
     assert store.claim_segment("y", second) == taken
     assert store.complete(second, "other", "out.mp4")
-    assert store.segments_left(second, lease) == 0  # a finished job keeps no segments
+    assert store.segments_left(second) == 0  # a finished job keeps no segments
     assert not store.segment_heartbeat(taken, "y")

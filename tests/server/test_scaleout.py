@@ -3,6 +3,7 @@ processes on loopback. Each test gets its own database and its own Redis key pre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -26,17 +27,23 @@ from sqlalchemy.pool import NullPool
 import mediagen
 from chamelaion import verify_webhook
 from chamelaion.server.migrate import MIGRATION_LOCK_KEY
-from chamelaion.server.models import InputKind, LipsyncJob, utcnow
+from chamelaion.server.models import InputKind, JobSegment, LipsyncJob, utcnow
 from chamelaion.server.queue.hooks import job_store
 from chamelaion.server.queue.jobs import submit
+from chamelaion.server.queue.worker import TEST_STOP_AT
 from server.helpers import (
     REDIS_URL,
     Key,
     Receiver,
     Server,
+    WorkDirWatcher,
+    assert_whole_output,
     completed_files,
     expire_lease,
+    expire_segment_lease,
+    file_identity,
     files_of,
+    finished_segments,
     new_key,
     secret_for,
     sessions_for,
@@ -132,6 +139,19 @@ class CeleryWorker:
     def owns(self, pid: int) -> bool:
         assert self.process is not None
         return pid in {child.pid for child in psutil.Process(self.process.pid).children()}
+
+    def stopped_pool_process(self) -> psutil.Process:
+        """The pool process once it has stopped itself at its `TEST_STOP_AT` point."""
+        assert self.process is not None
+        deadline = time.monotonic() + JOB_DEADLINE
+        while True:
+            for child in psutil.Process(self.process.pid).children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if child.status() == psutil.STATUS_STOPPED:
+                        return child
+            assert self.process.poll() is None, f"worker exited:\n{self.log()}"
+            assert time.monotonic() < deadline, f"worker never stopped:\n{self.log()}"
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes at once: no cleanup of any kind."""
@@ -338,6 +358,119 @@ def test_one_job_is_rendered_by_two_celery_workers(
         (cluster_dir / "out.mp4").write_bytes(httpx.get(str(body["output_url"])).content)
         with av.open(str(cluster_dir / "out.mp4")) as container:
             assert sum(1 for _ in container.decode(video=0)) == 8 * 25
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()
+
+
+def test_a_worker_killed_while_joining_is_resumed_without_rendering_again(
+    cluster_dir: Path, redis_prefix: str, segment_inputs: tuple[Path, Path]
+) -> None:
+    """The job's worker is SIGKILLed half-way through writing the output (it stops itself
+    there, `TEST_STOP_AT`, so the kill lands mid-join every time). Another worker takes the job
+    up, finds every segment rendered, renders none again (files untouched), joins them into a
+    whole output, and no half-written output is left."""
+    env = celery_env(cluster_dir, redis_prefix, CHAMELAION_SEGMENT_SECONDS="1")
+    key = new_key(cluster_dir, "join")
+    api = Server(cluster_dir, env=env).start()
+    joiner = CeleryWorker(cluster_dir, {**env, TEST_STOP_AT: "join"}, "joiner").start()
+    resumer: CeleryWorker | None = None
+    try:
+        with client_for(api, key) as client:
+            job_id = start_long_job(client, segment_inputs)  # 8 s, looped: 8 segments
+        stopped = joiner.stopped_pool_process()
+        holder = rows(cluster_dir, [job_id])[job_id].worker_id
+        assert holder is not None and int(holder.split(":")[1]) == stopped.pid
+        # Mid-join: the output half-written under its draft name, not in place.
+        outputs = cluster_dir / "outputs"
+        (draft,) = [p for p in outputs.iterdir() if job_id in p.name and "joining" in p.name]
+        assert draft.stat().st_size > 0 and not (outputs / f"{job_id}.mp4").exists()
+        work = cluster_dir / "inputs" / job_id / "segments"
+        kept = finished_segments(work)
+        assert sorted(kept) == list(range(8)) and {e["by"] for e in kept.values()} == {holder}
+        files = [work / entry["file"] for entry in kept.values()]
+        before = [file_identity(f) for f in files]
+
+        joiner.kill()
+        expire_lease(cluster_dir, job_id)  # the next worker's sweep re-queues it
+        watcher = WorkDirWatcher(work, files)
+        try:
+            resumer = CeleryWorker(cluster_dir, env, "resumer").start()
+            job = wait_until_finished(cluster_dir, [job_id], JOB_DEADLINE)[job_id]
+        finally:
+            watcher.stop()
+        assert (job.status, job.attempts) == ("completed", 2), job.error_message
+        log = resumer.log()
+        assert claims(log, job_id) == 1
+        assert f"job {job_id}: resuming: 8 of 8 segments already rendered" in log
+        assert f"job {job_id}: 8 segments: 0 rendered by this worker, 0 by others, 8 before" in log
+        assert watcher.snapshots, "the second attempt was never observed"
+        assert all(finished == kept and ids == before for finished, ids in watcher.snapshots)
+        assert_one_output_each(cluster_dir, [job_id])  # the draft is gone
+        assert not (cluster_dir / "inputs" / job_id).exists()
+        with client_for(api, key) as client:
+            body = client.get(f"/lipsync/requests/{job_id}").json()
+        (cluster_dir / "out.mp4").write_bytes(httpx.get(str(body["output_url"])).content)
+        assert_whole_output(cluster_dir / "out.mp4", segment_inputs[1])
+    finally:
+        for worker in (joiner, resumer):
+            if worker is not None:
+                worker.stop()
+        api.stop()
+
+
+def test_a_helper_killed_mid_segment_has_its_segment_taken_back(
+    cluster_dir: Path, redis_prefix: str, segment_inputs: tuple[Path, Path]
+) -> None:
+    """A worker helping with another worker's job is SIGKILLed one frame into its segment (it
+    stops itself there, `TEST_STOP_AT`; only a helper reaches that point, so both workers can
+    carry it). The job's worker renders the rest, takes the dead helper's segment back once
+    its lease has run out, renders it and joins: one attempt, a whole output."""
+    env = celery_env(
+        cluster_dir, redis_prefix, CHAMELAION_SEGMENT_SECONDS="1", **{TEST_STOP_AT: "segment"}
+    )
+    key = new_key(cluster_dir, "helper")
+    api = Server(cluster_dir, env=env).start()
+    workers = [CeleryWorker(cluster_dir, env, f"helper{i}").start() for i in (1, 2)]
+    try:
+        with client_for(api, key) as client:
+            job_id = start_long_job(client, segment_inputs)  # 8 s, looped: 8 segments
+        holder = rows(cluster_dir, [job_id])[job_id].worker_id
+        assert holder is not None
+        (helper,) = [w for w in workers if not w.owns(int(holder.split(":")[1]))]
+        stopped = helper.stopped_pool_process()
+        with sessions_for(cluster_dir)() as session:
+            (segment,) = session.scalars(
+                select(JobSegment).where(
+                    JobSegment.job_id == job_id,
+                    JobSegment.status == "processing",
+                    JobSegment.worker_id != holder,
+                )
+            ).all()
+        assert segment.worker_id is not None
+        assert int(segment.worker_id.split(":")[1]) == stopped.pid
+        # Mid-segment: begun (its draft may not hold a packet yet: the encoder looks ahead),
+        # neither in place nor recorded.
+        work = cluster_dir / "inputs" / job_id / "segments"
+        assert not (work / f"segment-{segment.index:04d}.mp4").exists()
+        assert segment.index not in finished_segments(work)
+
+        helper.kill()
+        expire_segment_lease(cluster_dir, job_id, segment.index)
+        job = wait_until_finished(cluster_dir, [job_id], JOB_DEADLINE)[job_id]
+        assert (job.status, job.attempts) == ("completed", 1), job.error_message
+        (keeper,) = [w for w in workers if w is not helper]
+        log = keeper.log()
+        assert f"job {job_id}: segments {segment.index} taken back from a silent worker" in log
+        assert f"job {job_id}: 8 segments: 8 rendered by this worker, 0 by others" in log
+        assert not re.search(rf"job {job_id}: segment \d+ rendered", helper.log())
+        assert_one_output_each(cluster_dir, [job_id])
+        assert not (cluster_dir / "inputs" / job_id).exists()  # its draft went with the work dir
+        with client_for(api, key) as client:
+            body = client.get(f"/lipsync/requests/{job_id}").json()
+        (cluster_dir / "out.mp4").write_bytes(httpx.get(str(body["output_url"])).content)
+        assert_whole_output(cluster_dir / "out.mp4", segment_inputs[1])
     finally:
         for worker in workers:
             worker.stop()

@@ -6,24 +6,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import av
 import httpx
 import psutil
-import pytest
 from sqlalchemy import select
 
-from chamelaion.engine import media
 from chamelaion.server.models import JobSegment
 from server.helpers import (
     Server,
+    WorkDirWatcher,
+    assert_whole_output,
     client_for,
     completed_files,
+    file_identity,
     files_of,
+    finished_segments,
     job_row,
     new_key,
     sessions_for,
@@ -32,43 +32,6 @@ from server.helpers import (
 )
 
 SEGMENT_SECONDS = "1"  # eight seconds of output in eight segments
-
-
-def _finished(work: Path) -> dict[int, dict[str, Any]]:
-    """The manifest's finished segments (empty while there is none)."""
-    try:
-        manifest = json.loads((work / "manifest.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return {int(i): entry for i, entry in manifest["finished"].items()}
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
-
-
-class _Watcher:
-    """Snapshots of a work dir's manifest and of some segment files, every 20 ms, until told
-    to stop: what the second attempt did before the finished job's work dir was freed."""
-
-    def __init__(self, work: Path, files: list[Path]) -> None:
-        self.snapshots: list[tuple[dict[int, dict[str, Any]], list[tuple[int, int] | None]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(work, files), daemon=True)
-        self._thread.start()
-
-    def _watch(self, work: Path, files: list[Path]) -> None:
-        while not self._stop.wait(0.02):
-            if work.exists():
-                self.snapshots.append((_finished(work), [_identity(f) for f in files]))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
@@ -86,7 +49,7 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
             request_id = start_long_job(client, segment_inputs)
             work = tmp_path / "inputs" / request_id / "segments"
             deadline = time.monotonic() + 120
-            while len(_finished(work)) < 2:  # two segments rendered, the job well under way
+            while len(finished_segments(work)) < 2:  # two segments rendered, the job well under way
                 assert time.monotonic() < deadline, server.logs()
                 time.sleep(0.02)
             holder = job_row(tmp_path, request_id).worker_id
@@ -95,13 +58,13 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
             worker.kill()
             worker.wait(10)
 
-            kept = _finished(work)  # what the dead worker finished, as it left it
+            kept = finished_segments(work)  # what the dead worker finished, as it left it
             count = len(json.loads((work / "manifest.json").read_text())["segments"])
             assert len(kept) < count
             assert kept and all(entry["by"] == holder for entry in kept.values())
             files = [work / entry["file"] for entry in kept.values()]
-            before = [_identity(f) for f in files]
-            watcher = _Watcher(work, files)
+            before = [file_identity(f) for f in files]
+            watcher = WorkDirWatcher(work, files)
             try:
                 body = wait_for_status(client, request_id, {"completed", "failed"}, 120)
             finally:
@@ -112,7 +75,7 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
         assert files_of(tmp_path, request_id) == completed_files(request_id)  # work dir freed
 
         # The second attempt left the dead worker's segments alone and rendered the rest.
-        seen = [s for s in watcher.snapshots if s[0]]
+        seen = watcher.snapshots
         assert seen, "the second attempt was never observed"
         for finished, identities in seen:
             assert {i: finished[i] for i in kept} == kept
@@ -133,15 +96,7 @@ def test_a_worker_killed_mid_job_resumes_from_its_finished_segments(
         # The output is whole: it plays to the end, as long as the audio, sound included.
         output = tmp_path / "out.mp4"
         output.write_bytes(httpx.get(str(body["output_url"])).content)
-        with av.open(str(output)) as container:
-            frames = sum(1 for _ in container.decode(video=0))
-        with av.open(str(output)) as container:
-            rate = container.streams.audio[0].sample_rate
-            samples = sum(f.samples for f in container.decode(audio=0))
-        audio_seconds = media.probe(segment_inputs[1]).duration
-        assert frames == pytest.approx(audio_seconds * 25, abs=1)
-        assert samples / rate == pytest.approx(frames / 25, abs=0.05)
-        assert media.probe(output).duration == pytest.approx(frames / 25, abs=0.05)
+        assert_whole_output(output, segment_inputs[1])
         assert not os.path.exists(work)
     finally:
         server.stop()

@@ -430,15 +430,18 @@ class SegmentedJob:
         )  # fmt: skip
         self.work.mark_finished(segment, by or f"pid {os.getpid()}")
 
-    def join(self, output: str | Path) -> LipsyncResult:
-        """The output from the finished segments and the target audio."""
+    def join(
+        self, output: str | Path, on_segment: Callable[[int], None] | None = None
+    ) -> LipsyncResult:
+        """The output from the finished segments and the target audio; `on_segment` as for
+        `segments.join`."""
         missing = self.missing()
         if missing:
             raise RuntimeError(f"segments not rendered yet: {[s.index for s in missing]}")
         plan = self.plan
         join(
             [(self.work.segment_path(s), s.frames) for s in self.segments],
-            Path(output), plan.fps, plan.audio, plan.audio_rate, plan.audio_layout,
+            Path(output), plan.fps, plan.audio, plan.audio_rate, plan.audio_layout, on_segment,
         )  # fmt: skip
         width, height = media.even_size(plan.width, plan.height)
         frames = len(plan.plan)

@@ -26,7 +26,7 @@ import os
 import pickle
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -251,14 +251,19 @@ def join(
     audio: Path,
     audio_rate: int,
     audio_layout: str,
+    on_segment: Callable[[int], None] | None = None,
 ) -> None:
     """Write `output`: the segments' video packets in order, copied (never re-encoded) with
     their timestamps shifted by the frames before each, and `audio` encoded once as AAC to the
-    video's length. `segments`: each file and its frame count. In place only once whole."""
+    video's length. `segments`: each file and its frame count. In place only once whole.
+
+    `on_segment` is called with the number of segments copied so far after each one: an hour's
+    join (its sound encoded whole) takes tens of seconds, and a caller that stops a job there
+    raises from it, which leaves no output."""
     output = Path(output)
     draft = output.with_name(f".{output.name}.{os.getpid()}.joining.mp4")
     try:
-        _join(segments, draft, fps, audio, audio_rate, audio_layout)
+        _join(segments, draft, fps, audio, audio_rate, audio_layout, on_segment)
         os.replace(draft, output)
     finally:
         draft.unlink(missing_ok=True)
@@ -271,6 +276,7 @@ def _join(
     audio: Path,
     audio_rate: int,
     audio_layout: str,
+    on_segment: Callable[[int], None] | None,
 ) -> None:
     total = sum(frames for _, frames in segments)
     sound = AudioFeed(audio, audio_rate, audio_layout)
@@ -282,7 +288,7 @@ def _join(
         audio_out.bit_rate = 192_000
         audio_pts = 0
         offset = 0  # frames before this segment
-        for path, frames in segments:
+        for done, (path, frames) in enumerate(segments, 1):
             with av.open(str(path)) as source:
                 stream = source.streams.video[0]
                 if video_out is None:
@@ -304,6 +310,8 @@ def _join(
                     audio_pts = _encode_audio(out, audio_out, sound, seconds, audio_pts)
                     out.mux(packet)
             offset += frames
+            if on_segment is not None:
+                on_segment(done)
         audio_pts = _encode_audio(out, audio_out, sound, total / float(fps), audio_pts)
         out.mux(audio_out.encode())
 

@@ -408,11 +408,11 @@ class JobStore:
             segment, worker_id, status=SegmentStatus.QUEUED.value, worker_id=None
         )
 
-    def segments_left(self, job_id: str, lease: timedelta) -> int:
-        """How many of the job's segments are not done; first re-queues those whose worker went
-        silent for `lease` (it died: another worker, the holder at least, takes them)."""
+    def take_back_segments(self, job_id: str, lease: timedelta) -> list[int]:
+        """Queue again the job's segments whose worker went silent for `lease` (it died: another
+        worker, the holder at least, takes them): their indices."""
         with self._sessions() as session:
-            session.execute(
+            taken = session.scalars(
                 update(JobSegment)
                 .where(
                     JobSegment.job_id == job_id,
@@ -420,8 +420,14 @@ class JobStore:
                     JobSegment.heartbeat_at < utcnow() - lease,
                 )
                 .values(status=SegmentStatus.QUEUED.value, worker_id=None)
-            )
+                .returning(JobSegment.index)
+            ).all()
             session.commit()
+            return sorted(taken)
+
+    def segments_left(self, job_id: str) -> int:
+        """How many of the job's segments are not done."""
+        with self._sessions() as session:
             left = session.scalar(
                 select(func.count())
                 .select_from(JobSegment)

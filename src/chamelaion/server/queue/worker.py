@@ -50,6 +50,19 @@ SEGMENT_POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 
 
+# Test-only, never set in a deployment: a worker process with CHAMELAION_TEST_STOP_AT=join in its
+# environment stops itself (SIGSTOP) once it has copied a segment into a job's output, with
+# =segment once it has drawn a frame of a segment of another worker's job; a test
+# (tests/server/test_scaleout.py) then SIGKILLs it at that known point rather than racing a
+# kill against a step that takes a fraction of a second.
+TEST_STOP_AT = "CHAMELAION_TEST_STOP_AT"
+
+
+def _test_stop_point(point: str) -> None:
+    if os.environ.get(TEST_STOP_AT) == point:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
 class StopRequestedError(Exception):
     """Raised at a checkpoint to abandon a job when the worker is told to stop."""
 
@@ -397,7 +410,14 @@ class Worker:
                     job.render(job.segments[claimed.index], by=self.worker_id)
                     self.store.finish_segment(claimed, self.worker_id)
                     continue
-                left = self.store.segments_left(job_id, lease)
+                taken = self.store.take_back_segments(job_id, lease)
+                if taken:
+                    log.warning(
+                        "job %s: segments %s taken back from a silent worker",
+                        job_id,
+                        ", ".join(map(str, taken)),
+                    )
+                left = self.store.segments_left(job_id)
             except SQLAlchemyError:
                 self._unreachable(job_id)
                 alone = True
@@ -423,7 +443,13 @@ class Worker:
             len(missing) - mine,
             len(job.segments) - len(missing),
         )
-        result = job.join(rendered)
+
+        def joined(_count: int) -> None:
+            # The join's checkpoint: a cancel or a stop is honoured while it runs too.
+            progress(EngineProgress("render", total, total, 0.0))
+            _test_stop_point("join")
+
+        result = job.join(rendered, joined)
         log.info("job %s: joined", job_id)
         return result
 
@@ -463,6 +489,7 @@ class Worker:
         """Render one segment of a job another worker holds, keeping the claim fresh; given back
         if this worker stops, dropped if the job stopped needing it, left to go stale (and be
         taken back by the job's worker) if it failed."""
+        from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
         attempt = _Attempt()
@@ -471,11 +498,14 @@ class Worker:
             target=self._segment_heartbeat, args=(segment, attempt, done), daemon=True
         )
         beat.start()
+
+        def on_progress(_report: EngineProgress) -> None:
+            self._checkpoint(attempt)
+            _test_stop_point("segment")
+
         try:
             job = SegmentedJob.attach(
-                self.storage.work_dir(segment.job_id),
-                lambda _: self._checkpoint(attempt),
-                self.job_cores(),
+                self.storage.work_dir(segment.job_id), on_progress, self.job_cores()
             )
             job.render(job.segments[segment.index], by=self.worker_id)
         except StopRequestedError:
