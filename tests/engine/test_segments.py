@@ -246,7 +246,7 @@ def test_faces_drawn_on_threads_are_exactly_those_drawn_on_one(prepared: Segment
     assert _engine_threads() == []
 
 
-def list_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+def list_equal(a: list[NDArray[np.uint8]], b: list[NDArray[np.uint8]]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 

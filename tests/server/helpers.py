@@ -325,7 +325,9 @@ def assert_whole_output(output: Path, audio: Path, fps: float = 25.0) -> None:
     or dropped), as many as the audio is long, with its sound as long as its pictures."""
     with av.open(str(output)) as container:
         stream = container.streams.video[0]
-        times = [float(frame.pts * stream.time_base) for frame in container.decode(stream)]
+        base = stream.time_base
+        assert base is not None
+        times = [float((frame.pts or 0) * base) for frame in container.decode(stream)]
     frames = len(times)
     assert frames == pytest.approx(media.probe(audio).duration * fps, abs=1)
     steps = [b - a for a, b in itertools.pairwise(times)]
