@@ -70,6 +70,12 @@ def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     run.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (18)")
     run.add_argument("--preset", default="veryfast", help="x264 speed preset (veryfast)")
     run.add_argument(
+        "--cores",
+        type=_cores,
+        help="threads drawing the faces (default: the cores this process may run on); give "
+        "fewer when other work shares the machine",
+    )
+    run.add_argument(
         "--work-dir",
         help="keep the analysis and finished segments here (kept afterwards): the same command "
         "run again after an interruption resumes where it stopped",
@@ -102,9 +108,21 @@ def _speaker_point(text: str) -> SpeakerPoint:
     return point
 
 
+def _cores(text: str) -> int:
+    """`--cores`: a whole number from 1."""
+    try:
+        cores = int(text)
+    except ValueError:
+        cores = 0
+    if cores < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of cores from 1")
+    return cores
+
+
 def _lipsync(args: argparse.Namespace) -> int:
     with _native_stderr_silenced() as stderr:
         from chamelaion.engine import EngineError, LipsyncOptions, SyncMode, lipsync
+        from chamelaion.engine.pipeline import available_cores
         from chamelaion.engine.transcript import resolve_language
 
         try:
@@ -127,10 +145,12 @@ def _lipsync(args: argparse.Namespace) -> int:
             speaker=args.speaker,
         )
         bar = _ProgressBar(stderr)
+        cores = args.cores or available_cores()
         try:
             result = lipsync(
-                args.video, args.audio, args.output, options, progress=bar, work_dir=args.work_dir
-            )
+                args.video, args.audio, args.output, options,
+                progress=bar, work_dir=args.work_dir, cores=cores,
+            )  # fmt: skip
         except EngineError as exc:
             bar.finish()
             print(f"error: {exc}", file=stderr)
@@ -138,7 +158,8 @@ def _lipsync(args: argparse.Namespace) -> int:
         bar.finish()
         print(
             f"wrote {result.output} ({result.frames} frames, {result.duration:.2f} s, "
-            f"face re-animated in {result.face_frames})",
+            f"face re-animated in {result.face_frames}, drawn on {cores} "
+            f"{'core' if cores == 1 else 'cores'})",
             file=stderr,
         )
         for note in result.notes:

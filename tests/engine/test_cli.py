@@ -127,3 +127,18 @@ def test_lipsync_speaker_point(tmp_path: Path, short_face_video: Path, short_spe
     pointed = _run("lipsync", short_face_video, short_speech, "-o", out, "--speaker", "3,0.5,0.5")
     assert pointed.returncode == 0, pointed.stderr
     assert media.probe(out).has_video
+
+
+def test_lipsync_cores(tmp_path: Path, short_face_video: Path, short_speech: Path) -> None:
+    """`--cores N`: the faces are drawn on N threads (the same pictures on any number, see
+    test_segments); anything but a whole number from 1 is refused by the parser."""
+    out = tmp_path / "out.mp4"
+    for given in ("0", "two", "-1"):
+        refused = _run("lipsync", short_face_video, short_speech, "-o", out, "--cores", given)
+        assert refused.returncode == 2, refused.stderr
+        assert f"{given!r}: give a whole number of cores from 1" in refused.stderr
+        assert not out.exists()
+    one = _run("lipsync", short_face_video, short_speech, "-o", out, "--cores", "1")
+    assert one.returncode == 0, one.stderr
+    assert "drawn on 1 core)" in one.stderr
+    assert media.probe(out).has_video
