@@ -9,8 +9,8 @@
 2. Render (`render_frames`): decode again, re-shape the chosen face's lower face in each frame.
    Any span of output frames renders from the plan alone, so the output is rendered in segments
    (`segments.py`), each kept once finished (a job that died resumes from them) and renderable
-   by any process. The new audio is encoded once, whole, into the work dir too (`SegmentedJob.
-   encode_audio`, while segments render), so the join only copies packets.
+   by any process. The new audio is encoded once, whole, into the work dir too
+   (`SegmentedJob.encode_audio`, while segments render), so the join only copies packets.
 
 Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
 never the video or the landmarks, so it hardly grows with the input. Both passes use the cores

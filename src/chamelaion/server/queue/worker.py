@@ -369,9 +369,9 @@ class Worker:
         this worker encodes the audio meanwhile and then renders segments too until none is
         left, waiting only on those another worker is still rendering (one that goes silent is
         taken back), and joins them. An attempt after one that died finds the analysis, the
-        audio and the finished segments, and does the rest. A
-        database that cannot be reached stops the sharing, never the render: this worker then
-        renders what is missing alone (the work dir's manifest, not the queue, says what is)."""
+        audio and the finished segments, and does the rest. A database that cannot be reached
+        stops the sharing, never the render: this worker then renders what is missing alone
+        (the work dir's manifest, not the queue, says what is)."""
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
