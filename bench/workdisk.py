@@ -5,8 +5,10 @@
 
 A job's work dir (`engine.segments.WorkDir`) holds the render plan, the smoothed face tracks
 (`faces/`), the analysis's landmark rows while it scans (`scan/`, removed when the analysis
-ends) and every finished segment until the join: segments are the part that grows with the
-output, at the encoder's bit rate, and they must all be there when the join starts. Each clip is
+ends), the encoded audio (`audio.m4a`) and every finished segment until the join: segments are
+the part that grows with the output, at the encoder's bit rate, and they must all be there when
+the join starts; the join then writes the output beside them (its draft counted here too: the
+job's temporary disk is largest then). Each clip is
 scaled to 1280x720 and 1920x1080 (the short side to 720 / 1080: a portrait clip stays portrait),
 encoded nearly losslessly, looped to `--seconds`, and run through the engine with its own sound
 as the new audio; the work dir is measured every half second and after the last segment (its
@@ -75,20 +77,27 @@ def measure(video: Path, folder: Path) -> dict[str, object]:
     from chamelaion.engine.pipeline import SegmentedJob
 
     work = folder / f"{video.stem}.work"
+    output = folder / f"{video.stem}.out" / "out.mp4"
+    output.parent.mkdir()
     peak = [0.0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
-            peak[0] = max(peak[0], _megabytes(work))
+            peak[0] = max(peak[0], _megabytes(work) + _megabytes(output.parent))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
     try:
         job = SegmentedJob.open(video, video, work)
+        job.encode_audio()  # as `lipsync` does, before the segments
         for segment in job.missing():
             job.render(segment)
+        whole = _megabytes(work)
+        join_start, join_cpu = time.perf_counter(), time.process_time()
+        job.join(output)
+        join_wall, join_cpu = time.perf_counter() - join_start, time.process_time() - join_cpu
     finally:
         done.set()
         sampler.join()
@@ -99,16 +108,20 @@ def measure(video: Path, folder: Path) -> dict[str, object]:
         "segments": segments,
         "faces": _megabytes(work / "faces"),
         "plan": _megabytes(work / "plan.pickle"),
+        "audio": _megabytes(job.work.audio_path),
+        "output": _megabytes(output),
     }
-    whole = _megabytes(work)
     row: dict[str, object] = {
         "clip": video.name,
         "size": f"{job.plan.width}x{job.plan.height}, {float(job.plan.fps):g} fps",
         "output_s": round(minutes * 60, 1),
         "segments": len(job.segments),
         "work_dir_mb_before_join": round(whole, 1),
-        "work_dir_peak_mb_sampled": round(max(peak[0], whole), 1),
+        # The work dir and the output's draft beside it: at its largest during the join.
+        "temporary_peak_mb_sampled": round(max(peak[0], whole + parts["output"]), 1),
         "engine_s": round(wall, 1),
+        "join_s": round(join_wall, 2),
+        "join_cpu_s": round(join_cpu, 2),
     }
     row.update({f"{name}_mb": round(mb, 1) for name, mb in parts.items()})
     # What grows with the output's length.

@@ -112,6 +112,10 @@ def test_joins_are_invisible(
     for segment in prepared.missing():
         prepared.render(segment)
     out = tmp_path / "joined.mp4"
+    with pytest.raises(RuntimeError, match="audio is not encoded yet"):
+        prepared.join(out)
+    assert not out.exists()
+    prepared.encode_audio()
     result = prepared.join(out)
     plan = prepared.plan
     frames = len(plan.plan)
@@ -155,6 +159,29 @@ def test_joins_are_invisible(
     assert xcorr.max() > 0.95
     assert media.probe(out).duration == pytest.approx(frames / 25, abs=0.05)
 
+    # The join encoded nothing: the sound is the kept audio's packets, copied (bytes and
+    # timestamps), and the pictures the segments' (timestamps shifted by the frames before).
+    audio = prepared.work.audio()
+    assert audio is not None
+    assert _packets(out, "audio") == _packets(audio, "audio")
+    shifted = []
+    for segment in prepared.segments:
+        path = prepared.work.segment_path(segment)
+        with av.open(str(path)) as source:
+            base = source.streams.video[0].time_base
+        assert base is not None
+        shift = round(Fraction(segment.start, 25) / base)
+        shifted += [(data, pts + shift, dts + shift) for data, pts, dts in _packets(path, "video")]
+    assert _packets(out, "video") == shifted
+
+
+def _packets(path: Path, kind: str) -> list[tuple[bytes, int, int]]:
+    """Each packet of the file's first `kind` stream: its bytes, pts and dts."""
+    with av.open(str(path)) as container:
+        stream = next(s for s in container.streams if s.type == kind)
+        return [(bytes(p), p.pts or 0, p.dts or 0) for p in container.demux(stream)
+                if p.dts is not None]  # fmt: skip
+
 
 def test_a_job_resumes_from_its_finished_segments(
     tmp_path: Path, moving_face: Path, speech: Path
@@ -162,10 +189,12 @@ def test_a_job_resumes_from_its_finished_segments(
     options = LipsyncOptions(sync_mode=SyncMode.LOOP)
     work = tmp_path / "work"
     first = SegmentedJob.open(moving_face, speech, work, options, SEGMENT_SECONDS)
+    first.encode_audio(by="first")
     done = first.segments[:2]
     for segment in done:
         first.render(segment, by="first")
     kept = {s.index: first.work.segment_path(s).stat() for s in done}
+    audio = first.work.audio_path.stat()
 
     # A second attempt (the first died): no analysis again, only the missing segments rendered.
     stages: set[str] = set()
@@ -175,6 +204,7 @@ def test_a_job_resumes_from_its_finished_segments(
 
     second = SegmentedJob.open(moving_face, speech, work, options, SEGMENT_SECONDS, seen)
     assert [s.index for s in second.missing()] == [s.index for s in first.segments[2:]]
+    assert second.work.audio() == work / "audio.m4a"  # encoded once: the join copies it
     for segment in second.missing():
         second.render(segment, by="second")
     result = second.join(tmp_path / "out.mp4")
@@ -183,13 +213,17 @@ def test_a_job_resumes_from_its_finished_segments(
     for index, before in kept.items():
         after = second.work.segment_path(Segment(index, 0, 0)).stat()
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    after = second.work.audio_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (audio.st_ino, audio.st_mtime_ns)
     manifest = json.loads((work / MANIFEST).read_text())
     by = {int(i): entry["by"] for i, entry in manifest["finished"].items()}
     assert by == {s.index: ("first" if s in done else "second") for s in second.segments}
+    assert manifest["audio"]["by"] == "first"
 
     # Other inputs in the same work dir: nothing of the old job is reused.
     other = SegmentedJob.open(moving_face, speech, work, LipsyncOptions(), SEGMENT_SECONDS)
     assert other.missing() == other.segments
+    assert other.work.audio() is None
     assert len(other.plan.plan) == 75  # CUT_OFF: the video's 3 s, not the looped 3.6 s
 
 

@@ -9,7 +9,8 @@
 2. Render (`render_frames`): decode again, re-shape the chosen face's lower face in each frame.
    Any span of output frames renders from the plan alone, so the output is rendered in segments
    (`segments.py`), each kept once finished (a job that died resumes from them) and renderable
-   by any process; the segments are joined without re-encoding and the audio muxed once.
+   by any process. The new audio is encoded once, whole, into the work dir too
+   (`SegmentedJob.encode_audio`, while segments render), so the join only copies packets.
 
 Memory holds per-frame numbers (about 150 bytes a frame) and the sound while it is analysed,
 never the video or the landmarks, so it hardly grows with the input. Both passes use the cores
@@ -74,6 +75,7 @@ from chamelaion.engine.segments import (
     SEGMENT_SECONDS,
     Segment,
     WorkDir,
+    encode_audio,
     fingerprint,
     join,
     split,
@@ -138,6 +140,8 @@ def lipsync(
         job = SegmentedJob.open(
             video, audio, work_dir, options, segment_seconds, progress, cores or available_cores()
         )
+        if job.work.audio() is None:
+            job.encode_audio()
         for segment in job.missing():
             job.render(segment)
         return job.join(output)
@@ -354,8 +358,9 @@ def _ready(item: NDArray[Any] | Future[NDArray[Any]]) -> NDArray[Any]:
 class SegmentedJob:
     """A job rendered in segments kept in a work directory (see `segments`): `open` analyses
     the inputs or finds an earlier attempt's analysis, `render` draws one segment (any process
-    may render any segment) on `cores` threads, `join` writes the output once every segment is
-    there."""
+    may render any segment) on `cores` threads, `encode_audio` encodes the new audio (once, any
+    time before the join: while others render segments), `join` writes the output once every
+    segment and the audio are there."""
 
     def __init__(
         self,
@@ -430,18 +435,31 @@ class SegmentedJob:
         )  # fmt: skip
         self.work.mark_finished(segment, by or f"pid {os.getpid()}")
 
+    def encode_audio(self, by: str = "") -> None:
+        """Encode the target audio to the output's length into the work directory and record
+        it (`segments.encode_audio`); a cancel is honoured between its chunks."""
+        plan = self.plan
+        encode_audio(
+            plan.audio, self.work.audio_path, len(plan.plan) / float(plan.fps),
+            plan.audio_rate, plan.audio_layout, self._report.checkpoint,
+        )  # fmt: skip
+        self.work.mark_audio(by or f"pid {os.getpid()}")
+
     def join(
         self, output: str | Path, on_segment: Callable[[int], None] | None = None
     ) -> LipsyncResult:
-        """The output from the finished segments and the target audio; `on_segment` as for
-        `segments.join`."""
+        """The output from the finished segments and the encoded audio, packets copied;
+        `on_segment` as for `segments.join`."""
         missing = self.missing()
         if missing:
             raise RuntimeError(f"segments not rendered yet: {[s.index for s in missing]}")
+        audio = self.work.audio()
+        if audio is None:
+            raise RuntimeError("the audio is not encoded yet")
         plan = self.plan
         join(
             [(self.work.segment_path(s), s.frames) for s in self.segments],
-            Path(output), plan.fps, plan.audio, plan.audio_rate, plan.audio_layout, on_segment,
+            audio, Path(output), plan.fps, on_segment,
         )  # fmt: skip
         width, height = media.even_size(plan.width, plan.height)
         frames = len(plan.plan)

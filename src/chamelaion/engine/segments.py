@@ -3,15 +3,17 @@
 A job's output frames are split at shot cuts, and every `SEGMENT_SECONDS` inside long shots,
 into segments. Each segment's video is encoded on its own (the same encoder settings for all, so
 each starts on a keyframe and all share one H.264 configuration) into a video-only MP4 in the
-job's work directory; `join` copies their packets one after another into the output, shifting
-timestamps by the frames before each, and encodes the new audio once, whole. Rendering a segment
-is a pure function of the job's shared render plan, so segments need no overlap: frame i of a
-segment is the frame a whole-job render would draw there.
+job's work directory; the new audio is encoded once, whole, to the output's length, into an
+audio-only MP4 beside them (`encode_audio`: any time after the plan exists, while segments
+render). `join` then only copies packets: the segments' one after another, timestamps shifted by
+the frames before each, and the audio's as they are. Rendering a segment is a pure function of
+the job's shared render plan, so segments need no overlap: frame i of a segment is the frame a
+whole-job render would draw there.
 
 `WorkDir` keeps what is done across a worker's death: the render plan (the whole-job analysis),
-each finished segment, and a manifest naming them, rewritten atomically under a lock (several
-processes may render segments of one job at once). A job started again with the same inputs and
-settings finds them and renders only what is missing.
+each finished segment, the encoded audio, and a manifest naming them, rewritten atomically under
+a lock (several processes may render segments of one job at once). A job started again with the
+same inputs and settings finds them and renders only what is missing.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ costs a keyframe and a seek."""
 
 MANIFEST = "manifest.json"
 PLAN = "plan.pickle"
+AUDIO = "audio.m4a"
+AUDIO_BIT_RATE = 192_000
+_AUDIO_CHUNK_SECONDS = 10.0
+"""The audio is encoded this much at a time, with a checkpoint between (an hour of it takes about
+a minute of CPU)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,9 @@ def fingerprint(*parts: object) -> str:
 class WorkDir:
     """One job's segments on disk and the manifest naming the finished ones.
 
-    The manifest is JSON: the fingerprint, the segments (start, stop), and per finished segment
-    its file, who rendered it and when. It is only ever replaced whole (write beside, rename),
+    The manifest is JSON: the fingerprint, the segments (start, stop), per finished segment its
+    file, who rendered it and when, and the encoded audio's file, who encoded it and when (None
+    until then). It is only ever replaced whole (write beside, rename),
     under an exclusive lock, so a reader sees an old or a new manifest, never a torn one, and two
     processes finishing segments at once both get recorded.
     """
@@ -191,6 +199,7 @@ class WorkDir:
                     "fingerprint": self._fingerprint or "",
                     "segments": [[s.start, s.stop] for s in segments],
                     "finished": {},
+                    "audio": None,
                 }
             )
 
@@ -208,16 +217,37 @@ class WorkDir:
 
     def mark_finished(self, segment: Segment, by: str) -> None:
         """Record a segment whose file is in place (renamed there whole by its writer)."""
-        with self._locked():
-            manifest = self._read()
-            if manifest is None:
-                raise RuntimeError(f"{self.path} has no manifest")
+        with self._updating() as manifest:
             manifest["finished"][str(segment.index)] = {
                 "file": segment.name,
                 "frames": segment.frames,
                 "by": by,
                 "at": time.time(),
             }
+
+    @property
+    def audio_path(self) -> Path:
+        return self.path / AUDIO
+
+    def audio(self) -> Path | None:
+        """The encoded audio, if the manifest records it (file present)."""
+        entry = (self._read() or {}).get("audio")
+        path = None if entry is None else self.path / str(entry["file"])
+        return path if path is not None and path.exists() else None
+
+    def mark_audio(self, by: str) -> None:
+        """Record the encoded audio, in place at `audio_path` (renamed there whole)."""
+        with self._updating() as manifest:
+            manifest["audio"] = {"file": AUDIO, "by": by, "at": time.time()}
+
+    @contextlib.contextmanager
+    def _updating(self) -> Iterator[dict[str, Any]]:
+        """The manifest, to change in place, written back whole under the lock."""
+        with self._locked():
+            manifest = self._read()
+            if manifest is None:
+                raise RuntimeError(f"{self.path} has no manifest")
+            yield manifest
             self._write(manifest)
 
 
@@ -244,26 +274,61 @@ def write_segment(
     return count
 
 
+def encode_audio(
+    audio: Path,
+    path: Path,
+    seconds: float,
+    rate: int,
+    layout: str,
+    between: Callable[[], None] | None = None,
+) -> None:
+    """Encode `audio` as AAC into an audio-only MP4 at `path` (in place only once whole): cut
+    or padded with silence to `seconds`, the output's length, at `rate` and `layout`.
+
+    Done once per job, beside the segments' rendering rather than in the join, so that the join
+    (after the last segment, on one core) only copies packets: the audio encode was about 80 %
+    of the join's CPU. The encoder is fed what the join used to feed it, the same samples in
+    other chunks (it takes them a frame of 1024 at a time whatever the chunks), so its packets
+    are those a join encoding the audio wrote. `between` is called after each
+    `_AUDIO_CHUNK_SECONDS` (a caller that stops a job raises from it)."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.partial.m4a")
+    try:
+        sound = AudioFeed(audio, rate, layout)
+        with av.open(str(draft), "w", format="mp4") as out:
+            stream = out.add_stream("aac", rate=rate)
+            stream.layout = layout
+            stream.bit_rate = AUDIO_BIT_RATE
+            pts = 0
+            for step in range(1, math.ceil(seconds / _AUDIO_CHUNK_SECONDS) + 1):
+                until = min(seconds, step * _AUDIO_CHUNK_SECONDS)
+                pts = _encode_audio(out, stream, sound, until, pts)
+                if between is not None:
+                    between()
+            out.mux(stream.encode())
+        os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 def join(
     segments: Sequence[tuple[Path, int]],
+    audio: Path,
     output: Path,
     fps: Fraction,
-    audio: Path,
-    audio_rate: int,
-    audio_layout: str,
     on_segment: Callable[[int], None] | None = None,
 ) -> None:
     """Write `output`: the segments' video packets in order, copied (never re-encoded) with
-    their timestamps shifted by the frames before each, and `audio` encoded once as AAC to the
-    video's length. `segments`: each file and its frame count. In place only once whole.
+    their timestamps shifted by the frames before each, and the packets of `audio` (as
+    `encode_audio` wrote it: already the video's length) copied as they are. `segments`: each
+    file and its frame count. In place only once whole.
 
     `on_segment` is called with the number of segments copied so far after each one: an hour's
-    join (its sound encoded whole) takes tens of seconds, and a caller that stops a job there
-    raises from it, which leaves no output."""
+    join takes seconds, and a caller that stops a job there raises from it, which leaves no
+    output."""
     output = Path(output)
     draft = output.with_name(f".{output.name}.{os.getpid()}.joining.mp4")
     try:
-        _join(segments, draft, fps, audio, audio_rate, audio_layout, on_segment)
+        _join(segments, audio, draft, fps, on_segment)
         os.replace(draft, output)
     finally:
         draft.unlink(missing_ok=True)
@@ -271,22 +336,22 @@ def join(
 
 def _join(
     segments: Sequence[tuple[Path, int]],
+    audio: Path,
     draft: Path,
     fps: Fraction,
-    audio: Path,
-    audio_rate: int,
-    audio_layout: str,
     on_segment: Callable[[int], None] | None,
 ) -> None:
-    total = sum(frames for _, frames in segments)
-    sound = AudioFeed(audio, audio_rate, audio_layout)
-    with av.open(str(draft), "w", options={"movflags": "+faststart"}) as out:
+    with (
+        av.open(str(audio)) as sound,
+        av.open(str(draft), "w", options={"movflags": "+faststart"}) as out,
+    ):
+        audio_in = sound.streams.audio[0]
+        audio_out = out.add_stream_from_template(audio_in)
+        audio_base = audio_in.time_base or Fraction(1, audio_in.sample_rate)
+        audio_packets = (p for p in sound.demux(audio_in) if p.dts is not None)
+        waiting = next(audio_packets, None)
         video_out = None
         extradata = None
-        audio_out = out.add_stream("aac", rate=audio_rate)
-        audio_out.layout = audio_layout
-        audio_out.bit_rate = 192_000
-        audio_pts = 0
         offset = 0  # frames before this segment
         for done, (path, frames) in enumerate(segments, 1):
             with av.open(str(path)) as source:
@@ -305,15 +370,19 @@ def _join(
                     packet.dts += shift
                     packet.stream = video_out
                     # The sound up to the end of this packet's picture, so the two interleave.
-                    seconds = min(float(((packet.pts or 0) + (packet.duration or 0)) * base),
-                                  total / float(fps))  # fmt: skip
-                    audio_pts = _encode_audio(out, audio_out, sound, seconds, audio_pts)
+                    end = ((packet.pts or 0) + (packet.duration or 0)) * base
+                    while waiting is not None and (waiting.dts or 0) * audio_base < end:
+                        waiting.stream = audio_out
+                        out.mux(waiting)
+                        waiting = next(audio_packets, None)
                     out.mux(packet)
             offset += frames
             if on_segment is not None:
                 on_segment(done)
-        audio_pts = _encode_audio(out, audio_out, sound, total / float(fps), audio_pts)
-        out.mux(audio_out.encode())
+        while waiting is not None:
+            waiting.stream = audio_out
+            out.mux(waiting)
+            waiting = next(audio_packets, None)
 
 
 def _encode_audio(out: Any, stream: Any, sound: AudioFeed, seconds: float, pts: int) -> int:

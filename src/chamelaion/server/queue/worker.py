@@ -365,12 +365,13 @@ class Worker:
         progress: ProgressCallback,
     ) -> LipsyncResult:
         """Run the engine in segments kept in the job's work dir, shared with any worker that
-        is free (`help`): the analysis here, then the segments not rendered yet are queued and
-        this worker renders them too until none is left, waiting only on those another worker
-        is still rendering (one that goes silent is taken back), and joins them. An attempt
-        after one that died finds the analysis and finished segments and renders the rest. A
-        database that cannot be reached stops the sharing, never the render: this worker then
-        renders what is missing alone (the work dir's manifest, not the queue, says what is)."""
+        is free (`help`): the analysis here, then the segments not rendered yet are queued,
+        this worker encodes the audio meanwhile and then renders segments too until none is
+        left, waiting only on those another worker is still rendering (one that goes silent is
+        taken back), and joins them. An attempt after one that died finds the analysis, the
+        audio and the finished segments, and does the rest. A database that cannot be reached
+        stops the sharing, never the render: this worker then renders what is missing alone
+        (the work dir's manifest, not the queue, says what is)."""
         from chamelaion.engine import Progress as EngineProgress
         from chamelaion.engine.pipeline import SegmentedJob
 
@@ -401,6 +402,12 @@ class Worker:
                 len(job.segments),
             )
         alone = not self._share_segments(job_id, [s.index for s in missing])
+        if job.work.audio() is None:
+            # Here, while other workers take the segments just queued, not in the join: the
+            # join then only copies packets, and the job's latency does not end with it.
+            encoding = time.monotonic()
+            job.encode_audio(by=self.worker_id)
+            log.info("job %s: audio encoded in %.1f s", job_id, time.monotonic() - encoding)
         lease = timedelta(seconds=self.settings.job_lease_seconds)
         total = len(job.plan.plan)
         while not alone:
