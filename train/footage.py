@@ -46,6 +46,14 @@ CREMA_D_TERMS = (
     "CREMA-D, Open Database License 1.0 (database) and Database Contents License 1.0 (contents)"
     " (Cao, Cooper, Keutmann, Gur, Nenkova, Verma 2014)"
 )
+# The attribution the data cards of weights learned from CREMA-D carry.
+CREMA_D_ATTRIBUTION = (
+    "Contains clips of CREMA-D, the Crowd-sourced Emotional Multimodal Actors Dataset (Cao,\n"
+    "Cooper, Keutmann, Gur, Nenkova, Verma, IEEE Transactions on Affective Computing 5(4),\n"
+    "2014; https://github.com/CheyneyComputerScience/CREMA-D), made available under the Open\n"
+    "Database License (http://opendatacommons.org/licenses/odbl/1.0/); its contents under the\n"
+    "Database Contents License (http://opendatacommons.org/licenses/dbcl/1.0/)."
+)
 MEAD_TERMS = "MEAD corpus, research terms"
 NOT_STATED = "not stated"
 CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS, CREMA_D_TERMS)
