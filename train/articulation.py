@@ -543,9 +543,12 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
     lines += [
         "",
         "Shipped weights learn only from clips whose terms allow it: public-domain US government",
-        "addresses and the GRID corpus (CC BY 4.0). `--all` adds clips whose terms are not",
-        "stated; that model is measured for comparison and not shipped.",
+        "addresses, the GRID corpus (CC BY 4.0) and CREMA-D (Open Database License 1.0, its",
+        "contents under the Database Contents License 1.0). `--all` adds clips whose terms are",
+        "not stated; that model is measured for comparison and not shipped.",
     ]
+    if any(c.terms == footage.CREMA_D_TERMS for c in clips):
+        lines += ["", footage.CREMA_D_ATTRIBUTION]
     checks = footage.validation_clips(not args.all)
     if checks:
         lines += [

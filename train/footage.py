@@ -14,7 +14,8 @@ module is the manifest the training scripts, the benchmarks and the real-footage
   speech as 16 kHz mono, extracted once and cached under `.cache/footage/` (not committed).
 
 Terms decide what shipped weights may learn from: `CLEAR_TERMS` clips are public-domain US
-government works and the GRID corpus (CC BY 4.0); the rest state no terms.
+government works, the GRID corpus (CC BY 4.0) and CREMA-D (Open Database License 1.0 and
+Database Contents License 1.0); the rest state no terms or research terms.
 """
 
 from __future__ import annotations
@@ -37,9 +38,25 @@ from chamelaion.engine.faces import LANDMARK_COUNT, LandmarkDetector, box_of  # 
 
 PUBLIC_DOMAIN = "public domain (US federal government work)"
 GRID_TERMS = "GRID audiovisual corpus, CC BY 4.0 (Cooke, Barker, Cunningham, Shao 2006)"
+# CREMA-D's LICENSE.txt: "made available under the Open Database License
+# (http://opendatacommons.org/licenses/odbl/1.0/). Any rights in individual contents of the
+# database are licensed under the Database Contents License
+# (http://opendatacommons.org/licenses/dbcl/1.0/)"; attribution is in the data card.
+CREMA_D_TERMS = (
+    "CREMA-D, Open Database License 1.0 (database) and Database Contents License 1.0 (contents)"
+    " (Cao, Cooper, Keutmann, Gur, Nenkova, Verma 2014)"
+)
+# The attribution the data cards of weights learned from CREMA-D carry.
+CREMA_D_ATTRIBUTION = (
+    "Contains clips of CREMA-D, the Crowd-sourced Emotional Multimodal Actors Dataset (Cao,\n"
+    "Cooper, Keutmann, Gur, Nenkova, Verma, IEEE Transactions on Affective Computing 5(4),\n"
+    "2014; https://github.com/CheyneyComputerScience/CREMA-D), made available under the Open\n"
+    "Database License (http://opendatacommons.org/licenses/odbl/1.0/); its contents under the\n"
+    "Database Contents License (http://opendatacommons.org/licenses/dbcl/1.0/)."
+)
 MEAD_TERMS = "MEAD corpus, research terms"
 NOT_STATED = "not stated"
-CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS)
+CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS, CREMA_D_TERMS)
 CACHE_VERSION = 2  # raised whenever what `load` extracts changes
 
 
@@ -70,6 +87,10 @@ _MEAD = "filby89/spectre @0b339a84: samples/MEAD/"
 _SADTALKER = "OpenTalker/SadTalker @cd4c0465: examples/ref_video/"
 _GRID_UPLOADS = "AnshSareen/Deep-Learning-Based-Lip-Reading @562907f7: backend/uploads/videos/"
 _GRID_S1 = "f1driv/SilentSpeak @5f230b66: LipNet/data/s1/"
+# CREMA-D's own repository (CheyneyComputerScience/CREMA-D @1658cd34: VideoFlash/) holds Git LFS
+# pointers only, as do its forks seen; these six clips of actor 1001 are the only CREMA-D video
+# found committed as media, each byte for byte the corpus's (SHA-256 = its LFS pointer's oid).
+_CREMA_D = "Strong-AI-Lab/emotion @30815b10: tests/test_data/data/"
 # 150 of the 998 clips of GRID's speaker 1 in _GRID_S1 (all but bbaf2n and bbas1s, which are
 # here already), drawn at random (seed 0), so no choice of ours picks which of them train.
 GRID_S1_CLIPS = """
@@ -168,6 +189,13 @@ CLIPS: tuple[Clip, ...] = (
     *(
         Clip(f"grid/s1/{n}.mpg", "grid-s1", "en", GRID_TERMS, _GRID_S1, extra=True)
         for n in GRID_S1_CLIPS
+    ),
+    *(
+        # One sentence ("Don't forget a jacket") in six emotions, 480x360 at 29.97 fps, 2 s each.
+        Clip(
+            f"crema-d/1001_DFA_{e}_XX.flv", "crema-1001", "en", CREMA_D_TERMS, _CREMA_D, extra=True
+        )
+        for e in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
     ),
     Clip(
         "headpose_31.mp4",

@@ -1,6 +1,6 @@
 """Train the audio-visual sync scorer (`chamelaion.engine.sync`) on real talking-head footage.
 
-    python train/sync.py        # on the clear-terms clips (public domain + GRID): shipped weights
+    python train/sync.py        # on the clear-terms clips (public domain, GRID, CREMA-D): shipped
     python train/sync.py --all  # also a model on every training clip, for its held-out figures
                                 # in the data card (some of those clips state no terms: not shipped)
 
@@ -296,6 +296,8 @@ def data_card(
     )
     body = "\n".join(f"    {line}" for line in lines)
     results = "\n".join(f"- {s}" for s in summaries)
+    crema = any(c.terms == footage.CREMA_D_TERMS for c in clips)
+    attribution = f"\n{footage.CREMA_D_ATTRIBUTION}\n" if crema else ""
     return f"""# Sync scorer weights (`sync.npz`)
 
 Written by `python train/sync.py{" --all" if args.all else ""}` (seed {args.seed}); read by
@@ -303,9 +305,10 @@ Written by `python train/sync.py{" --all" if args.all else ""}` (seed {args.seed
 
 ## Training clips
 
-Only clips whose terms allow shipping derived weights: public-domain US government works and
-the GRID corpus (CC BY 4.0). The footage itself is not in the repository.
-
+Only clips whose terms allow shipping derived weights: public-domain US government works, the
+GRID corpus (CC BY 4.0) and CREMA-D (Open Database License 1.0, its contents under the Database
+Contents License 1.0). The footage itself is not in the repository.
+{attribution}
 | clip | speaker | language | lag (ms) | terms | source |
 |---|---|---|---|---|---|
 {rows}

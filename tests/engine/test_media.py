@@ -7,6 +7,7 @@ import wave
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -34,6 +35,31 @@ def test_probe_of_audio_only(short_speech: Path) -> None:
     with wave.open(str(short_speech)) as wav:
         seconds = wav.getnframes() / wav.getframerate()
     assert info.duration == pytest.approx(seconds, abs=0.01)
+
+
+def test_probe_of_flv_with_sound(media_dir: Path) -> None:
+    """FFmpeg cannot seek in FLV; probing once seeked back to read the sound, so every FLV with
+    sound (CREMA-D's clips, old Flash recordings) was refused as damaged."""
+    speech = mediagen.speak("hello")
+    path = media_dir / "sound.flv"
+    with av.open(str(path), "w", format="flv") as out:
+        video = out.add_stream("flv1", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        sound = out.add_stream("mp3", rate=speech.sample_rate)
+        for i in range(25):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(mediagen.face_frame(160, 120, i / 25))))
+        out.mux(video.encode())
+        for start in range(0, len(speech.samples), 1152):
+            chunk = speech.samples[start : start + 1152].astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = speech.sample_rate, start
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    info = media.probe(path)
+    assert info.has_video and info.has_audio
+    assert (info.width, info.height, info.fps) == (160, 120, Fraction(25))
+    assert info.audio_sample_rate == speech.sample_rate
+    assert len(media.read_audio(path, with_video=True)) > 0.5 * media.ANALYSIS_SAMPLE_RATE
 
 
 @pytest.mark.parametrize("fps", [24.0, 25.0, 30.0])

@@ -112,8 +112,10 @@ def probe(path: str | Path) -> MediaInfo:
                         hdr=_HDR_TRANSFERS.get(first.color_trc, ""),
                     )  # fmt: skip
             if audio is not None:
-                container.seek(0)
-                first_audio = next(container.decode(audio), None)
+                # Read from a fresh container rather than seeking back to the start: FFmpeg
+                # cannot seek in FLV, and every FLV with sound was refused as damaged.
+                with _open(path) as again:
+                    first_audio = next(again.decode(again.streams.audio[0]), None)
                 if first_audio is not None:
                     info.update(
                         has_audio=True,
