@@ -63,7 +63,7 @@ def scaled(source: Path, target: Path, short_side: int) -> Path:
                 picture = frame.reformat(width, height, "yuv420p")
                 picture.pts, picture.time_base = frame.pts, frame.time_base
                 out.mux(video_out.encode(picture))
-            else:
+            elif isinstance(frame, av.AudioFrame):
                 frame.pts = None
                 out.mux(audio_out.encode(frame))
         out.mux(video_out.encode())
