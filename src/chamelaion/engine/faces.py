@@ -65,6 +65,13 @@ def box_of(points: NDArray[Any]) -> FaceBox:
     return FaceBox(*points.min(axis=0), *points.max(axis=0))
 
 
+def load_face_mesh() -> None:
+    """Load mediapipe, which `LandmarkDetector` needs: about a CPU-second (much of it the
+    plotting library its drawing helpers import), worth doing ahead of the scan where a core
+    would otherwise be idle. Loading it again costs nothing."""
+    import mediapipe  # noqa: F401
+
+
 class LandmarkDetector:
     """mediapipe's face mesh in video mode: landmarks of up to `max_faces` faces per frame.
 
