@@ -29,6 +29,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # name, frame rate, width, height; the long inputs are made of the sizes up to 1080p only.
@@ -210,12 +211,13 @@ def _megabytes(folder: Path) -> float:
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 1)
 
 
-def measure(kind: str, video: Path, audio: Path, out: Path) -> dict[str, float]:
+def measure(kind: str, video: Path, audio: Path, out: Path) -> dict[str, Any]:
+    """The child's figures: numbers, and the engine's phases ({name: [wall s, CPU s]})."""
     run = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(video), str(audio), str(out)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    figures: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     return figures
 
 

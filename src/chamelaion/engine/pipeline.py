@@ -50,6 +50,7 @@ from chamelaion.engine.faces import (
     FaceTrack,
     PoseTrack,
     apply_affine,
+    load_face_mesh,
     smooth_track,
 )
 from chamelaion.engine.geometry import WIDTH, mouth_params
@@ -232,10 +233,17 @@ def _prepare(
     # during a long audio's recognition stops the recogniser itself, not only the wait for it.
     between = report.checkpoint
     mouths_made = _in_background(
-        functools.partial(_mouth_track, samples, fps, foretold, model, guide, between)
+        functools.partial(_mouth_track, samples, fps, foretold, model, guide, between),
+        "speech-track",
     )
     del samples  # the thread's until it is done
-    mouths = mouths_made(lambda: report("analysis", 0, max(1, video_info.frame_count)))
+    # The recogniser keeps one core busy: the face mesh's library is loaded on the other
+    # meanwhile (about a CPU-second, which the scan would otherwise wait for before its
+    # first frame).
+    mesh_loaded = _in_background(load_face_mesh, "face-mesh-load")
+    waiting = functools.partial(report, "analysis", 0, max(1, video_info.frame_count))
+    mouths = mouths_made(waiting)
+    mesh_loaded(waiting)
     analysis = analyse_video(video, options, report, video_info, scan_rows)
     plan = plan_frames(options.sync_mode, analysis.frames, fps, audio_seconds)
     if len(mouths) != len(plan):
@@ -594,10 +602,10 @@ def _mouth_track(
     return speech_track(samples, float(fps), frames, model, guide, between)
 
 
-def _in_background(work: Callable[[], _T]) -> Callable[[Callable[[], None]], _T]:
-    """Start `work` on a thread of its own; the returned call waits for its result (or raises
-    its exception). The thread is a daemon: a job stopped while waiting does not wait for it.
-    `work` is let go of once it has run, and what it held with it."""
+def _in_background(work: Callable[[], _T], name: str) -> Callable[[Callable[[], None]], _T]:
+    """Start `work` on a thread of its own (named `name`); the returned call waits for its
+    result (or raises its exception). The thread is a daemon: a job stopped while waiting does
+    not wait for it. `work` is let go of once it has run, and what it held with it."""
     box: list[_T] = []
     failure: list[BaseException] = []
     pending = [work]
@@ -608,7 +616,7 @@ def _in_background(work: Callable[[], _T]) -> Callable[[Callable[[], None]], _T]
         except BaseException as exc:  # re-raised on the caller's thread
             failure.append(exc)
 
-    thread = threading.Thread(target=run, name="speech-track", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
 
     def result(waiting: Callable[[], None]) -> _T:

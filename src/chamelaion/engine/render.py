@@ -170,10 +170,12 @@ class WarpRenderer:
         map_x, map_y = _face_map(src - origin, dst - origin, self.mesh, x1 - x0, y1 - y0)
         box = frame[y0:y1, x0:x1]
         warped = cv2.remap(box, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Outside the ring every pixel stays the source's, exactly.
+        # Outside the ring every pixel stays the source's, exactly (copied in place, `warped`
+        # having the box's size and type; indexing both with a boolean mask cost more than the
+        # remap).
         outside = np.ones(map_x.shape, np.uint8)
         cv2.fillPoly(outside, [np.round(ring - origin).astype(np.int32)], (0,))
-        warped[outside > 0] = box[outside > 0]
+        cv2.copyTo(box, outside, warped)
         local = target - origin
         inner = local[list(INNER_POLYGON)]
         self.follow(opening)

@@ -31,8 +31,11 @@ class CutDetector:
         self._recent: deque[float] = deque(maxlen=HISTORY)
 
     def is_cut(self, rgb: NDArray[Any]) -> bool:
-        # Every fourth pixel is plenty for a 64x36 summary, at a sixteenth of the cost.
-        small = cv2.resize(rgb[::4, ::4], (64, 36), interpolation=cv2.INTER_AREA)
+        # Every fourth pixel is plenty for a 64x36 summary, at a sixteenth of the cost. The
+        # columns are picked with `take`: copying the slice `rgb[::4, ::4]` as it is (3-byte
+        # pixels apart) took twice as long, about 1.5 ms a 720p frame.
+        every_fourth = rgb[::4].take(np.arange(0, rgb.shape[1], 4), axis=1)
+        small = cv2.resize(every_fourth, (64, 36), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         counts = cv2.calcHist([hsv], [0, 1], None, [16, 4], [0, 180, 0, 256]).ravel()
         histogram = counts.astype(np.float64) / max(float(counts.sum()), 1.0)

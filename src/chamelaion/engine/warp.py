@@ -36,12 +36,13 @@ def warp_map(
     ids = np.zeros((grid_h, grid_w), np.int32)
     # Grid point j sits at pixel (j + 0.5) * step - 0.5, where cv2.resize expects it.
     corners = np.round(((dst - offset + 0.5) / step - 0.5) * 16).astype(np.int32)[triangles]
-    # Edges first, then interiors: a grid point on a shared edge, or in a seam where two
-    # triangles touch without overlapping (closed lips), still belongs to a triangle instead of
-    # falling through to the identity and showing whatever the source had there.
+    # fillConvexPoly draws the triangle's outline (LINE_8) as well as its inside, and rounds its
+    # span on each row outwards: a grid point on a shared edge, or in a seam where two triangles
+    # touch without overlapping (closed lips), still belongs to a triangle (the last drawn)
+    # instead of falling through to the identity and showing whatever the source had there.
+    # (Drawing every outline first with polylines, as this did, changed no grid point: each
+    # outline is drawn again by its own fill, after the outlines of the triangles before it.)
     # (Each triangle's corners picked out once: indexing inside the loop cost more than drawing.)
-    for k, triangle in enumerate(corners, start=1):
-        cv2.polylines(ids, [triangle], True, (k,), 1, cv2.LINE_8, shift=4)
     for k, triangle in enumerate(corners, start=1):
         cv2.fillConvexPoly(ids, triangle, (k,), cv2.LINE_8, shift=4)
 
