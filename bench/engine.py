@@ -246,18 +246,11 @@ def speed_row(video: Path, audio: Path, label: str, folder: Path) -> dict[str, o
         # Per phase of the engine run: wall and CPU seconds (their ratio: cores kept busy).
         "engine_phases": {
             name: f"{wall:.2f} s wall, {cpu:.2f} s CPU ({cpu / max(wall, 1e-9):.2f} cores)"
-            for name, (wall, cpu) in _phases(engine).items()
+            for name, (wall, cpu) in engine.get("phases", {}).items()
         },
         "work_dir_peak_mb": engine["work_dir_peak_mb"],
         "output_mb": round((folder / f"{video.stem}.out.mp4").stat().st_size / 2**20, 1),
     }
-
-
-def _phases(figures: dict[str, float]) -> dict[str, list[float]]:
-    """The engine run's phases (`_PhaseClock.phases`), which `measure`'s JSON carries beside
-    its numbers."""
-    phases: dict[str, list[float]] = figures.get("phases", {})  # type: ignore[assignment]
-    return phases
 
 
 def real_footage(folder: Path, video: Path, audio: Path) -> dict[str, object]:
