@@ -233,7 +233,10 @@ class Worker:
     def _let_go(self, job_id: str) -> None:
         """The job stopped being ours mid-way. If the client cancelled or deleted it, nothing
         will ever use its files again: free them. Otherwise our lease ran out and the job went
-        back to the queue (maybe to another worker, which now owns its inputs): leave them."""
+        back to the queue (maybe to another worker, which now owns its inputs): leave them.
+        This attempt's own draft of the output goes either way, before the log line says the
+        files are freed (`run` removes it again on every path; here it must go first)."""
+        self._rendering_path(job_id).unlink(missing_ok=True)
         status = self.store.status(job_id)
         if status in (None, JobStatus.CANCELLED.value):
             self.storage.discard_inputs(job_id)
