@@ -350,6 +350,15 @@ def _join(
         audio_base = audio_in.time_base or Fraction(1, audio_in.sample_rate)
         audio_packets = (p for p in sound.demux(audio_in) if p.dts is not None)
         waiting = next(audio_packets, None)
+
+        def audio_until(end: Fraction | float) -> None:
+            """Copy the audio packets that start before `end` seconds."""
+            nonlocal waiting
+            while waiting is not None and (waiting.dts or 0) * audio_base < end:
+                waiting.stream = audio_out
+                out.mux(waiting)
+                waiting = next(audio_packets, None)
+
         video_out = None
         extradata = None
         offset = 0  # frames before this segment
@@ -370,19 +379,12 @@ def _join(
                     packet.dts += shift
                     packet.stream = video_out
                     # The sound up to the end of this packet's picture, so the two interleave.
-                    end = ((packet.pts or 0) + (packet.duration or 0)) * base
-                    while waiting is not None and (waiting.dts or 0) * audio_base < end:
-                        waiting.stream = audio_out
-                        out.mux(waiting)
-                        waiting = next(audio_packets, None)
+                    audio_until(((packet.pts or 0) + (packet.duration or 0)) * base)
                     out.mux(packet)
             offset += frames
             if on_segment is not None:
                 on_segment(done)
-        while waiting is not None:
-            waiting.stream = audio_out
-            out.mux(waiting)
-            waiting = next(audio_packets, None)
+        audio_until(math.inf)
 
 
 def _encode_audio(out: Any, stream: Any, sound: AudioFeed, seconds: float, pts: int) -> int:
