@@ -547,8 +547,8 @@ def write_card(path: Path, clips: list[footage.Clip], lags: dict[str, float],
         "contents under the Database Contents License 1.0). `--all` adds clips whose terms are",
         "not stated; that model is measured for comparison and not shipped.",
     ]
-    if any(c.terms == footage.CREMA_D_TERMS for c in clips):
-        lines += ["", footage.CREMA_D_ATTRIBUTION]
+    if credit := footage.attribution(clips):
+        lines += ["", credit]
     checks = footage.validation_clips(not args.all)
     if checks:
         lines += [

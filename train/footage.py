@@ -54,6 +54,8 @@ CREMA_D_ATTRIBUTION = (
     "Database License (http://opendatacommons.org/licenses/odbl/1.0/); its contents under the\n"
     "Database Contents License (http://opendatacommons.org/licenses/dbcl/1.0/)."
 )
+
+
 MEAD_TERMS = "MEAD corpus, research terms"
 NOT_STATED = "not stated"
 CLEAR_TERMS = (PUBLIC_DOMAIN, GRID_TERMS, CREMA_D_TERMS)
@@ -77,6 +79,12 @@ class Clip:
     @property
     def clear_terms(self) -> bool:
         return self.terms in CLEAR_TERMS
+
+
+def attribution(clips: list[Clip]) -> str:
+    """What a data card of weights learned from `clips` must credit ("" if nothing): CREMA-D's
+    licences ask it."""
+    return CREMA_D_ATTRIBUTION if any(c.terms == CREMA_D_TERMS for c in clips) else ""
 
 
 _STYLETALK = "FuxiVirtualHuman/styletalk @17b046cb: samples/source_video/"

@@ -296,8 +296,8 @@ def data_card(
     )
     body = "\n".join(f"    {line}" for line in lines)
     results = "\n".join(f"- {s}" for s in summaries)
-    crema = any(c.terms == footage.CREMA_D_TERMS for c in clips)
-    attribution = f"\n{footage.CREMA_D_ATTRIBUTION}\n" if crema else ""
+    credit = footage.attribution(clips)
+    attribution = f"\n{credit}\n" if credit else ""
     return f"""# Sync scorer weights (`sync.npz`)
 
 Written by `python train/sync.py{" --all" if args.all else ""}` (seed {args.seed}); read by
